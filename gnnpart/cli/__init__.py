@@ -1,0 +1,1 @@
+"""The gnnpart command line."""

@@ -1,0 +1,70 @@
+"""The ``gnnpart`` command line: ``gnnpart <command> ...`` (also ``python -m gnnpart``)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from contextlib import contextmanager
+
+from gnnpart.cli import datasets, inspect, partition
+from gnnpart.errors import GnnpartError
+
+SUBCOMMANDS = (partition, inspect, datasets)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gnnpart import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="gnnpart",
+        description="Partition graphs and train GNNs on them across MPI ranks.",
+        epilog="Run `gnnpart COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"gnnpart {__version__}")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
+    noise.add_argument("-v", "--verbose", action="store_true", help="print debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+@contextmanager
+def _cli_logging(args):
+    """While a command runs, progress and warnings of the ``gnnpart`` loggers go to stderr
+    (results go to stdout); the loggers are restored afterwards."""
+    logger = logging.getLogger("gnnpart")
+    saved = (logger.level, logger.propagate)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[gnnpart %(relativeCreated)7.0f ms] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with _cli_logging(args):
+            return args.handler(args)
+    except KeyboardInterrupt:
+        print(f"gnnpart {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (GnnpartError, ValueError, TypeError, OSError) as exc:
+        if os.environ.get("GNNPART_DEBUG"):
+            raise
+        print(f"gnnpart {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

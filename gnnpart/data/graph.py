@@ -1,0 +1,219 @@
+"""The in-memory graph: CSR of in-edges, node features, labels and split masks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gnnpart.data.csr import coo_to_csr, csr_rows
+from gnnpart.errors import DataError
+
+_CHUNK_ROWS = 1 << 16  # rows of features checked for NaN/inf at a time (bounds temporary memory)
+
+
+def _as_int64(name: str, value, ndim: int = 1) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim != ndim:
+        raise DataError(f"`{name}` must be a {ndim}-D array (got shape {arr.shape})")
+    if arr.dtype == np.int64:
+        return arr
+    if arr.size and arr.dtype.kind not in "iu":
+        raise DataError(f"`{name}` must hold integers (got dtype {arr.dtype})")
+    return arr.astype(np.int64)
+
+
+def _as_mask(name: str, value, n: int) -> np.ndarray:
+    if value is None:
+        return np.zeros(n, dtype=bool)
+    arr = np.asarray(value)
+    if arr.dtype != np.bool_:
+        raise DataError(f"`{name}` must be a boolean array (got dtype {arr.dtype})")
+    if arr.shape != (n,):
+        raise DataError(f"`{name}` must have shape ({n},), one entry per node (got {arr.shape})")
+    return arr
+
+
+def _check_finite(x: np.ndarray) -> None:
+    for start in range(0, x.shape[0], _CHUNK_ROWS):
+        block = x[start : start + _CHUNK_ROWS]
+        ok = np.isfinite(block)
+        if not ok.all():
+            r, c = np.argwhere(~ok)[0]
+            raise DataError(f"`x` must be finite (got {block[r, c]} at node {start + r}, feature {c})")
+
+
+@dataclass(eq=False, repr=False)
+class Graph:
+    """A graph held in memory, validated on construction.
+
+    Edges are stored as CSR over destinations: the in-neighbours (sources) of
+    node ``v`` are ``indices[indptr[v]:indptr[v + 1]]``, sorted and distinct.
+    Self loops and isolated nodes are kept as given.
+
+    Args:
+        indptr (np.ndarray): int64 ``[N + 1]`` row offsets, starting at 0, non-decreasing.
+        indices (np.ndarray): int64 ``[E]`` source node of each in-edge.
+        x (np.ndarray): float32 ``[N, F]`` node features, finite.
+        y (np.ndarray): int64 ``[N]`` labels, ``-1`` for an unlabelled node.
+        train_mask, val_mask, test_mask (np.ndarray, optional): bool ``[N]``; masked nodes
+            must be labelled. Missing masks are all ``False``.
+        undirected (bool): every edge ``u -> v`` also exists as ``v -> u``.
+        name (str): where the graph came from (a dataset spec), for the record.
+
+    Raises:
+        DataError (a ``ValueError``): naming the field, the rule and the offending value.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    train_mask: np.ndarray | None = None
+    val_mask: np.ndarray | None = None
+    test_mask: np.ndarray | None = None
+    undirected: bool = False
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.indptr = _as_int64("indptr", self.indptr)
+        self.indices = _as_int64("indices", self.indices)
+        if len(self.indptr) < 1:
+            raise DataError("`indptr` must have at least one entry (got an empty array)")
+        n = len(self.indptr) - 1
+        if self.indptr[0] != 0:
+            raise DataError(f"`indptr` must start at 0 (got {self.indptr[0]})")
+        steps = np.diff(self.indptr)
+        if n and steps.min() < 0:
+            at = int(np.argmax(steps < 0))
+            raise DataError(f"`indptr` must be non-decreasing (got {self.indptr[at]} then {self.indptr[at + 1]} at node {at})")
+        if self.indptr[-1] != len(self.indices):
+            raise DataError(f"`indptr[-1]` must equal len(indices) = {len(self.indices)} (got {self.indptr[-1]})")
+        if len(self.indices):
+            lo, hi = int(self.indices.min()), int(self.indices.max())
+            if lo < 0 or hi >= n:
+                bad = lo if lo < 0 else hi
+                raise DataError(f"`indices` (edge sources) must be node ids in [0, {n}) (got {bad})")
+            same_row = np.diff(csr_rows(self.indptr)) == 0
+            not_increasing = np.diff(self.indices) <= 0
+            if np.any(same_row & not_increasing):
+                at = int(np.argmax(same_row & not_increasing)) + 1
+                raise DataError(
+                    "`indices` must be sorted and distinct within each node's in-edges (got a repeated or "
+                    f"unsorted source {self.indices[at]} at edge {at}); build with Graph.from_edges to merge duplicates"
+                )
+
+        x = np.asarray(self.x)
+        if x.ndim != 2:
+            raise DataError(f"`x` must be 2-D [num_nodes, num_features] (got shape {x.shape})")
+        if x.shape[0] != n:
+            raise DataError(f"`x` must have one row per node ({n}) (got {x.shape[0]} rows)")
+        if x.dtype.kind not in "fiub":
+            raise DataError(f"`x` must be numeric (got dtype {x.dtype})")
+        self.x = np.ascontiguousarray(x, dtype=np.float32)
+        _check_finite(self.x)
+
+        self.y = _as_int64("y", self.y)
+        if self.y.shape != (n,):
+            raise DataError(f"`y` must have one label per node ({n}) (got {self.y.shape[0]} labels)")
+        if n and self.y.min() < -1:
+            raise DataError(f"`y` must be a class id >= 0, or -1 for unlabelled (got {self.y.min()})")
+
+        for field in ("train_mask", "val_mask", "test_mask"):
+            mask = _as_mask(field, getattr(self, field), n)
+            if mask.any() and self.y[mask].min() < 0:
+                node = int(np.flatnonzero(mask & (self.y < 0))[0])
+                raise DataError(f"`{field}` must select labelled nodes only (got unlabelled node {node})")
+            setattr(self, field, mask)
+        self.undirected = bool(self.undirected)
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_edges(
+        cls,
+        src,
+        dst,
+        num_nodes: int | None = None,
+        x=None,
+        y=None,
+        train_mask=None,
+        val_mask=None,
+        test_mask=None,
+        undirected: bool = False,
+        name: str = "",
+    ) -> "Graph":
+        """Build a graph from directed edges ``src[i] -> dst[i]``, merging duplicates.
+
+        Args:
+            src, dst (array-like of int): ``[E]`` edge endpoints.
+            num_nodes (int, optional): defaults to ``max id + 1`` (or the rows of ``x``).
+            x (array-like, optional): ``[N, F]`` features; default one constant feature.
+            y (array-like, optional): ``[N]`` labels; default all ``-1`` (unlabelled).
+            undirected (bool): add every reverse edge, so the graph is undirected.
+        """
+        src = _as_int64("src", src)
+        dst = _as_int64("dst", dst)
+        if len(src) != len(dst):
+            raise DataError(f"`src` and `dst` must have the same length (got {len(src)} and {len(dst)})")
+        if num_nodes is None:
+            if x is not None:
+                num_nodes = int(np.asarray(x).shape[0])
+            else:
+                num_nodes = int(max(src.max(initial=-1), dst.max(initial=-1))) + 1
+        if num_nodes < 0:
+            raise DataError(f"`num_nodes` must be >= 0 (got {num_nodes})")
+        for arr_name, arr in (("src", src), ("dst", dst)):
+            if len(arr) and (arr.min() < 0 or arr.max() >= num_nodes):
+                bad = arr.min() if arr.min() < 0 else arr.max()
+                raise DataError(f"`{arr_name}` must hold node ids in [0, {num_nodes}) (got {bad})")
+        if undirected:
+            src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+        indptr, indices = coo_to_csr(dst, src, num_nodes)
+        if x is None:
+            x = np.ones((num_nodes, 1), dtype=np.float32)
+        if y is None:
+            y = np.full(num_nodes, -1, dtype=np.int64)
+        return cls(indptr, indices, x, y, train_mask, val_mask, test_mask, undirected=undirected, name=name)
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def num_nodes(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def num_edges(self) -> int:
+        """Number of stored directed edges."""
+        return len(self.indices)
+
+    @property
+    def num_features(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.y.max()) + 1 if self.num_nodes and self.y.max() >= 0 else 0
+
+    def in_degree(self) -> np.ndarray:
+        """int64 ``[N]``: in-edges of each node."""
+        return np.diff(self.indptr)
+
+    def out_degree(self) -> np.ndarray:
+        """int64 ``[N]``: out-edges of each node."""
+        return np.bincount(self.indices, minlength=self.num_nodes).astype(np.int64)
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(src, dst)`` of every stored edge, ordered by destination."""
+        return self.indices, csr_rows(self.indptr)
+
+    def is_symmetric(self) -> bool:
+        """Whether every edge ``u -> v`` has its reverse ``v -> u``."""
+        src, dst = self.edges()
+        t_indptr, t_indices = coo_to_csr(src, dst, self.num_nodes, dedup=False)
+        return np.array_equal(t_indptr, self.indptr) and np.array_equal(t_indices, self.indices)
+
+    def __repr__(self) -> str:
+        kind = "undirected" if self.undirected else "directed"
+        return (
+            f"Graph({self.name or 'unnamed'}: {self.num_nodes} nodes, {self.num_edges} {kind} edges, "
+            f"{self.num_features} features, {self.num_classes} classes, "
+            f"train/val/test {int(self.train_mask.sum())}/{int(self.val_mask.sum())}/{int(self.test_mask.sum())})"
+        )

@@ -1,0 +1,88 @@
+"""Datasets in the OGB node-property layout (as downloaded for ogbn-arxiv, ogbn-products, ...).
+
+Expected files, all gzip-compressed CSV without header::
+
+    raw/edge.csv.gz           one "src,dst" per line (directed edges)
+    raw/node-feat.csv.gz      one row of comma-separated floats per node
+    raw/node-label.csv.gz     one label per node ("nan" or empty for unlabelled)
+    raw/num-node-list.csv.gz  the number of nodes
+    split/<name>/{train,valid,test}.csv.gz   one node id per line
+
+OGB's node-property graphs are stored directed; gnnpart keeps them as given
+(pass ``undirected=true`` in the spec to add reverse edges, as most ogbn-arxiv
+recipes do).
+"""
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from gnnpart.data.graph import Graph
+from gnnpart.errors import DataError
+
+
+def is_ogb_dir(path: Path) -> bool:
+    return (Path(path) / "raw" / "edge.csv.gz").is_file()
+
+
+def _read_csv(path: Path, dtype, ndmin: int) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"missing data file: {path}")
+    try:
+        with gzip.open(path, "rt") as fh:
+            return np.loadtxt(fh, delimiter=",", dtype=dtype, ndmin=ndmin)
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise DataError(f"cannot read data file {path}: {exc}") from None
+
+
+def _split_dir(root: Path, split: str | None) -> Path | None:
+    base = root / "split"
+    if split is not None:
+        if not (base / split).is_dir():
+            raise DataError(f"`split` must name a folder under {base} (got '{split}')")
+        return base / split
+    if not base.is_dir():
+        return None
+    names = sorted(p.name for p in base.iterdir() if p.is_dir())
+    if len(names) > 1:
+        raise DataError(f"dataset {root} has several splits {names}: choose one with `split=NAME` in the spec")
+    return base / names[0] if names else None
+
+
+def load_ogb(path, split: str | None = None, undirected: bool = False) -> Graph:
+    """Load a node-property dataset from an OGB-layout folder."""
+    root = Path(path)
+    if not is_ogb_dir(root):
+        raise DataError(f"missing data file: {root / 'raw' / 'edge.csv.gz'} (not an OGB-layout folder)")
+    raw = root / "raw"
+    num_nodes = int(_read_csv(raw / "num-node-list.csv.gz", np.int64, 1)[0])
+    edges = _read_csv(raw / "edge.csv.gz", np.int64, 2)
+    if edges.size and edges.shape[1] != 2:
+        raise DataError(f"cannot read data file {raw / 'edge.csv.gz'}: expected 2 columns (got {edges.shape[1]})")
+    edges = edges.reshape(-1, 2)
+    x = _read_csv(raw / "node-feat.csv.gz", np.float32, 2) if (raw / "node-feat.csv.gz").exists() else None
+    if x is not None and len(x) != num_nodes:
+        raise DataError(f"`x` from {raw / 'node-feat.csv.gz'} must have {num_nodes} rows (got {len(x)})")
+    y = None
+    if (raw / "node-label.csv.gz").exists():
+        labels = _read_csv(raw / "node-label.csv.gz", np.float64, 1)
+        if len(labels) != num_nodes:
+            raise DataError(f"`y` from {raw / 'node-label.csv.gz'} must have {num_nodes} labels (got {len(labels)})")
+        y = np.where(np.isnan(labels), -1, labels).astype(np.int64)
+    masks = {}
+    folder = _split_dir(root, split)
+    if folder is not None:
+        for key, fname in (("train_mask", "train"), ("val_mask", "valid"), ("test_mask", "test")):
+            ids = _read_csv(folder / f"{fname}.csv.gz", np.int64, 1)
+            if len(ids) and (ids.min() < 0 or ids.max() >= num_nodes):
+                bad = ids.min() if ids.min() < 0 else ids.max()
+                raise DataError(f"node ids in {folder / (fname + '.csv.gz')} must be in [0, {num_nodes}) (got {bad})")
+            m = np.zeros(num_nodes, dtype=bool)
+            m[ids] = True
+            masks[key] = m
+    return Graph.from_edges(
+        edges[:, 0], edges[:, 1], num_nodes=num_nodes, x=x, y=y, undirected=undirected, name=str(root), **masks
+    )

@@ -1,0 +1,21 @@
+"""Exception types raised by gnnpart for bad input.
+
+Every error raised for user input names the argument (or file), the rule it
+broke and the value it had. The CLI turns these into one-line messages.
+"""
+
+
+class GnnpartError(Exception):
+    """Base class of gnnpart's own errors."""
+
+
+class DataError(GnnpartError, ValueError):
+    """A dataset, a graph field or a data file is invalid."""
+
+
+class PartitionFormatError(GnnpartError, ValueError):
+    """A partition directory is missing, incomplete, corrupted or of another version."""
+
+
+class MetisError(GnnpartError, RuntimeError):
+    """The METIS library is missing or reported an error."""

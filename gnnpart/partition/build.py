@@ -1,0 +1,133 @@
+"""From a node-to-part assignment to each part's arrays: local graph, halo and exchange plans.
+
+Local ids of a part: its inner nodes first (ascending global id), then its
+halo nodes (remote in-neighbours of inner nodes) grouped by owner part, in
+ascending owner and, within an owner, ascending global id. So the halo rows
+filled by one peer are one contiguous slice, and the peer sends them in the
+order of its own (ascending) inner ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from gnnpart.data.graph import Graph
+
+
+@dataclass
+class PartArrays:
+    """Everything one rank needs, in numpy arrays (the files of ``part-<i>/``)."""
+
+    part_id: int
+    global_ids: np.ndarray  # int64 [num_local]: inner then halo
+    num_inner: int
+    indptr: np.ndarray  # int64 [num_inner + 1]
+    indices: np.ndarray  # int64 [num_local_edges]: local ids of in-neighbours
+    in_degree: np.ndarray  # int64 [num_local]: global in-degree
+    out_degree: np.ndarray  # int64 [num_local]: global out-degree
+    x: np.ndarray  # float32 [num_inner, F]
+    y: np.ndarray  # int64 [num_inner]
+    train_mask: np.ndarray  # bool [num_inner]
+    val_mask: np.ndarray
+    test_mask: np.ndarray
+    recv_peers: np.ndarray  # int64 [P]: parts that own some of my halo nodes, ascending
+    recv_ptr: np.ndarray  # int64 [P + 1]: offsets into recv_slot / recv_remote
+    recv_slot: np.ndarray  # int64 [H]: local id (>= num_inner) of each halo slot
+    recv_remote: np.ndarray  # int64 [H]: the owner's local id of that node
+    num_cut_edges: int  # local edges whose source is a halo node
+
+    @property
+    def num_halo(self) -> int:
+        return len(self.global_ids) - self.num_inner
+
+
+def _gather_rows(graph: Graph, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The in-edge CSR restricted to ``rows``: (local indptr, global source ids)."""
+    deg = graph.indptr[rows + 1] - graph.indptr[rows]
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(deg, out=indptr[1:])
+    edge_ids = np.arange(indptr[-1], dtype=np.int64)
+    edge_ids += np.repeat(graph.indptr[rows] - indptr[:-1], deg)
+    return indptr, graph.indices[edge_ids]
+
+
+def build_parts(graph: Graph, owner: np.ndarray, num_parts: int) -> Iterator[PartArrays]:
+    """Yield the arrays of each part in turn (one part in memory at a time).
+
+    Args:
+        graph (Graph): the whole graph.
+        owner (np.ndarray): int64 ``[N]`` part of each node, in ``[0, num_parts)``.
+        num_parts (int): number of parts.
+    """
+    n = graph.num_nodes
+    counts = np.bincount(owner, minlength=num_parts)
+    order = np.argsort(owner, kind="stable")
+    part_ptr = np.zeros(num_parts + 1, dtype=np.int64)
+    np.cumsum(counts, out=part_ptr[1:])
+    local_of = np.empty(n, dtype=np.int64)  # each node's local id inside its owner part
+    local_of[order] = np.arange(n, dtype=np.int64) - np.repeat(part_ptr[:-1], counts)
+    in_degree, out_degree = graph.in_degree(), graph.out_degree()
+    to_local = np.empty(n, dtype=np.int64)
+    seen = np.zeros(n, dtype=bool)
+
+    for p in range(num_parts):
+        inner = order[part_ptr[p] : part_ptr[p + 1]]
+        indptr, src = _gather_rows(graph, inner)
+        remote = src[owner[src] != p]
+        seen[remote] = True
+        halo = np.flatnonzero(seen)
+        seen[halo] = False
+        halo_owner = owner[halo]
+        by_owner = np.argsort(halo_owner, kind="stable")
+        halo, halo_owner = halo[by_owner], halo_owner[by_owner]
+
+        num_inner = len(inner)
+        global_ids = np.concatenate([inner, halo])
+        to_local[global_ids] = np.arange(len(global_ids), dtype=np.int64)
+        starts = np.flatnonzero(np.diff(halo_owner, prepend=-1)) if len(halo) else np.zeros(0, dtype=np.int64)
+        yield PartArrays(
+            part_id=p,
+            global_ids=global_ids,
+            num_inner=num_inner,
+            indptr=indptr,
+            indices=to_local[src],
+            in_degree=in_degree[global_ids],
+            out_degree=out_degree[global_ids],
+            x=graph.x[inner],
+            y=graph.y[inner],
+            train_mask=graph.train_mask[inner],
+            val_mask=graph.val_mask[inner],
+            test_mask=graph.test_mask[inner],
+            recv_peers=halo_owner[starts],
+            recv_ptr=np.append(starts, len(halo)).astype(np.int64),
+            recv_slot=np.arange(num_inner, len(global_ids), dtype=np.int64),
+            recv_remote=local_of[halo],
+            num_cut_edges=len(remote),
+        )
+
+
+def send_plans(recv: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], num_parts: int):
+    """Turn every part's receive plan into every part's send plan.
+
+    Args:
+        recv: part -> (recv_peers, recv_ptr, recv_remote).
+
+    Returns:
+        part -> (send_peers, send_ptr, send_local): for each peer, in ascending order, the local
+        ids of my inner rows the peer needs, in the order of the peer's halo slots.
+    """
+    outgoing: list[dict[int, np.ndarray]] = [{} for _ in range(num_parts)]
+    for q, (peers, ptr, remote) in recv.items():
+        for i, p in enumerate(peers.tolist()):
+            outgoing[p][q] = remote[ptr[i] : ptr[i + 1]]
+    plans = {}
+    for p in range(num_parts):
+        peers = np.array(sorted(outgoing[p]), dtype=np.int64)
+        lists = [outgoing[p][q] for q in peers.tolist()]
+        ptr = np.zeros(len(peers) + 1, dtype=np.int64)
+        np.cumsum([len(a) for a in lists], out=ptr[1:])
+        local = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int64)
+        plans[p] = (peers, ptr, local.astype(np.int64))
+    return plans

@@ -1,0 +1,290 @@
+"""The on-disk partition format (version 1): writing it atomically and loading one part.
+
+A partition directory holds ``meta.json`` (format, version, sizes, method,
+statistics, and the size and CRC-32 of every file) and one folder
+``part-<i>/`` per part with plain ``.npy`` arrays (no pickle): the files in
+:data:`PART_ARRAYS`. Each field is documented in README.md, section
+"Partition directory format"; that table is the one place it is described.
+
+Writing goes to a hidden temporary folder next to the target, ``meta.json``
+last, then one rename: an interrupted run leaves no directory that loads.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gnnpart.errors import PartitionFormatError
+
+FORMAT_NAME = "gnnpart-partition"
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+
+PART_ARRAYS = (
+    "global_ids", "indptr", "indices", "in_degree", "out_degree", "x", "y", "train_mask", "val_mask", "test_mask",
+    "recv_peers", "recv_ptr", "recv_slot", "recv_remote", "send_peers", "send_ptr", "send_local",
+)
+
+
+def part_dir_name(part_id: int) -> str:
+    return f"part-{part_id}"
+
+
+# ------------------------------------------------------------------------------------------ writing
+class _ChecksumFile:
+    """A write-only file object that keeps a running CRC-32 and byte count."""
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.crc = 0
+        self.size = 0
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        self.crc = zlib.crc32(view, self.crc)
+        self.size += len(view)
+        return self.fh.write(view)
+
+
+class ArrayWriter:
+    """Writes ``.npy`` files under a folder and records each file's size and CRC-32."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.files: dict[str, dict] = {}
+
+    def save(self, rel: str, array: np.ndarray) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            out = _ChecksumFile(fh)
+            np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
+        self.files[rel] = {"size": out.size, "crc32": f"{out.crc:08x}"}
+
+    def save_json(self, rel: str, obj: dict) -> None:
+        with open(self.root / rel, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1, sort_keys=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def check_output_dir(out_dir, overwrite: bool) -> Path:
+    """Refuse an existing output unless ``overwrite``, and an output whose parent is not writable."""
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"output directory {out} already exists (pass --overwrite / overwrite=True to replace it)")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"output {out} exists and is not a directory")
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot create output directory {out}: parent {parent} is not an existing directory")
+    try:  # a real probe: os.access says yes to root even on read-only file systems
+        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise PermissionError(f"cannot create output directory {out}: {parent} is not writable ({exc.strerror})") from None
+    return out
+
+
+@contextmanager
+def atomic_directory(out_dir, overwrite: bool = False):
+    """Yield a temporary folder that becomes ``out_dir`` only if the block completes.
+
+    On any exception (KeyboardInterrupt included) the temporary folder is removed and
+    ``out_dir`` is untouched. A replaced ``out_dir`` is swapped out by rename and deleted after.
+    """
+    out = check_output_dir(out_dir, overwrite)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.absolute().parent))
+    try:
+        yield tmp
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.absolute().parent))
+            os.rename(out, old / "previous")
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------ reading
+def read_meta(path) -> dict:
+    """Read and check ``meta.json`` of a partition directory."""
+    root = Path(path)
+    meta_path = root / META_FILE
+    if not root.is_dir():
+        raise PartitionFormatError(f"partition directory {root} does not exist")
+    if not meta_path.is_file():
+        raise PartitionFormatError(f"{root} is not a complete gnnpart partition directory: {META_FILE} is missing")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PartitionFormatError(f"corrupted {meta_path}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise PartitionFormatError(f"{meta_path} is not a gnnpart partition description (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("version") != FORMAT_VERSION:
+        raise PartitionFormatError(
+            f"{meta_path} has format version {meta.get('version')}; this gnnpart reads version {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def read_array(root: Path, rel: str, record: dict, verify: bool = True) -> np.ndarray:
+    """Read one ``.npy`` after checking its size and CRC-32 against ``record``."""
+    path = root / rel
+    if not path.is_file():
+        raise PartitionFormatError(f"missing partition file {path}")
+    size = path.stat().st_size
+    if size != record["size"]:
+        raise PartitionFormatError(f"partition file {path} has {size} bytes, expected {record['size']} (truncated or replaced)")
+    buf = bytearray(size)
+    with open(path, "rb") as fh:
+        got = fh.readinto(buf)
+    if got != size:
+        raise PartitionFormatError(f"partition file {path}: read {got} of {size} bytes")
+    if verify and f"{zlib.crc32(buf):08x}" != record["crc32"]:
+        raise PartitionFormatError(f"partition file {path} is corrupted (CRC-32 mismatch)")
+    try:
+        header = io.BytesIO(memoryview(buf)[: min(size, 65536)])
+        version = np.lib.format.read_magic(header)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise ValueError(f"unsupported .npy version {version}")
+        shape, fortran, dtype = readers[version](header)
+        if fortran or dtype.hasobject:
+            raise ValueError("unsupported array layout")
+        count = int(np.prod(shape, dtype=np.int64))
+        return np.frombuffer(buf, dtype=dtype, count=count, offset=header.tell()).reshape(shape)
+    except ValueError as exc:
+        raise PartitionFormatError(f"partition file {path} is not a valid .npy array: {exc}") from None
+
+
+@dataclass(eq=False)
+class Partition:
+    """One part of a partitioned graph, as one rank sees it.
+
+    Attributes:
+        part_id (int), num_parts (int): which part, of how many.
+        global_ids (np.ndarray): int64 ``[L]`` global id of each local node, inner then halo.
+        num_inner (int): number of inner (owned) nodes ``I``.
+        indptr, indices (np.ndarray): int64 local in-edge CSR over the inner rows; columns index local nodes.
+        in_degree, out_degree (np.ndarray): int64 ``[L]`` global degrees of the local nodes.
+        x (np.ndarray): float32 ``[I, F]``; y (np.ndarray): int64 ``[I]``.
+        train_mask, val_mask, test_mask (np.ndarray): bool ``[I]``.
+        recv (dict[int, tuple[np.ndarray, np.ndarray]]): peer -> (halo slots, the peer's local ids).
+        send (dict[int, np.ndarray]): peer -> my inner local ids the peer needs, in its slot order.
+        meta (dict): the directory's ``meta.json``.
+    """
+
+    part_id: int
+    num_parts: int
+    global_ids: np.ndarray
+    num_inner: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    in_degree: np.ndarray
+    out_degree: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    train_mask: np.ndarray
+    val_mask: np.ndarray
+    test_mask: np.ndarray
+    recv: dict = field(default_factory=dict)
+    send: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_local(self) -> int:
+        return len(self.global_ids)
+
+    @property
+    def num_halo(self) -> int:
+        return self.num_local - self.num_inner
+
+    @property
+    def halo_owner(self) -> np.ndarray:
+        """int64 ``[H]``: owner part of each halo slot."""
+        owner = np.empty(self.num_halo, dtype=np.int64)
+        for peer, (slots, _) in self.recv.items():
+            owner[slots - self.num_inner] = peer
+        return owner
+
+
+def _plan(arrays: dict, prefix: str, values: tuple[str, ...]) -> dict:
+    peers, ptr = arrays[f"{prefix}_peers"], arrays[f"{prefix}_ptr"]
+    plan = {}
+    for i, peer in enumerate(peers.tolist()):
+        parts = tuple(arrays[v][ptr[i] : ptr[i + 1]] for v in values)
+        plan[peer] = parts if len(parts) > 1 else parts[0]
+    return plan
+
+
+def _check_part(root: Path, a: dict, meta: dict) -> None:
+    """Cross-check the shapes of one part's arrays (a wrong shape names the file)."""
+    num_inner = len(a["indptr"]) - 1
+    num_local = len(a["global_ids"])
+    expect = {
+        "indices": (int(a["indptr"][-1]) if num_inner >= 0 and len(a["indptr"]) else 0,),
+        "in_degree": (num_local,), "out_degree": (num_local,),
+        "x": (num_inner, meta["num_features"]), "y": (num_inner,),
+        "train_mask": (num_inner,), "val_mask": (num_inner,), "test_mask": (num_inner,),
+        "recv_ptr": (len(a["recv_peers"]) + 1,), "recv_slot": (num_local - num_inner,),
+        "recv_remote": (num_local - num_inner,), "send_ptr": (len(a["send_peers"]) + 1,),
+    }
+    for name, shape in expect.items():
+        if a[name].shape != shape:
+            raise PartitionFormatError(f"partition file {root / (name + '.npy')} has shape {a[name].shape}, expected {shape}")
+    if len(a["indices"]) and (a["indices"].min() < 0 or a["indices"].max() >= num_local):
+        raise PartitionFormatError(f"partition file {root / 'indices.npy'} has local ids outside [0, {num_local})")
+
+
+def load_partition(path, part_id: int, verify: bool = True) -> Partition:
+    """Load part ``part_id`` of the partition directory ``path``.
+
+    Reads only ``meta.json`` and that part's folder. Every file's size is checked and, with
+    ``verify`` (the default), its CRC-32; a mismatch raises :class:`PartitionFormatError`
+    naming the file.
+    """
+    root = Path(path)
+    meta = read_meta(root)
+    num_parts = int(meta["num_parts"])
+    if not isinstance(part_id, (int, np.integer)) or not 0 <= part_id < num_parts:
+        raise ValueError(f"`part_id` must be in [0, {num_parts}) for {root} (got {part_id})")
+    sub = part_dir_name(int(part_id))
+    arrays = {}
+    for name in PART_ARRAYS:
+        rel = f"{sub}/{name}.npy"
+        if rel not in meta["files"]:
+            raise PartitionFormatError(f"{root / META_FILE} lists no file {rel}")
+        arrays[name] = read_array(root, rel, meta["files"][rel], verify)
+    _check_part(root / sub, arrays, meta)
+    return Partition(
+        part_id=int(part_id),
+        num_parts=num_parts,
+        global_ids=arrays["global_ids"],
+        num_inner=len(arrays["indptr"]) - 1,
+        indptr=arrays["indptr"],
+        indices=arrays["indices"],
+        in_degree=arrays["in_degree"],
+        out_degree=arrays["out_degree"],
+        x=arrays["x"],
+        y=arrays["y"],
+        train_mask=arrays["train_mask"],
+        val_mask=arrays["val_mask"],
+        test_mask=arrays["test_mask"],
+        recv=_plan(arrays, "recv", ("recv_slot", "recv_remote")),
+        send=_plan(arrays, "send", ("send_local",)),
+        meta=meta,
+    )

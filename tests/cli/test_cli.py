@@ -1,0 +1,114 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gnnpart.cli.main import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_partition_then_inspect_json(capsys, tmp_path, data_root):
+    out = tmp_path / "cora4"
+    code, text, err = run(capsys, "partition", "cora", "--num-parts", "4", "--out", str(out), "--root", str(data_root))
+    assert code == 0, err
+    assert "part 4/4 written" in err and "METIS" in err  # progress on stderr
+    assert "halo rows" in text
+    code, text, _ = run(capsys, "inspect", str(out), "--json", "--verify")
+    assert code == 0
+    info = json.loads(text)
+    for key in ("num_parts", "num_nodes", "num_edges", "edge_cut", "halo_rows_total", "imbalance", "parts"):
+        assert key in info
+    assert info["num_parts"] == 4 and info["num_nodes"] == 2708 and info["num_edges"] == 10556
+    assert set(info["imbalance"]) == {"nodes", "edges", "train"}
+    assert [set(p) for p in info["parts"]] == [{"inner", "halo", "edges", "train"}] * 4
+    assert sum(p["inner"] for p in info["parts"]) == 2708
+    assert sum(p["halo"] for p in info["parts"]) == info["halo_rows_total"]
+    assert sum(p["edges"] for p in info["parts"]) == 10556
+    code, text, _ = run(capsys, "inspect", str(out))
+    assert code == 0 and "edge cut" in text and f"{info['halo_rows_total']:,} x 4 B x W" in text
+
+
+def test_config_file_and_flag_override(capsys, tmp_path):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('dataset = "synthetic:nodes=500,degree=4"\nnum_parts = 3\nmethod = "random"\nseed = 3\n')
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "partition", "--config", str(cfg), "--num-parts", "2", "--out", str(out))
+    assert code == 0, err
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["num_parts"] == 2 and meta["method"] == "random" and meta["seed"] == 3
+
+
+def test_datasets_lists_specs(capsys):
+    code, text, _ = run(capsys, "datasets")
+    assert code == 0
+    for name in ("cora", "citeseer", "synthetic", "ogb:", "edgelist:", "npz:"):
+        assert name in text
+
+
+def _bad_inputs(tmp_path, data_root):
+    """(argv, expected message) for each kind of bad input."""
+    d = tmp_path
+    (d / "neg.txt").write_text("0 1\n-3 2\n")
+    (d / "range.txt").write_text("0 1\n1 9\n")
+    np.save(d / "x3.npy", np.ones((3, 2), np.float32))
+    np.save(d / "xnan.npy", np.array([[1.0], [np.nan], [0.0]], np.float32))
+    (d / "ok.txt").write_text("0 1\n1 2\n")
+    np.savez(d / "mismatch.npz", src=[0, 1, 2], dst=[1, 2], x=np.ones((3, 1)))
+    cora_copy = d / "cora_trunc"
+    (cora_copy / "planetoid").mkdir(parents=True)
+    for f in (data_root / "planetoid").glob("ind.cora.*"):
+        shutil.copy(f, cora_copy / "planetoid" / f.name)
+    tx = cora_copy / "planetoid" / "ind.cora.tx"
+    tx.write_bytes(tx.read_bytes()[:100])
+    (d / "exists").mkdir()
+    (d / "blocker").write_text("")
+    o = str(d / "out")
+    return [
+        (["partition", "nosuch", "-k", "2", "-o", o], "unknown dataset 'nosuch'"),
+        (["partition", f"npz:{d / 'missing.npz'}", "-k", "2", "-o", o], "missing data file"),
+        (["partition", "cora", "--root", str(cora_copy), "-k", "2", "-o", o], "cannot read data file"),
+        (["partition", "cora", "--root", str(data_root), "-k", "0", "-o", o], "--num-parts must be an integer >= 1 (got 0)"),
+        (["partition", "cora", "--root", str(data_root), "-k", "5000", "-o", o],
+         "--num-parts must be between 1 and the number of nodes (2708) (got 5000)"),
+        (["partition", str(d / "neg.txt"), "-k", "2", "-o", o], "`src` must hold node ids in [0, 3) (got -3)"),
+        (["partition", f"edgelist:{d / 'range.txt'},num_nodes=3", "-k", "2", "-o", o], "`dst` must hold node ids in [0, 3) (got 9)"),
+        (["partition", str(d / "mismatch.npz"), "-k", "2", "-o", o], "`src` and `dst` must have the same length (got 3 and 2)"),
+        (["partition", f"edgelist:{d / 'ok.txt'},x={d / 'xnan.npy'}", "-k", "2", "-o", o], "`x` must be finite (got nan at node 1"),
+        (["partition", "synthetic:nodes=100", "-k", "2", "-o", str(d / "exists")], "already exists (pass --overwrite"),
+        (["partition", "synthetic:nodes=100", "-k", "2", "-o", str(d / "blocker" / "out")], "cannot create output directory"),
+        (["partition", "synthetic:nodes=100", "-k", "2", "-o", "/proc/gnnpart-out"], "/proc is not writable"),
+        (["partition", "synthetic:nodes=100", "-k", "2", "-o", o, "--balance", "nodes,weight"], "`balance` must be"),
+        (["inspect", str(d / "exists")], "meta.json is missing"),
+        (["inspect", str(d / "nowhere")], "does not exist"),
+    ]
+
+
+def test_bad_input_gives_one_line_and_nonzero_exit(capsys, tmp_path, data_root):
+    for argv, message in _bad_inputs(tmp_path, data_root):
+        code, _, err = run(capsys, *argv)
+        lines = [ln for ln in err.splitlines() if not ln.startswith("[gnnpart")]
+        assert code != 0, argv
+        assert len(lines) == 1 and message in lines[0], (argv, err)
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("launcher", [["gnnpart"], [sys.executable, "-m", "gnnpart"]])
+def test_console_script_and_module(tmp_path, launcher):
+    if launcher == ["gnnpart"] and shutil.which("gnnpart") is None:
+        pytest.fail("the `gnnpart` console script is not installed (pip install --no-build-isolation -e .)")
+    proc = subprocess.run(launcher + ["partition", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "--num-parts" in proc.stdout and "--overwrite" in proc.stdout
+    proc = subprocess.run(launcher + ["partition", "synthetic:nodes=-5", "-k", "2", "-o", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "synthetic `nodes` must be >= 2 (got -5)" in proc.stderr
+    proc = subprocess.run(launcher + ["partition", "-k"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr

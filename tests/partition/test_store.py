@@ -1,0 +1,174 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from gnnpart import load, load_partition, partition_graph, read_meta
+from gnnpart.errors import PartitionFormatError
+from gnnpart.partition import store
+from tests.conftest import odd_graph
+
+
+def part_checksums(out):
+    return {k: v for k, v in read_meta(out)["files"].items()}
+
+
+@pytest.mark.parametrize("method", ["metis", "random"])
+def test_same_seed_same_files_other_seed_other_files(tmp_path, method):
+    g = load("synthetic:nodes=2000,degree=6,seed=1")
+    partition_graph(g, 3, tmp_path / "a", method=method, seed=4)
+    partition_graph(g, 3, tmp_path / "b", method=method, seed=4)
+    partition_graph(g, 3, tmp_path / "c", method=method, seed=5)
+    assert part_checksums(tmp_path / "a") == part_checksums(tmp_path / "b")
+    assert part_checksums(tmp_path / "a") != part_checksums(tmp_path / "c")
+
+
+@pytest.fixture
+def written(tmp_path):
+    out = tmp_path / "out"
+    partition_graph(odd_graph(), 2, out)
+    return out
+
+
+def test_flipped_byte_is_detected_and_named(written):
+    path = written / "part-1" / "x.npy"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    load_partition(written, 0)  # other parts still load
+    with pytest.raises(PartitionFormatError, match=r"part-1/x\.npy is corrupted \(CRC-32 mismatch\)"):
+        load_partition(written, 1)
+
+
+def test_truncation_is_detected_and_named(written):
+    path = written / "part-0" / "indices.npy"
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(PartitionFormatError, match=r"part-0/indices\.npy has \d+ bytes, expected \d+ \(truncated"):
+        load_partition(written, 0)
+
+
+def test_missing_file_and_meta(written):
+    (written / "part-0" / "recv_ptr.npy").unlink()
+    with pytest.raises(PartitionFormatError, match=r"missing partition file .*part-0/recv_ptr\.npy"):
+        load_partition(written, 0)
+    (written / "meta.json").unlink()
+    with pytest.raises(PartitionFormatError, match=r"meta\.json is missing"):
+        load_partition(written, 1)
+
+
+def test_bad_meta_and_version(written):
+    meta = json.loads((written / "meta.json").read_text())
+    meta["version"] = 99
+    (written / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(PartitionFormatError, match=r"format version 99; this gnnpart reads version 1"):
+        load_partition(written, 0)
+    (written / "meta.json").write_text("{not json")
+    with pytest.raises(PartitionFormatError, match=r"corrupted .*meta\.json"):
+        load_partition(written, 0)
+
+
+def test_part_id_out_of_range(written):
+    with pytest.raises(ValueError, match=r"`part_id` must be in \[0, 2\) .* \(got 2\)"):
+        load_partition(written, 2)
+
+
+def test_existing_output_refused_unless_overwrite(written):
+    before = part_checksums(written)
+    with pytest.raises(FileExistsError, match=r"already exists \(pass --overwrite"):
+        partition_graph(odd_graph(), 3, written)
+    assert part_checksums(written) == before
+    partition_graph(odd_graph(), 3, written, overwrite=True)
+    assert read_meta(written)["num_parts"] == 3
+    assert not (written / "part-0" / "..").resolve().joinpath(".out.old").exists()
+    assert [p.name for p in written.parent.iterdir()] == ["out"]  # no temporary folders left
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("disk on fire"), KeyboardInterrupt()])
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch, exc):
+    calls = {"n": 0}
+    real_save = store.ArrayWriter.save
+
+    def failing_save(self, rel, array):
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise exc
+        return real_save(self, rel, array)
+
+    monkeypatch.setattr(store.ArrayWriter, "save", failing_save)
+    with pytest.raises(type(exc)):
+        partition_graph(odd_graph(), 3, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_overwrite_keeps_the_old_directory(written, monkeypatch):
+    before = part_checksums(written)
+    monkeypatch.setattr(store.ArrayWriter, "save_json", lambda *a: (_ for _ in ()).throw(OSError("no space")))
+    with pytest.raises(OSError, match="no space"):
+        partition_graph(odd_graph(), 3, written, overwrite=True)
+    assert part_checksums(written) == before
+    load_partition(written, 1)
+
+
+def test_killed_process_leaves_nothing_loadable(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gnnpart", "partition", "synthetic:nodes=300000,degree=10,features=64",
+         "--num-parts", "4", "--method", "random", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not any(p.name.startswith(".out.tmp-") and any(p.iterdir()) for p in tmp_path.iterdir()):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists()
+    with pytest.raises(PartitionFormatError):
+        load_partition(out, 0)
+    leftovers = [p for p in tmp_path.iterdir()]
+    assert all(p.name.startswith(".out.tmp-") for p in leftovers)
+    for p in leftovers:
+        with pytest.raises(PartitionFormatError, match="meta.json is missing"):
+            read_meta(p)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(num_parts=0), r"`num_parts` must be between 1 and the number of nodes \(60\) \(got 0\)"),
+        (dict(num_parts=61), r"`num_parts` must be between 1 and the number of nodes \(60\) \(got 61\)"),
+        (dict(num_parts=2.0), r"`num_parts` must be an integer \(got 2\.0\)"),
+        (dict(num_parts=2, method="spectral"), r"`method` must be one of metis, random \(got 'spectral'\)"),
+        (dict(num_parts=2, seed=-1), r"`seed` must be an integer in \[0, 2\*\*31\) \(got -1\)"),
+        (dict(num_parts=2, balance="nodes,foo"), r"`balance` must be"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        partition_graph(odd_graph(), out_dir=tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_output(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match=r"cannot create output directory .*file/out"):
+        partition_graph(odd_graph(), 2, blocker / "out")
+    with pytest.raises(PermissionError, match=r"/proc is not writable"):
+        partition_graph(odd_graph(), 2, "/proc/gnnpart-out")
+
+
+def test_arrays_load_writable_and_typed(written):
+    p = load_partition(written, 0)
+    assert p.x.dtype == np.float32 and p.x.flags.writeable
+    assert p.indices.dtype == np.int64 and p.train_mask.dtype == bool
+    assert os.path.exists(written / "meta.json")
