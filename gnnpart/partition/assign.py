@@ -40,18 +40,37 @@ def constraint_weights(graph: Graph, names: tuple[str, ...]) -> np.ndarray:
     return np.stack([cols[name]() for name in names], axis=1)
 
 
-def symmetric_adjacency(graph: Graph) -> tuple[np.ndarray, np.ndarray]:
-    """CSR of the graph made undirected, without self loops (what METIS expects)."""
-    dst = csr_rows(graph.indptr)
-    src = graph.indices
+_CHUNK_EDGES = 1 << 22
+
+
+def _drop_self_loops(indptr: np.ndarray, indices: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """CSR without its diagonal entries, in ``dtype``, built in chunks of rows (no ``[E]`` int64 temporaries)."""
+    n = len(indptr) - 1
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out = np.empty(len(indices), dtype=dtype)
+    filled, row = 0, 0
+    while row < n:
+        end = int(np.searchsorted(indptr, indptr[row] + _CHUNK_EDGES, side="right")) - 1
+        end = min(max(end, row + 1), n)
+        seg = indices[indptr[row] : indptr[end]]
+        rows = np.repeat(np.arange(row, end, dtype=np.int64), np.diff(indptr[row : end + 1]))
+        keep = seg != rows
+        kept = seg[keep]
+        out[filled : filled + len(kept)] = kept
+        out_ptr[row + 1 : end + 1] = filled + np.cumsum(np.bincount(rows[keep] - row, minlength=end - row))
+        filled += len(kept)
+        row = end
+    return out_ptr, (out[:filled].copy() if filled < len(out) else out)
+
+
+def symmetric_adjacency(graph: Graph, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of the graph made undirected, without self loops (what METIS expects), indices in ``dtype``."""
     if graph.undirected:
-        keep = src != dst
-        indptr = np.zeros(graph.num_nodes + 1, dtype=np.int64)
-        np.cumsum(np.bincount(dst[keep], minlength=graph.num_nodes), out=indptr[1:])
-        return indptr, src[keep]
-    keep = src != dst
-    src, dst = src[keep], dst[keep]
-    return coo_to_csr(np.concatenate([dst, src]), np.concatenate([src, dst]), graph.num_nodes)
+        return _drop_self_loops(graph.indptr, graph.indices, dtype)
+    src, dst = graph.indices, csr_rows(graph.indptr)
+    indptr, indices = coo_to_csr(np.concatenate([dst, src]), np.concatenate([src, dst]), graph.num_nodes)
+    del src, dst
+    return _drop_self_loops(indptr, indices, dtype)
 
 
 _RANDOM_STREAM = 0x70617274  # "part": keeps this stream apart from other users of the same seed
@@ -77,7 +96,7 @@ def metis_assignment(graph: Graph, num_parts: int, balance: tuple[str, ...], see
     if not used.all():
         log.warning("not balancing %s: no node has any weight under it", ", ".join(np.array(balance)[~used]))
         weights = weights[:, used] if used.any() else np.ones((graph.num_nodes, 1), dtype=np.int64)
-    xadj, adjncy = symmetric_adjacency(graph)
+    xadj, adjncy = symmetric_adjacency(graph, dtype=metis.index_dtype())
     start = time.perf_counter()
     part, cut = metis.part_graph_kway(xadj, adjncy, weights, weights.shape[1], num_parts, seed=seed)
     timings["metis_s"] = time.perf_counter() - start

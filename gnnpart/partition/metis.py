@@ -62,6 +62,11 @@ def _library() -> _Metis:
     return _Metis(path)
 
 
+def index_dtype():
+    """numpy dtype of METIS's ``idx_t`` (int32 or int64)."""
+    return _library().idx
+
+
 def part_graph_kway(xadj, adjncy, vwgt, ncon: int, nparts: int, seed: int = 0, ufactor: int = 30) -> tuple[np.ndarray, int]:
     """Call ``METIS_PartGraphKway`` (edge-cut objective).
 

@@ -91,3 +91,21 @@ def test_random_baseline_is_independent_of_a_synthetic_graph_with_the_same_seed(
     g = load("synthetic:nodes=20000,degree=10,classes=16,seed=0")
     meta = partition_graph(g, k, tmp_path / "out", method="random", seed=0)
     assert abs(meta["stats"]["edge_cut"] / g.num_edges - (1 - 1 / k)) < 0.01
+
+
+@pytest.mark.parametrize("undirected", [True, False])
+def test_symmetric_adjacency_in_chunks(monkeypatch, undirected):
+    """METIS's input: every edge both ways, no self loops, no repeats; built chunk by chunk."""
+    monkeypatch.setattr(assign, "_CHUNK_EDGES", 7)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        n, e = int(rng.integers(1, 40)), int(rng.integers(0, 200))
+        g = Graph.from_edges(rng.integers(0, n, e), rng.integers(0, n, e), n, undirected=undirected)
+        indptr, indices = assign.symmetric_adjacency(g, dtype=np.int32)
+        assert indices.dtype == np.int32 and len(indptr) == n + 1
+        src, dst = g.edges()
+        want = {(u, v) for u, v in zip(src.tolist(), dst.tolist()) if u != v}
+        want |= {(v, u) for u, v in want}
+        rows = np.repeat(np.arange(n), np.diff(indptr))
+        got = list(zip(indices.tolist(), rows.tolist()))
+        assert len(got) == len(want) and set(got) == want
