@@ -77,6 +77,6 @@ setup(
     ext_modules=extensions(),
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=False)},
     install_requires=["torch>=2.3", "numpy>=1.24", "mpi4py>=3.1", "torch-geometric>=2.5"],
-    extras_require={"test": ["pytest>=7", "psutil>=5"]},
+    extras_require={"test": ["pytest>=7", "psutil>=5", "scipy"]},
     entry_points={"console_scripts": ["gnnpart=gnnpart.cli.main:main"]},
 )
