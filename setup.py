@@ -40,7 +40,9 @@ def extensions():
     cpp = sorted(glob.glob(os.path.join("csrc", "**", "*.cpp"), recursive=True))
     cuda = sorted(glob.glob(os.path.join("csrc", "**", "cuda", "*.cu"), recursive=True))
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx = opt + ["-fopenmp", "-std=c++17"]
+    # -fno-wrapv undoes the -fwrapv of Python's CFLAGS, which blocks loop unrolling and vectorisation
+    # of the kernels (the dropout kernel ran 4x slower with it); no kernel relies on signed overflow.
+    cxx = opt + ["-fopenmp", "-std=c++17", "-fno-wrapv"]
     extra = {"cxx": cxx}
     kind = CppExtension
     sources = cpp

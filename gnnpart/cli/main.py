@@ -7,10 +7,10 @@ import os
 import sys
 from contextlib import contextmanager
 
-from gnnpart.cli import datasets, inspect, partition
+from gnnpart.cli import datasets, demo, inspect, partition, train
 from gnnpart.errors import GnnpartError
 
-SUBCOMMANDS = (partition, inspect, datasets)
+SUBCOMMANDS = (partition, inspect, datasets, train, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +52,9 @@ def _cli_logging(args):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         with _cli_logging(args):
             return args.handler(args)

@@ -1,0 +1,161 @@
+"""Benchmark: full-graph training epochs on the synthetic 1M-node / 20M-edge graph, gnnpart against PyG.
+
+For GCN and GraphSAGE (2 layers, hidden 256, dropout 0.5 between layers and none on the input, Adam):
+- PyG single-process on the whole graph, 2 threads, CSR path (``torch.sparse_csr`` adjacency);
+- gnnpart on 1, 2 and 4 ranks (METIS parts), 1 thread per rank.
+Prints the median epoch time (forward + backward + optimizer step), peak memory per process
+(VmHWM), and gnnpart's halo bytes per epoch against the exact lower bound (halo rows x widths x 4 B).
+
+    python benchmarks/bench_train.py                       # the full run (about 15 minutes here)
+    python benchmarks/bench_train.py --nodes 100000 --epochs 3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def vmhwm() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def pyg_child(graph_file: str, model: str, hidden: int, epochs: int, threads: int) -> dict:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch_geometric.nn import GCNConv, SAGEConv
+
+    torch.set_num_threads(threads)
+    z = np.load(graph_file)
+    n = len(z["indptr"]) - 1
+    adj_t = torch.sparse_csr_tensor(torch.from_numpy(z["indptr"]), torch.from_numpy(z["indices"]),
+                                    torch.ones(len(z["indices"])), size=(n, n))
+    x, y = torch.from_numpy(z["x"]), torch.from_numpy(z["y"])
+    train = torch.from_numpy(z["train_mask"])
+    conv = {"gcn": GCNConv, "sage": SAGEConv}[model]
+    torch.manual_seed(0)
+    conv1, conv2 = conv(x.shape[1], hidden), conv(hidden, int(y.max()) + 1)
+    opt = torch.optim.Adam([*conv1.parameters(), *conv2.parameters()], lr=0.01, weight_decay=5e-4)
+    times = []
+    for _ in range(epochs + 1):
+        start = time.perf_counter()
+        opt.zero_grad()
+        h = F.dropout(conv1(x, adj_t).relu(), p=0.5, training=True)
+        loss = F.cross_entropy(conv2(h, adj_t)[train], y[train])
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return {"epoch_s": statistics.median(times[1:]), "peak_gib": vmhwm() / 2**30, "loss": loss.item()}
+
+
+def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int) -> None:
+    import torch
+
+    from gnnpart import load_partition, read_meta
+    from gnnpart.comm import Communicator
+    from gnnpart.nn import build_model
+    from gnnpart.train import Trainer
+
+    comm = Communicator()
+    torch.set_num_threads(1)
+    meta = read_meta(part_dir)
+    part = load_partition(part_dir, comm.rank)
+    torch.manual_seed(0)
+    net = build_model(model, meta["num_features"], hidden, meta["num_classes"], 2, dropout=0.5, input_dropout=0.0)
+    trainer = Trainer(net, part, comm, lr=0.01, weight_decay=5e-4, eval_every=10**9)
+    start = time.perf_counter()
+    history = []
+    for _ in range(epochs + 1):
+        loss, timing = trainer.train_step()
+        history.append({**timing, "loss": loss})
+        trainer.epoch += 1
+    total = time.perf_counter() - start
+    peaks = comm.comm.gather(vmhwm(), root=0)
+    if comm.rank == 0:
+        steady = history[1:]
+        print(json.dumps({
+            "epoch_s": statistics.median(r["epoch_s"] for r in steady),
+            "halo_s": statistics.median(r["halo_s"] for r in steady),
+            "allreduce_s": statistics.median(r["allreduce_s"] for r in steady),
+            "halo_bytes": steady[0]["halo_bytes"], "setup_halo_bytes": trainer.setup_halo_bytes,
+            "setup_s": trainer.setup_s, "peak_gib": [p / 2**30 for p in peaks], "loss": steady[-1]["loss"], "total_s": total,
+        }), flush=True)
+
+
+def spawn(cmd: list[str], threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1_000_000)
+    parser.add_argument("--degree", type=int, default=20)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs (after one warm-up)")
+    parser.add_argument("--ranks", default="1,2,4")
+    parser.add_argument("--models", default="gcn,sage")
+    parser.add_argument("--no-pyg", action="store_true")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        if kind == "pyg":
+            print(json.dumps(pyg_child(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]))))
+        else:
+            gnnpart_worker(rest[0], rest[1], int(rest[2]), int(rest[3]))
+        return
+
+    import numpy as np
+
+    import gnnpart
+    from gnnpart.train.launcher import mpiexec_command
+
+    spec = f"synthetic:nodes={args.nodes},degree={args.degree},classes=16,features=128"
+    ranks = [int(r) for r in args.ranks.split(",")]
+    with tempfile.TemporaryDirectory(prefix="gnnpart-train-bench-") as tmp:
+        g = gnnpart.load(spec)
+        graph_file = str(Path(tmp) / "graph.npz")
+        np.savez(graph_file, indptr=g.indptr, indices=g.indices, x=g.x, y=g.y, train_mask=g.train_mask)
+        parts = {}
+        for r in ranks:
+            parts[r] = str(Path(tmp) / f"parts-{r}")
+            meta = gnnpart.partition_graph(g, r, parts[r])
+            parts[r] = (parts[r], meta["stats"]["halo_rows_total"])
+        del g
+        print(f"# {spec}; 2 layers, hidden {args.hidden}, dropout 0.5 between layers; median of {args.epochs} epochs after 1 warm-up")
+        for model in args.models.split(","):
+            base = None
+            if not args.no_pyg:
+                base = spawn([sys.executable, __file__, "--child", "pyg", graph_file, model, str(args.hidden), str(args.epochs), "2"], 2)
+                print(f"{model} PyG 1 process x 2 threads: epoch {base['epoch_s']:.2f} s, peak {base['peak_gib']:.2f} GiB", flush=True)
+            for r in ranks:
+                part_dir, halo_rows = parts[r]
+                cmd = mpiexec_command(r, [__file__, "--child", "gnnpart", part_dir, model, str(args.hidden), str(args.epochs)])
+                res = spawn(cmd, 1)
+                width = 16  # both models exchange the 16-wide output-layer rows, forward and backward, each epoch
+                bound = halo_rows * width * 4 * 2
+                ratio = f", {res['epoch_s'] / base['epoch_s']:.2f}x PyG time, {max(res['peak_gib']) / base['peak_gib']:.2f}x PyG memory" if base else ""
+                print(f"{model} gnnpart {r} rank(s) x 1 thread: epoch {res['epoch_s']:.2f} s (halo {res['halo_s']:.2f} s, "
+                      f"allreduce {res['allreduce_s']:.3f} s), peak per rank {max(res['peak_gib']):.2f} GiB"
+                      f"{ratio}; halo {res['halo_bytes']:,} B/epoch = {res['halo_bytes'] / bound if bound else float('nan'):.4f} "
+                      f"x bound ({halo_rows:,} rows x 16 x 4 B x 2); setup {res['setup_s']:.1f} s, "
+                      f"{res['setup_halo_bytes']:,} B once", flush=True)
+
+
+if __name__ == "__main__":
+    main()

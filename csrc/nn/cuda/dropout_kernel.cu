@@ -1,0 +1,49 @@
+// CUDA kernel of gnnpart::hash_dropout: one thread per element, the same hash as the CPU kernel.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <torch/library.h>
+
+#include "nn/hash.h"
+
+namespace gnnpart {
+namespace {
+
+template <typename T>
+__global__ void hash_dropout_kernel(const T* x, const int64_t* ids, T* out, int64_t rows, int64_t width,
+                                    uint64_t stream, uint32_t threshold, float scale) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * width; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t r = e / width, c = e % width;
+    const uint64_t key = row_key(stream, ids[r]);
+    out[e] = draw16(group_hash(key, c >> 2), c) >= threshold ? static_cast<T>(static_cast<float>(x[e]) * scale) : T(0);
+  }
+}
+
+at::Tensor hash_dropout_cuda(const at::Tensor& x_in, const at::Tensor& ids_in, int64_t seed, int64_t epoch,
+                             int64_t layer, double p) {
+  TORCH_CHECK(x_in.dim() == 2, "hash_dropout: `x` must be 2-D [rows, channels] (got ", x_in.dim(), " dims)");
+  TORCH_CHECK(ids_in.dim() == 1 && ids_in.scalar_type() == at::kLong && ids_in.numel() == x_in.size(0),
+              "hash_dropout: `ids` must be int64 with one global id per row of `x`");
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "hash_dropout: `p` must be in [0, 1) (got ", p, ")");
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor ids = ids_in.contiguous();
+  at::Tensor out = at::empty_like(x);
+  const int64_t n = x.numel();
+  if (n == 0) return out;
+  const int threads = 256;
+  const int blocks = static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, 65535 * 8));
+  auto stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "hash_dropout", [&] {
+    hash_dropout_kernel<scalar_t><<<blocks, threads, 0, stream>>>(
+        x.data_ptr<scalar_t>(), ids.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), x.size(0), x.size(1),
+        stream_key(seed, epoch, layer), keep_threshold(p), 1.0f / static_cast<float>(1.0 - p));
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gnnpart, CUDA, m) { m.impl("hash_dropout", &hash_dropout_cuda); }
+
+}  // namespace gnnpart

@@ -1,0 +1,62 @@
+"""Halo row ops of ``gnnpart._C`` (``csrc/comm/``): pack, unpack, scatter-add, and their plain-PyTorch references.
+
+``pack_rows`` gathers the rows a peer needs into a contiguous send buffer,
+``unpack_rows_`` writes received rows into halo slots, and
+``scatter_add_rows_`` adds gradients returned by peers into their owners' rows.
+"""
+from __future__ import annotations
+
+import torch
+
+from gnnpart.capabilities import load_extension
+
+load_extension()
+_ops = torch.ops.gnnpart
+
+@torch.library.register_fake("gnnpart::pack_rows")
+def _pack_rows_fake(src, index):
+    return src.new_empty(index.shape[0], src.shape[1])
+
+
+@torch.library.register_fake("gnnpart::unpack_rows_")
+def _unpack_rows_fake(out, index, rows):
+    return None
+
+
+@torch.library.register_fake("gnnpart::scatter_add_rows_")
+def _scatter_add_rows_fake(out, index, rows):
+    return None
+
+
+
+def pack_rows(src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``src[index]``: gather rows into a contiguous send buffer."""
+    return _ops.pack_rows(src, index)
+
+
+def unpack_rows_(out: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``out[index] = rows`` in place; returns ``out``."""
+    _ops.unpack_rows_(out, index, rows)
+    return out
+
+
+def scatter_add_rows_(out: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``out[index] += rows`` in place, repeated indices accumulating; returns ``out``."""
+    _ops.scatter_add_rows_(out, index, rows)
+    return out
+
+
+
+# plain-PyTorch references (tests compare the ops with them)
+def pack_rows_reference(src, index):
+    return src[index]
+
+
+def unpack_rows_reference(out, index, rows):
+    out = out.clone()
+    out[index] = rows
+    return out
+
+
+def scatter_add_rows_reference(out, index, rows):
+    return out.index_add(0, index, rows)

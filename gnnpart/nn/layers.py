@@ -1,0 +1,160 @@
+"""Distributed graph layers: GCN, GraphSAGE, GIN (sparse aggregation) and GAT (per-edge attention).
+
+Each layer takes this rank's inner rows ``[I, F_in]`` and returns ``[I, F_out]``;
+it fetches the halo rows it needs through ``graph.halo``. GCN, GraphSAGE and GIN
+order their products so that the sparse product and the exchange run on the
+narrower side: aggregate first when ``F_in <= F_out``, transform first otherwise.
+A layer whose input never changes (the features, with no input dropout) computes
+its aggregation once and reuses it.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gnnpart.nn.local_graph import LocalGraph
+
+
+def _glorot(weight: torch.Tensor) -> None:
+    nn.init.xavier_uniform_(weight)
+
+
+class _Dist(nn.Module):
+    """Shared logic: ``sparse(x) @ W`` or ``sparse(x @ W)``, with the constant-input cache."""
+
+    def __init__(self, in_dim: int, out_dim: int, constant_input: bool = False):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.aggregate_first = in_dim <= out_dim
+        self.constant_input = constant_input
+        self.index = 0  # layer index, set by the model (keys exchange accounting)
+
+    def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sparse_input(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        """``propagate(h)``, computed once and cached when the input is constant."""
+        if not self.constant_input:
+            return self.propagate(h, graph)
+        key = ("propagated", id(self))
+        if key not in graph.cache:
+            with torch.no_grad():
+                graph.cache[key] = self.propagate(h, graph)
+        return graph.cache[key]
+
+
+class DistGCNConv(_Dist):
+    """GCN layer: ``D^-1/2 (A + I) D^-1/2 X W + b``, degrees global (a self loop is added to every node).
+
+    Matches ``torch_geometric.nn.GCNConv`` on graphs without self loops.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, constant_input: bool = False):
+        super().__init__(in_dim, out_dim, constant_input)
+        self.weight = nn.Parameter(torch.empty(in_dim, out_dim))
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+        _glorot(self.weight)
+
+    def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        key = "gcn_dinv"
+        if key not in graph.cache:
+            graph.cache[key] = (graph.in_degree + 1.0).rsqrt().unsqueeze(1)
+        dinv = graph.cache[key]
+        full = graph.halo(h, self.index)
+        inner = dinv[: graph.num_inner]
+        return inner * (graph.aggregate(dinv * full) + inner * h)
+
+    def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        out = self.sparse_input(h, graph) @ self.weight if self.aggregate_first else self.propagate(h @ self.weight, graph)
+        return out + self.bias if self.bias is not None else out
+
+
+class DistSAGEConv(_Dist):
+    """GraphSAGE layer with mean aggregation and a root weight: ``W_l mean_j x_j + b + W_r x_i``.
+
+    Matches ``torch_geometric.nn.SAGEConv`` (``aggr="mean"``, ``root_weight=True``).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, constant_input: bool = False):
+        super().__init__(in_dim, out_dim, constant_input)
+        self.lin_l = nn.Linear(in_dim, out_dim, bias=True)
+        self.lin_r = nn.Linear(in_dim, out_dim, bias=False)
+
+    def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        key = "sage_inv_deg"
+        if key not in graph.cache:
+            graph.cache[key] = (1.0 / graph.in_degree[: graph.num_inner].clamp(min=1.0)).unsqueeze(1)
+        return graph.aggregate(graph.halo(h, self.index)) * graph.cache[key]
+
+    def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        if self.aggregate_first:
+            neigh = self.lin_l(self.sparse_input(h, graph))
+        else:
+            neigh = self.propagate(F.linear(h, self.lin_l.weight), graph) + self.lin_l.bias
+        return neigh + self.lin_r(h)
+
+
+class DistGINConv(_Dist):
+    """GIN layer: ``MLP((1 + eps) x_i + sum_j x_j)`` with ``MLP = Linear, ReLU, Linear`` (eps = 0, fixed).
+
+    Matches ``torch_geometric.nn.GINConv(mlp)``. The sum commutes with the MLP's first
+    linear map, so the exchange runs on the narrower of its input and output.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, eps: float = 0.0, constant_input: bool = False):
+        super().__init__(in_dim, out_dim, constant_input)
+        self.eps = eps
+        self.lin1 = nn.Linear(in_dim, out_dim)
+        self.lin2 = nn.Linear(out_dim, out_dim)
+
+    def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        return graph.aggregate(graph.halo(h, self.index)) + (1.0 + self.eps) * h
+
+    def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        if self.aggregate_first:
+            z = self.lin1(self.sparse_input(h, graph))
+        else:
+            z = self.propagate(F.linear(h, self.lin1.weight), graph) + self.lin1.bias
+        return self.lin2(torch.relu(z))
+
+
+class DistGATConv(nn.Module):
+    """Multi-head GAT layer: softmax attention over all in-neighbours (halo included) plus a self loop.
+
+    Matches ``torch_geometric.nn.GATConv(in, out, heads, concat)`` (negative slope 0.2, no
+    attention dropout). Attention needs one score per edge and head, so this layer builds per-edge
+    tensors; it exchanges the transformed rows ``x W`` (``heads * out`` wide).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, heads: int = 1, concat: bool = True, negative_slope: float = 0.2):
+        super().__init__()
+        self.in_dim, self.out_dim, self.heads, self.concat = in_dim, out_dim, heads, concat
+        self.negative_slope = negative_slope
+        self.index = 0
+        self.weight = nn.Parameter(torch.empty(in_dim, heads * out_dim))
+        self.att_src = nn.Parameter(torch.empty(1, heads, out_dim))
+        self.att_dst = nn.Parameter(torch.empty(1, heads, out_dim))
+        self.bias = nn.Parameter(torch.zeros(heads * out_dim if concat else out_dim))
+        _glorot(self.weight)
+        _glorot(self.att_src)
+        _glorot(self.att_dst)
+
+    def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        num_inner, heads, width = graph.num_inner, self.heads, self.out_dim
+        z = graph.halo(h @ self.weight, self.index).view(-1, heads, width)  # [L, H, C]
+        a_src = (z * self.att_src).sum(-1)  # [L, H]
+        a_dst = (z[:num_inner] * self.att_dst).sum(-1)  # [I, H]
+        loops = torch.arange(num_inner)
+        src = torch.cat([graph.indices, loops])
+        dst = torch.cat([graph.edge_dst, loops])
+        score = F.leaky_relu(a_src[src] + a_dst[dst], self.negative_slope)  # [E, H]
+        peak = torch.full((num_inner, heads), -math.inf, dtype=z.dtype).scatter_reduce(0, dst.unsqueeze(1).expand(-1, heads), score, "amax")
+        weight = (score - peak.detach()[dst]).exp()  # the shift cancels in the softmax
+        total = torch.zeros(num_inner, heads, dtype=z.dtype).index_add(0, dst, weight)
+        alpha = weight / total[dst]
+        out = torch.zeros(num_inner, heads, width, dtype=z.dtype).index_add(0, dst, z[src] * alpha.unsqueeze(-1))
+        out = out.reshape(num_inner, heads * width) if self.concat else out.mean(dim=1)
+        return out + self.bias

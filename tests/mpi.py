@@ -1,0 +1,33 @@
+"""Starting test workers on N MPI ranks from pytest."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gnnpart.train.launcher import mpiexec_command
+
+WORKERS = Path(__file__).parent / "workers"
+ROOT = Path(__file__).parent.parent
+
+
+def run_mpi(n: int, worker: str, *args: str, timeout: float = 240, expect_ok: bool = True) -> subprocess.CompletedProcess:
+    """Run ``tests/workers/<worker>`` on ``n`` ranks; on failure, fail with every rank's output."""
+    cmd = mpiexec_command(n, [str(WORKERS / worker), *map(str, args)])
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    if expect_ok and proc.returncode != 0:
+        raise AssertionError(f"{worker} on {n} ranks exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def gnnpart_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "gnnpart", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)

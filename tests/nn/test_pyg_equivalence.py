@@ -1,0 +1,90 @@
+"""On one rank, each distributed layer computes what PyG's layer computes on the whole graph."""
+import numpy as np
+import pytest
+import torch
+from torch_geometric import nn as pyg
+
+from gnnpart import load_partition, partition_graph
+from gnnpart.comm import Communicator, ExchangePlan, HaloExchange
+from gnnpart.nn import DistGATConv, DistGCNConv, DistGINConv, DistSAGEConv, LocalGraph
+
+
+@pytest.fixture(scope="module")
+def whole(cora, tmp_path_factory):
+    out = tmp_path_factory.mktemp("p") / "cora1"
+    partition_graph(cora, 1, out)
+    part = load_partition(out, 0)
+    comm = Communicator()
+    graph = LocalGraph(part, HaloExchange(comm, ExchangePlan.from_partition(part, comm.size)))
+    src, dst = cora.edges()
+    edge_index = torch.from_numpy(np.stack([src, dst]))
+    x = torch.from_numpy(cora.x)
+    x = x / x.sum(1, keepdim=True).clamp(min=1)
+    return graph, edge_index, x
+
+
+def close(a, b):
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("in_dim,out_dim", [(1433, 16), (1433, 2000)])  # transform first / aggregate first
+def test_gcn(whole, in_dim, out_dim):
+    graph, edge_index, x = whole
+    torch.manual_seed(0)
+    ref = pyg.GCNConv(in_dim, out_dim)
+    torch.nn.init.normal_(ref.bias)
+    ours = DistGCNConv(in_dim, out_dim)
+    with torch.no_grad():
+        ours.weight.copy_(ref.lin.weight.T)
+        ours.bias.copy_(ref.bias)
+    assert ours.aggregate_first == (in_dim <= out_dim)
+    close(ours(x, graph), ref(x, edge_index))
+
+
+@pytest.mark.parametrize("out_dim", [16, 2000])
+def test_sage(whole, out_dim):
+    graph, edge_index, x = whole
+    torch.manual_seed(0)
+    ref = pyg.SAGEConv(1433, out_dim)
+    ours = DistSAGEConv(1433, out_dim)
+    ours.load_state_dict({"lin_l.weight": ref.lin_l.weight, "lin_l.bias": ref.lin_l.bias, "lin_r.weight": ref.lin_r.weight})
+    close(ours(x, graph), ref(x, edge_index))
+
+
+@pytest.mark.parametrize("out_dim", [16, 2000])
+def test_gin(whole, out_dim):
+    graph, edge_index, x = whole
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(1433, out_dim), torch.nn.ReLU(), torch.nn.Linear(out_dim, out_dim))
+    ref = pyg.GINConv(mlp)
+    ours = DistGINConv(1433, out_dim)
+    ours.load_state_dict({"lin1.weight": mlp[0].weight, "lin1.bias": mlp[0].bias,
+                          "lin2.weight": mlp[2].weight, "lin2.bias": mlp[2].bias})
+    close(ours(x, graph), ref(x, edge_index))
+
+
+@pytest.mark.parametrize("heads,concat", [(8, True), (1, False), (3, False)])
+def test_gat(whole, heads, concat):
+    graph, edge_index, x = whole
+    torch.manual_seed(0)
+    ref = pyg.GATConv(1433, 8, heads=heads, concat=concat)
+    torch.nn.init.normal_(ref.bias)
+    ours = DistGATConv(1433, 8, heads=heads, concat=concat)
+    with torch.no_grad():
+        ours.weight.copy_(ref.lin.weight.T)
+        ours.att_src.copy_(ref.att_src)
+        ours.att_dst.copy_(ref.att_dst)
+        ours.bias.copy_(ref.bias)
+    close(ours(x, graph), ref(x, edge_index))
+
+
+def test_gradients_match_pyg(whole):
+    graph, edge_index, x = whole
+    torch.manual_seed(0)
+    ref = pyg.GCNConv(1433, 16)
+    ours = DistGCNConv(1433, 16)
+    with torch.no_grad():
+        ours.weight.copy_(ref.lin.weight.T)
+    (ref(x, edge_index) ** 2).sum().backward()
+    (ours(x, graph) ** 2).sum().backward()
+    torch.testing.assert_close(ours.weight.grad, ref.lin.weight.grad.T, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,68 @@
+"""Exactness: N ranks compute the same per-step losses and final weights as one rank, dropout on.
+
+Every sum that crosses ranks is reassociated (the partial sums of a weight gradient, a halo row's
+gradient returned by a peer), so float32 runs agree only up to rounding, and training can amplify
+rounding: a ReLU input within ~1e-7 of zero, or Adam on a gradient that cancels to ~0, turns it into a
+discrete difference. So the 1e-5 criterion is checked in float64 for all four models, where the
+measured differences are ~1e-12. In float32, GCN, GraphSAGE and GAT were measured within 1.05e-5 of the
+largest weight after these 10 steps and are checked at 2e-5; GIN is not (one hidden unit of its first
+layer sits at the ReLU boundary and its weights part by ~1e-2 after a few steps on 2 ranks).
+"""
+import numpy as np
+import pytest
+
+from gnnpart import load, partition_graph
+from tests.mpi import run_mpi
+
+STEPS = 10
+ALL = ["gcn:16:2:0.5:0.5", "sage:16:2:0.5:0.5", "gat:16:2:0.5:0.5", "gin:16:2:0.5:0.5", "gcn:16:3:0.5:0"]
+FLOAT32 = ["gcn:16:2:0.5:0.5", "sage:16:2:0.5:0.5", "gat:16:2:0.5:0.5"]
+# features=8 <= hidden=16: the first layer aggregates first and caches its (constant-input) aggregation
+SYNTH_SPECS = ["gcn:16:2:0.5:0", "sage:16:3:0.5:0", "gin:16:2:0.5:0"]
+SYNTH = "synthetic:nodes=3000,degree=8,classes=4,features=8,seed=2"
+RUNS = {"cora64": ("float64", ALL), "cora32": ("float32", FLOAT32), "synth64": ("float64", SYNTH_SPECS)}
+
+
+TOLERANCE = {"cora64": 1e-5, "cora32": 2e-5, "synth64": 1e-5}
+
+
+def run(graphs, tmp_path, n):
+    results = {}
+    for tag, (dtype, specs) in RUNS.items():
+        graph = graphs["synth" if tag.startswith("synth") else "cora"]
+        out_dir = tmp_path / f"{tag}-{n}"
+        if not out_dir.exists():
+            partition_graph(graph, n, out_dir)
+        result = tmp_path / f"{tag}-{n}.npz"
+        run_mpi(n, "train_worker.py", out_dir, result, STEPS, dtype, *specs, timeout=400)
+        results[tag] = dict(np.load(result))
+    return results
+
+
+@pytest.fixture(scope="module")
+def graphs(cora):
+    return {"cora": cora, "synth": load(SYNTH)}
+
+
+@pytest.fixture(scope="module")
+def reference(graphs, tmp_path_factory):
+    return run(graphs, tmp_path_factory.mktemp("ref"), 1)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_n_ranks_equal_one_rank(graphs, reference, tmp_path, n):
+    got = run(graphs, tmp_path, n)
+    for tag, ref in reference.items():
+        assert set(got[tag]) == set(ref)
+        tol = TOLERANCE[tag]
+        for key, want in ref.items():
+            if key.endswith("/halo_bytes"):
+                assert (got[tag][key] > 0).all() and (want == 0).all()
+                continue
+            if key.endswith("/loss"):  # per-step losses: each within 1e-5 relative
+                np.testing.assert_allclose(got[tag][key], want, rtol=tol, atol=0, err_msg=f"{tag} {key} on {n} ranks")
+            else:  # a weight tensor: relative to its largest entry (near-zero entries have no relative scale)
+                err = np.abs(got[tag][key] - want).max() / max(np.abs(want).max(), 1e-12)
+                assert err <= tol, f"{tag} {key} on {n} ranks: max difference {err:.2e} of the largest entry"
+        first = RUNS[tag][1][0]
+        assert ref[f"{first}/loss"][-1] < ref[f"{first}/loss"][0]  # it trains

@@ -1,0 +1,45 @@
+"""MPI worker: train several models for a few steps and save losses and final weights (rank 0).
+
+Usage: mpiexec -n N python -m mpi4py tests/workers/train_worker.py PART_DIR OUT.npz STEPS DTYPE SPEC [SPEC ...]
+with SPEC = model:hidden:layers:dropout:input_dropout. The weights are initialised from a fixed seed,
+so runs on any number of ranks start from the same model.
+"""
+import sys
+
+import numpy as np
+import torch
+
+from gnnpart import load_partition, read_meta
+from gnnpart.comm import Communicator
+from gnnpart.nn import build_model
+from gnnpart.train import Trainer
+
+
+def main(part_dir, out, steps, dtype, *specs):
+    comm = Communicator()
+    torch.set_num_threads(1)
+    meta = read_meta(part_dir)
+    part = load_partition(part_dir, comm.rank)
+    results = {}
+    for spec in specs:
+        name, hidden, layers, dropout, input_dropout = spec.split(":")
+        torch.manual_seed(1234)
+        model = build_model(name, meta["num_features"], int(hidden), meta["num_classes"], int(layers),
+                            float(dropout), float(input_dropout), heads=2)
+        trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=7, eval_every=1000,
+                          normalize_features=True, dtype=getattr(torch, dtype))
+        history = trainer.fit(int(steps), restore_best=False)
+        results[f"{spec}/loss"] = np.array([r.loss for r in history])
+        results[f"{spec}/halo_bytes"] = np.array([r.halo_bytes for r in history])
+        for key, value in model.state_dict().items():
+            results[f"{spec}/{key}"] = value.numpy()
+        flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
+        gathered = comm.comm.gather(flat, root=0)
+        if comm.rank == 0 and not all(np.array_equal(gathered[0], g) for g in gathered):
+            raise AssertionError(f"{spec}: ranks hold different weights after training")
+    if comm.rank == 0:
+        np.savez(out, **results)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
