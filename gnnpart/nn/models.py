@@ -51,25 +51,25 @@ def _dims(in_dim: int, hidden: int, out_dim: int, num_layers: int) -> list[tuple
     return list(zip(sizes[:-1], sizes[1:]))
 
 
+def _layers(conv, in_dim, hidden, out_dim, num_layers, input_dropout) -> list[nn.Module]:
+    """``num_layers`` layers of ``conv``; the first has a constant input when there is no input dropout."""
+    dims = _dims(in_dim, hidden, out_dim, num_layers)
+    return [conv(a, b, constant_input=(i == 0 and input_dropout == 0.0)) for i, (a, b) in enumerate(dims)]
+
+
 class GCN(DistModel):
     def __init__(self, in_dim, hidden, out_dim, num_layers=2, dropout=0.5, input_dropout=0.0):
-        dims = _dims(in_dim, hidden, out_dim, num_layers)
-        super().__init__([DistGCNConv(a, b, constant_input=(i == 0 and input_dropout == 0.0)) for i, (a, b) in enumerate(dims)],
-                         dropout, input_dropout)
+        super().__init__(_layers(DistGCNConv, in_dim, hidden, out_dim, num_layers, input_dropout), dropout, input_dropout)
 
 
 class GraphSAGE(DistModel):
     def __init__(self, in_dim, hidden, out_dim, num_layers=2, dropout=0.5, input_dropout=0.0):
-        dims = _dims(in_dim, hidden, out_dim, num_layers)
-        super().__init__([DistSAGEConv(a, b, constant_input=(i == 0 and input_dropout == 0.0)) for i, (a, b) in enumerate(dims)],
-                         dropout, input_dropout)
+        super().__init__(_layers(DistSAGEConv, in_dim, hidden, out_dim, num_layers, input_dropout), dropout, input_dropout)
 
 
 class GIN(DistModel):
     def __init__(self, in_dim, hidden, out_dim, num_layers=2, dropout=0.5, input_dropout=0.0):
-        dims = _dims(in_dim, hidden, out_dim, num_layers)
-        super().__init__([DistGINConv(a, b, constant_input=(i == 0 and input_dropout == 0.0)) for i, (a, b) in enumerate(dims)],
-                         dropout, input_dropout)
+        super().__init__(_layers(DistGINConv, in_dim, hidden, out_dim, num_layers, input_dropout), dropout, input_dropout)
 
 
 class GAT(DistModel):

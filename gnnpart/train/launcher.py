@@ -8,7 +8,6 @@ import sys
 import sysconfig
 from pathlib import Path
 
-_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS")
 
 
 def job_size() -> int | None:

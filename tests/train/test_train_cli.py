@@ -116,3 +116,21 @@ def test_failing_rank_aborts_the_job(cora3, tmp_path):
     assert proc.returncode != 0
     assert time.time() - start < 60
     assert "rank 1: error: PartitionFormatError" in proc.stderr and "part-1/x.npy is corrupted" in proc.stderr
+
+
+def test_launch_script_runs_one_rank_per_part(cora3, tmp_path):
+    metrics = tmp_path / "m.jsonl"
+    proc = subprocess.run(["bash", str(ROOT / "launch" / "mpirun.sh"), str(cora3), "--epochs", "2", "--metrics", str(metrics)],
+                          capture_output=True, text=True, timeout=240, cwd=ROOT, env=dict(os.environ, THREADS="1"))
+    assert proc.returncode == 0, proc.stderr
+    assert "3 ranks x 1 threads" in proc.stdout
+    assert read_lines(metrics)[-1]["final"] is True
+
+
+def test_demo_partitions_and_trains(tmp_path):
+    proc = gnnpart_cli("demo", "--dataset", "synthetic:nodes=3000,degree=6", "--parts", "2", "--epochs", "3",
+                       "--out", tmp_path / "parts")
+    assert proc.returncode == 0, proc.stderr
+    assert "partitioned synthetic:nodes=3000,degree=6 into 2 parts" in proc.stdout
+    assert "done: best val acc" in proc.stdout and "demo finished" in proc.stdout
+    assert read_meta(tmp_path / "parts")["num_parts"] == 2

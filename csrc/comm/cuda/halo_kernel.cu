@@ -2,7 +2,8 @@
 // grid-stride; scatter-add uses atomicAdd (repeated indices add safely).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "comm/row_checks.h"
@@ -44,7 +45,7 @@ at::Tensor pack_rows_cuda(const at::Tensor& src, const at::Tensor& index_in) {
   const int64_t n = index.numel(), width = src.size(1);
   at::Tensor out = at::empty({n, width}, src.options());
   if (n * width == 0) return out;
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "pack_rows", [&] {
     pack_kernel<scalar_t><<<blocks_for(n * width), kThreads, 0, stream>>>(
         src.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), n, width);
@@ -59,7 +60,7 @@ void unpack_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at::Ten
   const at::Tensor rows = rows_in.contiguous();
   const int64_t n = index.numel(), width = out.size(1);
   if (n * width == 0) return;
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, out.scalar_type(), "unpack_rows_", [&] {
     unpack_kernel<scalar_t><<<blocks_for(n * width), kThreads, 0, stream>>>(
         out.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), rows.data_ptr<scalar_t>(), n, width);
@@ -73,7 +74,7 @@ void scatter_add_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at
   const at::Tensor rows = rows_in.contiguous();
   const int64_t n = index.numel(), width = out.size(1);
   if (n * width == 0) return;
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "scatter_add_rows_", [&] {
     scatter_add_kernel<scalar_t><<<blocks_for(n * width), kThreads, 0, stream>>>(
         out.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), rows.data_ptr<scalar_t>(), n, width);

@@ -5,16 +5,28 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "nn/hash.h"
 
 namespace gnnpart {
 namespace {
 
-// Rows [begin, end) of the dropout. A plain function with restrict pointers and values (not a
-// lambda reading its captures by reference): the compiler then keeps everything in registers,
-// unrolls the fixed four-channel groups and multiplies by a 0/scale factor without branching on
-// the coin flip, 1.3 ns an element against 6-9 ns for the same loop inside the parallel lambda.
+// value * scale where the element is kept, +0 where it is dropped, without a branch: the coin
+// flip is random, and a branch on it (which GCC emitted for `(float)(keep) * scale`) costs a
+// misprediction every other element (7 ns an element here, against 1.3 ns for this form).
+inline float masked(float value, uint32_t draw, uint32_t threshold, float scale) {
+  const uint32_t keep = 0u - static_cast<uint32_t>(draw >= threshold);  // all ones or all zeros
+  uint32_t bits;
+  const float scaled = value * scale;
+  std::memcpy(&bits, &scaled, sizeof bits);
+  bits &= keep;
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+// Rows [begin, end) of the dropout, four channels per 64-bit hash in a fixed-trip inner loop.
 template <typename T>
 void dropout_rows(const T* __restrict__ src, T* __restrict__ dst, const int64_t* __restrict__ ids, int64_t begin,
                   int64_t end, int64_t width, uint64_t stream, uint32_t threshold, float scale) {
@@ -26,12 +38,12 @@ void dropout_rows(const T* __restrict__ src, T* __restrict__ dst, const int64_t*
     for (int64_t c0 = 0; c0 < full; c0 += 4) {
       const uint64_t bits = group_hash(key, c0 >> 2);
       for (int64_t c = c0; c < c0 + 4; ++c)
-        d[c] = static_cast<T>(static_cast<float>(s[c]) * (static_cast<float>(draw16(bits, c) >= threshold) * scale));
+        d[c] = static_cast<T>(masked(static_cast<float>(s[c]), draw16(bits, c), threshold, scale));
     }
     if (full < width) {
       const uint64_t bits = group_hash(key, full >> 2);
       for (int64_t c = full; c < width; ++c)
-        d[c] = static_cast<T>(static_cast<float>(s[c]) * (static_cast<float>(draw16(bits, c) >= threshold) * scale));
+        d[c] = static_cast<T>(masked(static_cast<float>(s[c]), draw16(bits, c), threshold, scale));
     }
   }
 }

@@ -1,7 +1,8 @@
 // CUDA kernel of gnnpart::hash_dropout: one thread per element, the same hash as the CPU kernel.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "nn/hash.h"
@@ -32,7 +33,7 @@ at::Tensor hash_dropout_cuda(const at::Tensor& x_in, const at::Tensor& ids_in, i
   if (n == 0) return out;
   const int threads = 256;
   const int blocks = static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, 65535 * 8));
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "hash_dropout", [&] {
     hash_dropout_kernel<scalar_t><<<blocks, threads, 0, stream>>>(
         x.data_ptr<scalar_t>(), ids.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), x.size(0), x.size(1),
