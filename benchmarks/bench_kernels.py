@@ -1,0 +1,65 @@
+"""Benchmark: the CPU kernels of gnnpart._C against PyTorch equivalents, one thread.
+
+- hash_dropout against torch.nn.functional.dropout (ns per element), in cache and on a large tensor;
+- pack_rows / unpack_rows_ / scatter_add_rows_ against index_select / index_copy_ / index_add_ (GB/s);
+- spmm_sum against torch.sparse.mm on a CSR matrix.
+
+    python benchmarks/bench_kernels.py
+"""
+import time
+
+import numpy as np
+import torch
+
+from gnnpart.comm import rows
+from gnnpart.nn import kernels
+
+
+def best_of(fn, repeat=5) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    print(f"# one thread, torch {torch.__version__}")
+    for n, width in ((10_000, 128), (1_000_000, 128)):
+        x = torch.randn(n, width)
+        ids = torch.arange(n)
+        ours = best_of(lambda: kernels.hash_dropout(x, ids, 0, 1, 2, 0.5))
+        ref = best_of(lambda: torch.nn.functional.dropout(x, 0.5))
+        print(f"dropout [{n} x {width}]: hash_dropout {ours / x.numel() * 1e9:.2f} ns/elem, torch {ref / x.numel() * 1e9:.2f} "
+              f"ns/elem ({ref / ours:.1f}x)")
+
+    src = torch.randn(1_000_000, 256)
+    index = torch.randint(0, src.shape[0], (300_000,))
+    moved = index.numel() * src.shape[1] * 4 * 2  # read + write
+    packed = rows.pack_rows(src, index)
+    copy = best_of(lambda: src[:300_000].clone())
+    for name, ours, ref in (
+        ("pack_rows", lambda: rows.pack_rows(src, index), lambda: src.index_select(0, index)),
+        ("unpack_rows_", lambda: rows.unpack_rows_(src, index, packed), lambda: src.index_copy_(0, index, packed)),
+        ("scatter_add_rows_", lambda: rows.scatter_add_rows_(src, index, packed), lambda: src.index_add_(0, index, packed)),
+    ):
+        a, b = best_of(ours), best_of(ref)
+        print(f"{name} [300000 rows x 256]: {moved / a / 1e9:.2f} GB/s, torch {moved / b / 1e9:.2f} GB/s; "
+              f"contiguous copy {moved / copy / 1e9:.2f} GB/s")
+
+    n, deg, width = 200_000, 20, 64
+    rng = np.random.default_rng(0)
+    indptr = torch.arange(0, n * deg + 1, deg)
+    indices = torch.from_numpy(np.sort(rng.integers(0, n, (n, deg)), axis=1).reshape(-1))
+    x = torch.randn(n, width)
+    adj = torch.sparse_csr_tensor(indptr, indices, torch.ones(n * deg), (n, n))
+    ours, ref = best_of(lambda: kernels.spmm_sum(indptr, indices, x)), best_of(lambda: torch.sparse.mm(adj, x))
+    print(f"spmm_sum [{n} rows, {n * deg} edges, width {width}]: {ours * 1e3:.1f} ms, torch.sparse.mm {ref * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
