@@ -13,7 +13,8 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
 
 # 1. METIS, the partitioner, is a system library used through ctypes (see README: why not pymetis).
-if ! ldconfig -p 2>/dev/null | grep -q 'libmetis\.so'; then
+# (grep without -q: -q exits at the first match, ldconfig then dies of SIGPIPE, and pipefail reports failure)
+if ! ldconfig -p 2>/dev/null | grep 'libmetis\.so' >/dev/null; then
   echo "[install] libmetis5 (apt)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -18,7 +18,7 @@ PY=${PYTHON:-python3}
 MPIEXEC=${MPIEXEC:-mpiexec}
 NP=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1] + '/meta.json'))['num_parts'])" "$PART_DIR")
 FLAGS=()
-if "$MPIEXEC" --version 2>/dev/null | grep -q "Open MPI"; then
+if "$MPIEXEC" --version 2>/dev/null | grep "Open MPI" >/dev/null; then  # no -q: see install.sh
   FLAGS+=(--oversubscribe)
   [ "$(id -u)" = 0 ] && FLAGS+=(--allow-run-as-root)
 fi
