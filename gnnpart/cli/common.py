@@ -25,7 +25,7 @@ def load_config_file(path: str) -> dict:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def apply_config(args, parser, defaults_from_parser: dict) -> None:
+def apply_config(args, defaults_from_parser: dict) -> None:
     """Fill options not given on the command line from ``args.config`` (flags override the file)."""
     if not getattr(args, "config", None):
         return

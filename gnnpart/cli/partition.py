@@ -44,7 +44,7 @@ def add_parser(sub) -> None:
 
 def config_from_args(args: argparse.Namespace) -> PartitionConfig:
     defaults = {k: v for k, v in vars(args.parser.parse_args([])).items() if k not in ("handler", "parser", "config")}
-    apply_config(args, args.parser, defaults)
+    apply_config(args, defaults)
     for name, flag in (("dataset", "DATASET"), ("num_parts", "--num-parts"), ("out", "--out")):
         if getattr(args, name) is None:
             raise ValueError(f"{flag} is required (on the command line or in --config)")

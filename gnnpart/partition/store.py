@@ -236,7 +236,7 @@ def _check_part(root: Path, a: dict, meta: dict) -> None:
     num_inner = len(a["indptr"]) - 1
     num_local = len(a["global_ids"])
     expect = {
-        "indices": (int(a["indptr"][-1]) if num_inner >= 0 and len(a["indptr"]) else 0,),
+        "indices": (int(a["indptr"][-1]) if len(a["indptr"]) else 0,),
         "in_degree": (num_local,), "out_degree": (num_local,),
         "x": (num_inner, meta["num_features"]), "y": (num_inner,),
         "train_mask": (num_inner,), "val_mask": (num_inner,), "test_mask": (num_inner,),

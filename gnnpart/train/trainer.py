@@ -197,9 +197,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
-        best = {k: v for k, v in self.best.items()}
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "epoch": self.epoch,
-                "best": best, "losses": [r.loss for r in self.history], "rng": torch.get_rng_state()}
+                "best": dict(self.best), "losses": [r.loss for r in self.history], "rng": torch.get_rng_state()}
 
     def save_checkpoint(self) -> None:
         """Rank 0 writes the checkpoint; the others wait until it is complete."""
