@@ -33,7 +33,8 @@ if ! command -v mpiexec >/dev/null 2>&1; then
   pip_install mpich
 fi
 echo "[install] Python dependencies"
-pip_install "numpy>=1.24" "mpi4py>=3.1" "torch-geometric>=2.5" "pytest>=7" "psutil>=5" scipy setuptools wheel
+pip_install "numpy>=1.24" "mpi4py>=3.1" "torch-geometric>=2.5" "pytest>=7" "psutil>=5" scipy "matplotlib>=3.5" \
+  ninja setuptools wheel
 
 # 4. gnnpart itself, its extension compiled against the torch above (no build isolation).
 echo "[install] gnnpart (compiling gnnpart._C)"

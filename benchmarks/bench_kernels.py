@@ -2,7 +2,9 @@
 
 - hash_dropout against torch.nn.functional.dropout (ns per element), in cache and on a large tensor;
 - pack_rows / unpack_rows_ / scatter_add_rows_ against index_select / index_copy_ / index_add_ (GB/s);
-- spmm_sum against torch.sparse.mm on a CSR matrix.
+- spmm_sum against torch.sparse.mm on a CSR matrix;
+- the halo codec ops (pack + encode, decode + unpack, top-k, delta selection) against a single-core
+  memory copy of the same run (bandwidth = bytes read + bytes written, per second, for every line).
 
     python benchmarks/bench_kernels.py
 """
@@ -11,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from gnnpart.comm import rows
+from gnnpart.comm import codec, rows
 from gnnpart.nn import kernels
 
 
@@ -59,6 +61,44 @@ def main() -> None:
     adj = torch.sparse_csr_tensor(indptr, indices, torch.ones(n * deg), (n, n))
     ours, ref = best_of(lambda: kernels.spmm_sum(indptr, indices, x)), best_of(lambda: torch.sparse.mm(adj, x))
     print(f"spmm_sum [{n} rows, {n * deg} edges, width {width}]: {ours * 1e3:.1f} ms, torch.sparse.mm {ref * 1e3:.1f} ms")
+    codecs()
+
+
+def codecs() -> None:
+    """Halo codec ops on 300,000 rows of 256 float32 gathered from 1M rows, against a memory copy."""
+    src = torch.randn(1_000_000, 256)
+    index = torch.randint(0, src.shape[0], (300_000,))
+    n, width = index.numel(), src.shape[1]
+    a, b = torch.empty(n * width), torch.empty(n * width)
+    copy = best_of(lambda: b.copy_(a))
+    memcpy = 2 * a.numel() * 4 / copy
+    print(f"memory copy [{n} x {width} float32]: {memcpy / 1e9:.2f} GB/s (read + write), one core")
+    float_rows = n * width * 4
+
+    def line(name, fn, moved):
+        t = best_of(fn)
+        print(f"  {name:44s} {moved / t / 1e9:6.2f} GB/s = {moved / t / memcpy:.2f} x memory copy "
+              f"({float_rows / t / 1e9:.2f} GB/s of float32 rows)")
+
+    packed = rows.pack_rows(src, index)
+    line("pack_rows (gather, fresh output)", lambda: rows.pack_rows(src, index), 2 * float_rows)
+    kept = torch.empty_like(packed)
+    line("pack_rows_into_ (gather, kept buffer)", lambda: rows.pack_rows_into_(src, index, kept), 2 * float_rows)
+    line("unpack_rows_ (scatter)", lambda: rows.unpack_rows_(src, index, packed), 2 * float_rows)
+    for name, dtype, size in (("fp16", torch.float16, 2), ("bf16", torch.bfloat16, 2), ("int8", torch.int8, 1)):
+        stochastic = dtype == torch.int8
+        payload, scales = codec.quantize_rows(src, index, dtype, stochastic, 1)
+        encoded = n * (width * size + 4)
+        line(f"quantize_rows {name} (gather + encode)", lambda: codec.quantize_rows(src, index, dtype, stochastic, 1),
+             float_rows + encoded)
+        line(f"dequantize_rows_ {name} (decode + scatter)",
+             lambda: codec.dequantize_rows_(src, index, payload, scales), float_rows + encoded)
+    k = width // 4
+    values, channels = codec.topk_rows(src, index, k)
+    line(f"topk_rows k={k} (gather + select)", lambda: codec.topk_rows(src, index, k), float_rows + n * k * 8)
+    line(f"scatter_channels_ k={k}", lambda: codec.scatter_channels_(src, index, values, channels), 2 * n * k * 8)
+    held = src[index].clone()
+    line("delta_select_ (nothing moved)", lambda: codec.delta_select_(held, src, index, 0.1), 2 * float_rows)
 
 
 if __name__ == "__main__":

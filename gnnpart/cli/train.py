@@ -31,6 +31,7 @@ class TrainConfig:
     resume: bool = False
     threads: int = 0
     nprocs: int | None = None
+    halo: str = "exact"
 
 
 def add_parser(sub) -> None:
@@ -53,6 +54,10 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="K", help="checkpoint every K epochs")
     p.add_argument("--resume", action="store_true", help="resume from the checkpoint in --checkpoint")
+    p.add_argument("--halo", default="exact", metavar="SPEC",
+                   help="halo exchange policy: exact (default), sample:P, fp16, bf16, int8, topk:R, delta:T, stale:K, "
+                        "learned:L1[:MIN], composed with + (sample:0.5+int8); one for all layers or one per layer, "
+                        "comma-separated")
     p.add_argument("--threads", type=int, default=0, help="torch threads per rank (default: cores / ranks)")
     p.add_argument("-n", "--nprocs", type=int, metavar="NPROCS",
                    help="start NPROCS ranks with mpiexec (omit when already started by mpiexec)")
@@ -73,6 +78,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1) (got {getattr(cfg, name)})")
     if (cfg.resume or cfg.checkpoint_every) and not cfg.checkpoint:
         raise ValueError("--resume and --checkpoint-every need --checkpoint DIR")
+    from gnnpart.comm.policy import parse_halo
+
+    try:
+        parse_halo(cfg.halo, cfg.layers)
+    except ValueError as exc:
+        raise ValueError(f"--halo: {exc}") from None
     return cfg
 
 
@@ -129,7 +140,8 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
         os.remove(cfg.metrics)
     trainer = Trainer(model, part, comm, lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed,
                       eval_every=cfg.eval_every, normalize_features=cfg.normalize_features, metrics_file=cfg.metrics,
-                      checkpoint_dir=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every, printer=printer)
+                      checkpoint_dir=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every, printer=printer,
+                      halo=cfg.halo)
     if cfg.resume:
         trainer.load_checkpoint(cfg.checkpoint)
         if comm.rank == 0:
@@ -139,11 +151,16 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
                 f"{meta['num_nodes']:,} nodes, {meta['num_edges']:,} edges")
     history = trainer.fit(cfg.epochs)
     total = sum(r.epoch_s for r in history)
+    sent, exact = sum(r.halo_bytes for r in history), sum(r.halo_bytes_exact for r in history)
     summary = {"best_val_acc": trainer.best["val_acc"], "best_epoch": trainer.best["epoch"],
-               "test_acc": trainer.best["test_acc"], "train_s": total, "epochs": trainer.epoch}
+               "test_acc": trainer.best["test_acc"], "train_s": total, "epochs": trainer.epoch,
+               "halo_bytes": sent, "halo_bytes_exact": exact}
     if comm.rank == 0:
         printer(f"done: best val acc {summary['best_val_acc']:.4f} at epoch {summary['best_epoch']}, "
                 f"test acc {summary['test_acc']:.4f}; {total:.1f} s of training")
+        if history and exact:
+            printer(f"halo traffic ({cfg.halo}): {sent / len(history) / 2**20:.3f} MiB per epoch, "
+                    f"{sent / exact:.4f}x exact ({exact / max(sent, 1):.1f}x fewer bytes)")
     return summary
 
 

@@ -18,6 +18,11 @@ def _pack_rows_fake(src, index):
     return src.new_empty(index.shape[0], src.shape[1])
 
 
+@torch.library.register_fake("gnnpart::pack_rows_into_")
+def _pack_rows_into_fake(src, index, out):
+    return None
+
+
 @torch.library.register_fake("gnnpart::unpack_rows_")
 def _unpack_rows_fake(out, index, rows):
     return None
@@ -32,6 +37,12 @@ def _scatter_add_rows_fake(out, index, rows):
 def pack_rows(src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``src[index]``: gather rows into a contiguous send buffer."""
     return _ops.pack_rows(src, index)
+
+
+def pack_rows_into_(src: torch.Tensor, index: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out[:] = src[index]`` into a buffer the caller keeps (no allocation, no fresh pages); returns ``out``."""
+    _ops.pack_rows_into_(src, index, out)
+    return out
 
 
 def unpack_rows_(out: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

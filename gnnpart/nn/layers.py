@@ -32,6 +32,16 @@ class _Dist(nn.Module):
         self.constant_input = constant_input
         self.index = 0  # layer index, set by the model (keys exchange accounting)
 
+    @property
+    def exchange_width(self) -> int:
+        """Width of the rows this layer exchanges."""
+        return self.in_dim if self.aggregate_first else self.out_dim
+
+    @property
+    def exchanges_each_epoch(self) -> bool:
+        """False when the exchange happens once (the aggregation of a constant input is cached)."""
+        return not (self.constant_input and self.aggregate_first)
+
     def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         raise NotImplementedError
 
@@ -141,6 +151,12 @@ class DistGATConv(nn.Module):
         _glorot(self.weight)
         _glorot(self.att_src)
         _glorot(self.att_dst)
+
+    exchanges_each_epoch = True
+
+    @property
+    def exchange_width(self) -> int:
+        return self.heads * self.out_dim
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         num_inner, heads, width = graph.num_inner, self.heads, self.out_dim

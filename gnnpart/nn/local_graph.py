@@ -45,11 +45,21 @@ class LocalGraph:
         self.t_indices = torch.from_numpy(t_indices)
         self.edge_dst = torch.from_numpy(rows)  # inner local id of each edge's destination
         self.cache: dict = {}
+        self.gates = None  # HaloGates of the layers with a `learned` policy (set by the trainer)
 
     # ---------------------------------------------------------------------- building blocks
     def halo(self, h_inner: torch.Tensor, layer=None) -> torch.Tensor:
-        """``[I, F]`` -> ``[L, F]``: inner rows followed by the halo rows fetched from their owners."""
-        return self.exchange.exchange(h_inner, layer)
+        """``[I, F]`` -> ``[L, F]``: inner rows followed by the halo rows fetched from their owners.
+
+        In training, the exchange follows the layer's halo policy; a layer with learned gates sends only the
+        channels its gate keeps (in evaluation too: the gates are part of the model).
+        """
+        def move(rows, full_width=None):
+            return self.exchange.exchange(rows, layer, self.training, self.epoch, full_width)
+
+        if self.gates is not None and self.gates.has(layer):
+            return self.gates.gated_halo(h_inner, layer, move)
+        return move(h_inner)
 
     def aggregate(self, h_local: torch.Tensor) -> torch.Tensor:
         """``[L, F]`` -> ``[I, F]``: for each inner node, the sum of its in-neighbours' rows (differentiable)."""

@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from gnnpart.comm import Communicator, ExchangePlan, GradientAllreduce, HaloExchange, broadcast_parameters
+from gnnpart.comm.halo import DIRECTIONS, KINDS
+from gnnpart.comm.policy import parse_halo
+from gnnpart.nn.gates import HaloGates
 from gnnpart.nn.local_graph import LocalGraph
 from gnnpart.partition.store import Partition
 from gnnpart.train.checkpoint import load_checkpoint, save_checkpoint
@@ -37,6 +40,9 @@ class EpochRecord:
     allreduce_bytes: int
     eval_s: float = 0.0
     halo_bytes_by_layer: dict = field(default_factory=dict)
+    halo_bytes_exact: int = 0
+    halo_bytes_detail: dict = field(default_factory=dict)
+    halo_channels_kept: dict = field(default_factory=dict)
 
 
 class Trainer:
@@ -57,19 +63,33 @@ class Trainer:
         dtype (torch.dtype): precision of the model and features (default float32). Ranks agree with one
             process up to float rounding, which reassociated sums change; training can amplify that
             (a ReLU input near 0, Adam on a gradient near 0). float64 keeps the runs together far longer.
+        halo (str | list, optional): the halo exchange policy, ``--halo`` syntax (see
+            :mod:`gnnpart.comm.policy`): one spec for all layers, or one per layer. Default exact. A
+            ``learned`` policy adds ``model.halo_gates`` (a :class:`~gnnpart.nn.gates.HaloGates`) to the model.
     """
 
     def __init__(self, model, partition: Partition, comm: Communicator, optimizer=None, lr: float = 0.01,
                  weight_decay: float = 5e-4, seed: int = 0, eval_every: int = 1, normalize_features: bool = False,
                  metrics_file=None, checkpoint_dir=None, checkpoint_every: int = 0, printer=None,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, halo=None):
         if eval_every < 1:
             raise ValueError(f"`eval_every` must be >= 1 (got {eval_every})")
         if checkpoint_every < 0:
             raise ValueError(f"`checkpoint_every` must be >= 0 (got {checkpoint_every})")
         self.model, self.part, self.comm = model, partition, comm
-        self.exchange = HaloExchange(comm, ExchangePlan.from_partition(partition, comm.size))
+        convs = list(getattr(model, "convs", []))
+        self.halo_policies = parse_halo(halo, max(1, len(convs)))
+        global_ids = torch.from_numpy(np.ascontiguousarray(partition.global_ids)).long()
+        self.exchange = HaloExchange(comm, ExchangePlan.from_partition(partition, comm.size), global_ids)
+        self.exchange.set_policies(self.halo_policies, seed)
         self.graph = LocalGraph(partition, self.exchange, seed)
+        learned = {i: p for i, p in enumerate(self.halo_policies)
+                   if p.learned is not None and i < len(convs) and convs[i].exchanges_each_epoch}
+        if learned:
+            model.halo_gates = HaloGates({i: convs[i].exchange_width for i in learned},
+                                         {i: p.learned for i, p in learned.items()},
+                                         {i: p.learned_min for i, p in learned.items()})
+            self.graph.gates = model.halo_gates
         x = torch.from_numpy(np.array(partition.x, dtype=np.float32))
         if normalize_features:
             x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)
@@ -98,8 +118,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ steps
     def _prepare(self) -> int:
-        """Fill the caches of constant-input layers (their one-time halo exchange) and count its bytes."""
+        """Fill the caches of constant-input layers (their one-time, exact halo exchange) and count its bytes."""
         self.exchange.stats.reset()
+        self.graph.training = False
         for conv in getattr(self.model, "convs", []):
             if getattr(conv, "constant_input", False) and getattr(conv, "aggregate_first", False):
                 conv.sparse_input(self.x, self.graph)
@@ -119,20 +140,30 @@ class Trainer:
         out = self.model(self.x, self.graph)
         train = self.masks["train"]
         loss = F.cross_entropy(out[train], self.y[train], reduction="sum") / self.num_train
-        loss.backward()
+        gates = getattr(self.model, "halo_gates", None)
+        objective = loss if gates is None else loss + gates.penalty() / self.comm.size  # summed over ranks
+        objective.backward()
         self.reducer.allreduce()
         self.optimizer.step()
         seconds = time.perf_counter() - start
         stats = self.exchange.stats
         local = [loss.item(), stats.bytes, self.reducer.bytes]
         total_loss, halo_bytes, ar_bytes = self.comm.sum_scalars(local)
+        num_layers = len(getattr(self.model, "convs", []))
         by_layer = dict(sorted(stats.bytes_by_layer.items()))
-        layer_totals = self.comm.sum_scalars([by_layer.get(i, 0) for i in range(len(getattr(self.model, "convs", [])))])
+        layer_totals = self.comm.sum_scalars([by_layer.get(i, 0) for i in range(num_layers)])
+        zero = {d: dict.fromkeys(KINDS, 0) for d in DIRECTIONS}
+        flat = [stats.detail.get(i, zero)[d][k] for i in range(num_layers) for d in DIRECTIONS for k in KINDS]
+        flat = iter(self.comm.sum_scalars(flat + [stats.bytes_exact]))
+        detail = {str(i): {d: {k: int(next(flat)) for k in KINDS} for d in DIRECTIONS} for i in range(num_layers)}
+        exact_bytes = int(next(flat))
         timing = {
             "epoch_s": seconds, "halo_s": stats.seconds, "allreduce_s": self.reducer.seconds,
             "compute_s": seconds - stats.seconds - self.reducer.seconds,
             "halo_bytes": int(halo_bytes), "allreduce_bytes": int(ar_bytes),
             "halo_bytes_by_layer": {str(i): int(b) for i, b in enumerate(layer_totals)},
+            "halo_bytes_exact": exact_bytes, "halo_bytes_detail": detail,
+            "halo_channels_kept": {} if gates is None else {str(k): v for k, v in gates.kept_fraction().items()},
         }
         return total_loss, timing
 
@@ -172,6 +203,7 @@ class Trainer:
             self._emit(record)
             if self.checkpoint_dir and self.checkpoint_every and self.epoch % self.checkpoint_every == 0:
                 self.save_checkpoint()
+        self.exchange.drain()
         total = time.perf_counter() - start
         if self.comm.rank == 0 and self.metrics_file:
             self._write_metrics({"final": True, "best_val_acc": self.best["val_acc"], "best_epoch": self.best["epoch"],
@@ -188,8 +220,10 @@ class Trainer:
             self._write_metrics(asdict(r))
         if self.printer:
             acc = "" if r.val_acc is None else f"  train {r.train_acc:.4f}  val {r.val_acc:.4f}  test {r.test_acc:.4f}"
+            ratio = f", {r.halo_bytes / r.halo_bytes_exact:.3f}x exact" if r.halo_bytes_exact else ""
             self.printer(f"epoch {r.epoch:4d}  loss {r.loss:.4f}{acc}  {r.epoch_s * 1000:.0f} ms "
-                         f"(halo {r.halo_s * 1000:.0f} ms, {r.halo_bytes / 2**20:.2f} MiB; allreduce {r.allreduce_s * 1000:.0f} ms)")
+                         f"(halo {r.halo_s * 1000:.0f} ms, {r.halo_bytes / 2**20:.2f} MiB{ratio}; "
+                         f"allreduce {r.allreduce_s * 1000:.0f} ms)")
 
     def _write_metrics(self, obj: dict) -> None:
         with open(self.metrics_file, "a", encoding="utf-8") as fh:

@@ -16,6 +16,8 @@ def cases():
 def test_ops_match_references(dtype):
     src, idx, vals = (t.to(dtype) if t.is_floating_point() else t for t in cases())
     assert torch.equal(rows.pack_rows(src, idx), rows.pack_rows_reference(src, idx))
+    kept = torch.full((7, 9), 5.0, dtype=dtype)
+    assert torch.equal(rows.pack_rows_into_(src, idx, kept), rows.pack_rows_reference(src, idx))
     slots = torch.tensor([1, 5, 9, 11, 20, 30, 40])
     assert torch.equal(rows.unpack_rows_(src.clone(), slots, vals), rows.unpack_rows_reference(src, slots, vals))
     got = rows.scatter_add_rows_(src.clone(), idx, vals)
@@ -39,6 +41,7 @@ def test_wide_rows_and_empty_index():
         (lambda s: rows.unpack_rows_(s, torch.tensor([1]), torch.randn(2, 9)), r"unpack_rows_: `rows` must have shape \[1, 9\]"),
         (lambda s: rows.scatter_add_rows_(s, torch.tensor([-1]), torch.randn(1, 9)), r"scatter_add_rows_: `index` entries must be in \[0, 50\) \(got -1"),
         (lambda s: rows.unpack_rows_(s, torch.tensor([1]), torch.randn(1, 9, dtype=torch.float64)), r"`rows` must have dtype Float"),
+        (lambda s: rows.pack_rows_into_(s, torch.tensor([1, 2]), torch.empty(3, 9)), r"pack_rows_into_: `out` must have shape \[2, 9\]"),
     ],
 )
 def test_bad_input(call, match):
@@ -49,6 +52,7 @@ def test_bad_input(call, match):
 def test_opcheck():
     src, idx, vals = cases()
     torch.library.opcheck(torch.ops.gnnpart.pack_rows, (src, idx))
+    torch.library.opcheck(torch.ops.gnnpart.pack_rows_into_, (src, idx, torch.empty(7, 9)))
     torch.library.opcheck(torch.ops.gnnpart.unpack_rows_, (src.clone(), torch.arange(7) * 2, vals))
     torch.library.opcheck(torch.ops.gnnpart.scatter_add_rows_, (src.clone(), idx, vals))
 

@@ -54,6 +54,22 @@ at::Tensor pack_rows_cuda(const at::Tensor& src, const at::Tensor& index_in) {
   return out;
 }
 
+void pack_rows_into_cuda(const at::Tensor& src, const at::Tensor& index_in, at::Tensor& out) {
+  check_row_op("pack_rows_into_", src, index_in, nullptr);
+  check_row_op("pack_rows_into_", out, index_in, nullptr);
+  const at::Tensor index = index_in.contiguous();
+  const int64_t n = index.numel(), width = src.size(1);
+  TORCH_CHECK(out.size(0) == n && out.size(1) == width && out.scalar_type() == src.scalar_type(),
+              "pack_rows_into_: `out` must have shape [", n, ", ", width, "] and dtype ", src.scalar_type());
+  if (n * width == 0) return;
+  auto stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "pack_rows_into_", [&] {
+    pack_kernel<scalar_t><<<blocks_for(n * width), kThreads, 0, stream>>>(
+        src.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), n, width);
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
 void unpack_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at::Tensor& rows_in) {
   check_row_op("unpack_rows_", out, index_in, &rows_in);
   const at::Tensor index = index_in.contiguous();
@@ -86,6 +102,7 @@ void scatter_add_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at
 
 TORCH_LIBRARY_IMPL(gnnpart, CUDA, m) {
   m.impl("pack_rows", &pack_rows_cuda);
+  m.impl("pack_rows_into_", &pack_rows_into_cuda);
   m.impl("unpack_rows_", &unpack_rows_cuda);
   m.impl("scatter_add_rows_", &scatter_add_rows_cuda);
 }
