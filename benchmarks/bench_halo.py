@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 POLICIES = ["exact", "fp16", "int8", "sample:0.1", "sample:0.5+int8", "topk:0.25", "delta:0.1", "stale:1",
             "learned:0.01"]
-WIDE_POLICIES = ["exact", "int8", "sample:0.1", "sample:0.5+int8"]
+WIDE_POLICIES = ["exact", "int8", "sample:0.1"]
 SYNTH_POLICIES = ["exact", "int8", "fp16", "sample:0.1", "sample:0.5+int8", "topk:0.25"]
 
 
@@ -155,13 +155,17 @@ def plot(args):
     cols = 4
     fig, axes = plt.subplots((len(keys) + cols - 1) // cols, cols, figsize=(4.2 * cols, 3.6 * ((len(keys) + cols - 1) // cols)),
                              squeeze=False)
-    marks = dict(zip(POLICIES, "osD^v<>phX"))
+    names = list(dict.fromkeys(POLICIES + sorted({r["policy"] for r in rows})))
+    marks = dict(zip(names, "osD^v<>phXP*d"))
+    colors = {p: plt.get_cmap("tab20")(i % 20) for i, p in enumerate(names)}
+    legend = {}
     for ax, key in zip(axes.flat, keys):
         for policy, runs in groups[key].items():
             ratio = sum(r["bytes"] for r in runs) / sum(r["exact"] for r in runs)
             acc = [100 * r["test_acc"] for r in runs]
             sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
-            ax.errorbar([ratio], [statistics.mean(acc)], yerr=[sd], fmt=marks.get(policy, "o"), label=policy, capsize=2)
+            legend[policy] = ax.errorbar([ratio], [statistics.mean(acc)], yerr=[sd], fmt=marks.get(policy, "o"),
+                                         color=colors[policy], label=policy, capsize=2)
         ax.set_xscale("log")
         ax.set_title(" ".join(key), fontsize=10)
         ax.set_xlabel("halo bytes / exact")
@@ -169,8 +173,8 @@ def plot(args):
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+    order = [p for p in names if p in legend]
+    fig.legend([legend[p] for p in order], order, loc="lower center", ncol=len(order), fontsize=8)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(args.png, dpi=110)
     print(f"wrote {args.png}")
