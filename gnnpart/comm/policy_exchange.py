@@ -22,7 +22,7 @@ import torch
 
 from gnnpart.comm.codec import (PAYLOAD_DTYPES, channel_dtype, delta_select_, dequantize_rows, dequantize_rows_,
                                 gather_channels, quantize_rows, scatter_channels_, topk_count, topk_rows)
-from gnnpart.comm.policy import HaloPolicy  # noqa: F401  (documented type of PolicyExchange.policy)
+from gnnpart.comm.policy import HaloPolicy
 from gnnpart.comm.rows import pack_rows, scatter_add_rows_, unpack_rows_
 
 SAMPLE_STREAM = -0x53414D50  # the "layer" key of the sampling hash: apart from every dropout mask (layers >= 0)
@@ -52,13 +52,17 @@ class _Pending:
         self._done = False
         self._result = None
 
+    def complete(self) -> None:
+        """Wait until the messages have arrived, without decoding them."""
+        for r in self._requests:
+            r.Wait()
+        self._requests, self._buffers = [], None
+
     def wait(self, *args):
         if not self._done:
-            for r in self._requests:
-                r.Wait()
+            self.complete()
             self._done = True
             self._result = self._finish(*args)
-            self._buffers = None
         return self._result
 
 
@@ -146,8 +150,8 @@ class PolicyExchange:
         """Received value rows (decoded to ``dtype``) from the payload parts."""
         if self.policy.encoding is not None:
             payload, scales = parts
-            return dequantize_rows(payload, scales, dtype), 2
-        return parts[0], 1
+            return dequantize_rows(payload, scales, dtype)
+        return parts[0]
 
     # ------------------------------------------------------------------------------ forward
     def _sample_mask(self, ids: torch.Tensor, epoch: int) -> torch.Tensor:
@@ -212,7 +216,7 @@ class PolicyExchange:
         else:
             halo = torch.empty(num_halo, width, dtype=dtype)
         if p.topk is not None:
-            values, _ = self._decode_values(received, dtype)
+            values = self._decode_values(received, dtype)
             if p.delta is not None:
                 halo.index_fill_(0, slots, 0.0)
             scatter_channels_(halo, slots, values, tr.recv_channels, tr.factor)
@@ -240,7 +244,7 @@ class PolicyExchange:
         owner_index = plan.send_index if every else plan.send_index[tr.send_pos]
 
         def finish(grad_inner):
-            values, _ = self._decode_values(received, grad_inner.dtype)
+            values = self._decode_values(received, grad_inner.dtype)
             values = values.to(grad_inner.device)
             if channels is not None:
                 scatter_channels_(grad_inner, owner_index, values, tr.send_channels, 1.0, accumulate=True)
@@ -277,10 +281,7 @@ class PolicyExchange:
         while self.fwd_queue:
             self.fwd_queue.popleft().wait()
         while self.bwd_queue:
-            p = self.bwd_queue.popleft()
-            for r in p._requests:
-                r.Wait()
-            p._done = True
+            self.bwd_queue.popleft().complete()
         self.current, self.bwd_started = None, False
 
 
