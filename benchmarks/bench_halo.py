@@ -197,7 +197,7 @@ def synthetic(args):
             ratio = r["bytes"] / r["exact"]
             print(f"{policy:18s} {r['bytes'] / args.epochs / 2**20:9.1f} MiB/epoch  {ratio:.4f}x exact ({1 / ratio:.1f}x fewer)  "
                   f"per layer MiB/epoch {layers}  loss after {args.epochs} epochs {r['loss']:.4f}  "
-                  f"{r['train_s'] / args.epochs:.1f} s/epoch", flush=True)
+                  f"{r['train_s'] / args.epochs:.1f} s/epoch  ({r['bytes']:,} B in all, to compare runs exactly)", flush=True)
 
 
 def main() -> None:

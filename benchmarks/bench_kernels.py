@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from gnnpart.comm import codec, rows
+from gnnpart import hashing
 from gnnpart.nn import kernels
 
 
@@ -34,7 +35,7 @@ def main() -> None:
     for n, width in ((10_000, 128), (1_000_000, 128)):
         x = torch.randn(n, width)
         ids = torch.arange(n)
-        ours = best_of(lambda: kernels.hash_dropout(x, ids, 0, 1, 2, 0.5))
+        ours = best_of(lambda: hashing.hash_dropout(x, ids, 0, 1, 2, 0.5))
         ref = best_of(lambda: torch.nn.functional.dropout(x, 0.5))
         print(f"dropout [{n} x {width}]: hash_dropout {ours / x.numel() * 1e9:.2f} ns/elem, torch {ref / x.numel() * 1e9:.2f} "
               f"ns/elem ({ref / ours:.1f}x)")

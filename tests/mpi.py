@@ -31,3 +31,29 @@ def gnnpart_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "gnnpart", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT)
+
+
+def named_check_runs(graph, tmp_path_factory, worker: str, *args: str):
+    """``runs(n)`` -> ``{check: report}``: ``graph`` partitioned into ``n`` parts and ``worker`` run on ``n`` ranks
+    once per ``n`` (the worker prints named checks, tests/workers/checks.py; the part directory is its last
+    argument)."""
+    from gnnpart import partition_graph
+    from tests.workers.checks import reports
+
+    done = {}
+
+    def runs(n: int) -> dict:
+        if n not in done:
+            out = tmp_path_factory.mktemp(f"{Path(worker).stem}{n}") / "p"
+            partition_graph(graph, n, out)
+            done[n] = reports(run_mpi(n, worker, *args, out).stdout)
+        return done[n]
+
+    return runs
+
+
+def assert_check_passed(runs, n: int, check: str) -> None:
+    """Fail with every rank's failures if ``check`` failed (or did not report) on ``n`` ranks."""
+    report = runs(n).get(check)
+    assert report is not None, f"{check!r} did not report on {n} ranks"
+    assert report["ok"], "\n".join(report["failures"])

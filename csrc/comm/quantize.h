@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "nn/hash.h"
+#include "hashing/hash.h"
 
 namespace gnnpart {
 

@@ -9,7 +9,13 @@ from gnnpart.comm.communicator import Communicator
 
 
 def broadcast_parameters(comm: Communicator, params, root: int = 0) -> None:
-    """Copy root's values of ``params`` (and buffers) to every rank, in one flat broadcast."""
+    """Copy root's values of ``params`` (and buffers) to every rank, in one flat broadcast (float64 on the wire).
+
+    Args:
+        comm (Communicator): the job's communicator.
+        params (Iterable[torch.Tensor]): tensors of any shape (``[*]``), the same shapes on every rank.
+        root (int): the rank whose values are kept (default 0).
+    """
     params = list(params)
     if comm.size == 1 or not params:
         return
@@ -28,6 +34,14 @@ class GradientAllreduce:
     Each parameter's ``.grad`` is a view into the buffer, so backward accumulates straight into it
     and no copy is made before or after the reduction. Call :meth:`zero_grad` instead of the
     optimizer's (which would replace the views).
+
+    Args:
+        comm (Communicator): the job's communicator.
+        params (Iterable[torch.nn.Parameter]): the model's parameters (those without ``requires_grad`` are skipped).
+
+    Attributes:
+        buffer (torch.Tensor): ``[P]``, every gradient, flat (``P`` = their total size).
+        seconds (float), bytes (int): time in, and bytes of, the all-reduces since the caller last zeroed them.
     """
 
     def __init__(self, comm: Communicator, params):

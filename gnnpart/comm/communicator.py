@@ -34,37 +34,69 @@ class Communicator:
         return f"Communicator(rank={self.rank}, size={self.size})"
 
     def allreduce_(self, t: torch.Tensor) -> torch.Tensor:
-        """Sum ``t`` over all ranks, in place."""
+        """Sum ``t`` over all ranks, in place; returns ``t``.
+
+        Args:
+            t (torch.Tensor): a contiguous CPU tensor, ``[*]`` (any shape), the same shape on every rank.
+        """
         if self.size > 1:
             self.comm.Allreduce(self.MPI.IN_PLACE, _host(t), op=self.MPI.SUM)
         return t
 
     def broadcast_(self, t: torch.Tensor, root: int = 0) -> torch.Tensor:
-        """Overwrite ``t`` on every rank with root's ``t``."""
+        """Overwrite ``t`` on every rank with root's ``t``; returns ``t``.
+
+        Args:
+            t (torch.Tensor): a contiguous CPU tensor, ``[*]``, the same shape on every rank.
+            root (int): the rank whose values are kept (default 0).
+        """
         if self.size > 1:
             self.comm.Bcast(_host(t), root=root)
         return t
 
     def sum_scalars(self, values) -> list[float]:
-        """Sum a short list of numbers over all ranks (float64)."""
+        """Sum a short list of numbers over all ranks (in float64), in one ``Allreduce``.
+
+        Args:
+            values (list[float]): the same length on every rank.
+        """
         buf = torch.tensor(list(values), dtype=torch.float64)
         return self.allreduce_(buf).tolist()
 
     def alltoallv(self, send: torch.Tensor, send_counts: np.ndarray, recv: torch.Tensor, recv_counts: np.ndarray) -> None:
-        """Personalised all-to-all: ``send_counts[r]`` elements to rank ``r``, ``recv_counts[r]`` from it."""
+        """Personalised all-to-all: ``send_counts[r]`` elements to rank ``r``, ``recv_counts[r]`` from it.
+
+        Args:
+            send (torch.Tensor): contiguous CPU ``[sum(send_counts)]`` (any dtype; counted in elements).
+            send_counts (np.ndarray): int ``[size]``.
+            recv (torch.Tensor): contiguous CPU ``[sum(recv_counts)]`` of the same dtype, written.
+            recv_counts (np.ndarray): int ``[size]``.
+        """
         self.comm.Alltoallv([_host(send), (send_counts, _displs(send_counts))],
                             [_host(recv), (recv_counts, _displs(recv_counts))])
 
     def ialltoallv(self, send, send_counts, recv, recv_counts):
-        """Non-blocking :meth:`alltoallv`; returns the MPI request (``.Wait()``)."""
+        """Non-blocking :meth:`alltoallv`; returns the MPI request (``.Wait()``).
+
+        The caller keeps ``send`` and ``recv`` alive until the request completes (see :class:`~gnnpart.comm.Handle`).
+
+        Args:
+            send (torch.Tensor), send_counts (np.ndarray), recv (torch.Tensor), recv_counts (np.ndarray): as
+                :meth:`alltoallv`, with shapes ``[sum(send_counts)]`` and ``[sum(recv_counts)]``.
+        """
         return self.comm.Ialltoallv([_host(send), (send_counts, _displs(send_counts))],
                                     [_host(recv), (recv_counts, _displs(recv_counts))])
 
     def barrier(self) -> None:
+        """Wait until every rank has called it."""
         self.comm.Barrier()
 
     def abort(self, code: int = 1) -> None:
-        """End every rank of the job now (after a failure on this one)."""
+        """End every rank of the job now (after a failure on this one).
+
+        Args:
+            code (int): the exit status (default 1).
+        """
         self.comm.Abort(code)
 
 

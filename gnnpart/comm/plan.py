@@ -1,24 +1,42 @@
-"""The exchange plan of one rank, read from its partition files."""
+"""The exchange plan of one rank: which of its rows go to which rank, and which halo slots each rank fills.
+
+Built from arrays (:meth:`ExchangePlan.from_peers`), so the communication layer knows nothing of how a partition
+is stored; :meth:`ExchangePlan.from_partition` reads those arrays from any object shaped like a loaded part.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from gnnpart.partition.store import Partition
+
+def _offsets(counts: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.concatenate([[0], np.cumsum(counts)[:-1]])).long()
+
+
+def _peer_of(counts: np.ndarray) -> torch.Tensor:
+    return torch.repeat_interleave(torch.arange(len(counts)), torch.from_numpy(counts))
 
 
 @dataclass
 class ExchangePlan:
     """Which rows this rank sends to and receives from every rank, in rank order.
 
-    Attributes:
-        num_inner (int), num_local (int): rows owned, and rows owned + halo.
-        send_index (torch.Tensor): int64 ``[S]`` my inner local ids, peer after peer (ascending rank).
-        send_rows (np.ndarray): int64 ``[size]`` rows sent to each rank.
-        recv_index (torch.Tensor): int64 ``[H]`` halo slots filled, peer after peer.
-        recv_rows (np.ndarray): int64 ``[size]`` rows received from each rank.
+    Args:
+        num_inner (int): rows this rank owns (``I``).
+        num_local (int): rows owned plus halo rows (``L = I + H``).
+        send_index (torch.Tensor): int64 ``[S]``, my inner local ids, peer after peer (ascending rank).
+        send_rows (np.ndarray): int64 ``[size]``, how many of them go to each rank.
+        recv_index (torch.Tensor): int64 ``[H]``, the local halo slot (``>= I``) each received row fills, peer
+            after peer.
+        recv_rows (np.ndarray): int64 ``[size]``, how many rows come from each rank.
+
+    Attributes derived from these (read-only):
+        halo_slots (torch.Tensor): int64 ``[H]``, ``recv_index - I``: the row of the ``[H, F]`` halo block.
+        send_peer (torch.Tensor), recv_peer (torch.Tensor): int64 ``[S]`` / ``[H]``, the rank of each entry.
+        send_offset (torch.Tensor), recv_offset (torch.Tensor): int64 ``[size]``, where each rank's entries start.
     """
 
     num_inner: int
@@ -27,27 +45,85 @@ class ExchangePlan:
     send_rows: np.ndarray
     recv_index: torch.Tensor
     recv_rows: np.ndarray
+    halo_slots: torch.Tensor = field(init=False, repr=False)
+    send_peer: torch.Tensor = field(init=False, repr=False)
+    recv_peer: torch.Tensor = field(init=False, repr=False)
+    send_offset: torch.Tensor = field(init=False, repr=False)
+    recv_offset: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.num_inner <= self.num_local:
+            raise ValueError(f"`num_inner` must be in [0, num_local={self.num_local}] (got {self.num_inner})")
+        self.send_rows = np.asarray(self.send_rows, dtype=np.int64)
+        self.recv_rows = np.asarray(self.recv_rows, dtype=np.int64)
+        if self.send_rows.shape != self.recv_rows.shape:
+            raise ValueError(f"`send_rows` and `recv_rows` must have one entry per rank (got {self.send_rows.shape} "
+                             f"and {self.recv_rows.shape})")
+        for name, index, counts in (("send", self.send_index, self.send_rows), ("recv", self.recv_index, self.recv_rows)):
+            if index.dim() != 1 or index.dtype != torch.int64:
+                raise ValueError(f"`{name}_index` must be a 1-D int64 tensor (got {index.dtype}, {tuple(index.shape)})")
+            if (counts < 0).any() or int(counts.sum()) != index.shape[0]:
+                raise ValueError(f"`{name}_rows` must be >= 0 and sum to the length of `{name}_index` "
+                                 f"({index.shape[0]}) (got {counts.tolist()})")
+        if self.send_index.numel() and not (0 <= int(self.send_index.min()) and int(self.send_index.max()) < self.num_inner):
+            raise ValueError(f"`send_index` must hold inner local ids in [0, {self.num_inner})")
+        if self.recv_index.numel() and not (self.num_inner <= int(self.recv_index.min())
+                                            and int(self.recv_index.max()) < self.num_local):
+            raise ValueError(f"`recv_index` must hold halo slots in [{self.num_inner}, {self.num_local})")
+        self.halo_slots = self.recv_index - self.num_inner
+        self.send_peer, self.recv_peer = _peer_of(self.send_rows), _peer_of(self.recv_rows)
+        self.send_offset, self.recv_offset = _offsets(self.send_rows), _offsets(self.recv_rows)
+
+    @property
+    def size(self) -> int:
+        """The number of ranks."""
+        return len(self.send_rows)
+
+    @property
+    def num_halo(self) -> int:
+        """Halo rows (``H = L - I``)."""
+        return self.num_local - self.num_inner
+
+    def counts(self, peers: torch.Tensor) -> np.ndarray:
+        """int64 ``[size]``: how many entries of ``peers`` (int64 ``[n]``, ranks) go to each rank."""
+        return np.bincount(peers.numpy(), minlength=self.size).astype(np.int64)
 
     @classmethod
-    def from_partition(cls, part: Partition, size: int) -> "ExchangePlan":
+    def from_peers(cls, num_inner: int, num_local: int, send: Mapping, recv: Mapping, size: int) -> "ExchangePlan":
+        """A plan from per-peer arrays.
+
+        Args:
+            num_inner (int), num_local (int): as in the class.
+            send (Mapping[int, array]): peer -> my inner local ids it needs (int ``[s_p]``), in its slot order.
+            recv (Mapping[int, array]): peer -> the halo slots its rows fill (int ``[h_p]``).
+            size (int): the number of ranks; peers must be in ``[0, size)``.
+        """
+        for name, lists in (("send", send), ("recv", recv)):
+            bad = [p for p in lists if not 0 <= int(p) < size]
+            if bad:
+                raise ValueError(f"`{name}` peers must be ranks in [0, {size}) (got {bad[0]})")
+        empty = np.zeros(0, dtype=np.int64)
+
+        def flat(lists):
+            counts = np.array([len(lists.get(p, empty)) for p in range(size)], dtype=np.int64)
+            parts = [np.asarray(lists[p], dtype=np.int64) for p in range(size) if p in lists]
+            return torch.from_numpy(np.concatenate(parts) if parts else empty), counts
+
+        send_index, send_rows = flat(send)
+        recv_index, recv_rows = flat(recv)
+        return cls(num_inner=int(num_inner), num_local=int(num_local), send_index=send_index, send_rows=send_rows,
+                   recv_index=recv_index, recv_rows=recv_rows)
+
+    @classmethod
+    def from_partition(cls, part, size: int) -> "ExchangePlan":
+        """The plan of a loaded part: any object with ``num_parts``, ``num_inner``, ``num_local``, ``send``
+        (peer -> inner ids) and ``recv`` (peer -> (halo slots, the peer's local ids)), as ``load_partition`` returns.
+
+        Args:
+            part: this rank's part.
+            size (int): the number of ranks; it must equal ``part.num_parts``.
+        """
         if part.num_parts != size:
             raise ValueError(f"the number of ranks ({size}) must equal the number of parts ({part.num_parts})")
-        send_rows = np.zeros(size, dtype=np.int64)
-        recv_rows = np.zeros(size, dtype=np.int64)
-        send, recv = [], []
-        for peer in range(size):
-            if peer in part.send:
-                send.append(part.send[peer])
-                send_rows[peer] = len(part.send[peer])
-            if peer in part.recv:
-                recv.append(part.recv[peer][0])
-                recv_rows[peer] = len(part.recv[peer][0])
-        empty = np.zeros(0, dtype=np.int64)
-        return cls(
-            num_inner=part.num_inner,
-            num_local=part.num_local,
-            send_index=torch.from_numpy(np.concatenate(send) if send else empty).long(),
-            send_rows=send_rows,
-            recv_index=torch.from_numpy(np.concatenate(recv) if recv else empty).long(),
-            recv_rows=recv_rows,
-        )
+        recv = {peer: slots for peer, (slots, _remote) in part.recv.items()}
+        return cls.from_peers(part.num_inner, part.num_local, part.send, recv, size)

@@ -1,4 +1,6 @@
-"""Halo exchange policies: the ``--halo SPEC`` grammar, parsed and checked before any rank starts.
+"""Halo exchange policies: the ``--halo SPEC`` grammar, the table of its terms, and :class:`HaloPolicy`.
+
+This docstring is the one description of the grammar (the README points here).
 
 A spec is one layer spec for every layer, or a comma-separated list with one layer spec per layer. A layer
 spec is ``exact`` or terms joined by ``+``; a term is ``name[:arg[:arg]]``:
@@ -8,35 +10,163 @@ spec is ``exact`` or terms joined by ``+``; a term is ``name[:arg[:arg]]``:
 ``sample:P``              each epoch a random fraction ``P`` in (0, 1] of the boundary nodes is sent;
                           receivers use ``row / P`` for those and zero for the rest, and so do gradients
                           (BNS-GCN). Sampling is keyed by (seed, epoch, node), the same on every rank.
-``fp16`` ``bf16``         rows encoded in 16 bits with a per-row scale, forward and backward
-``int8``                  rows in 8 bits with a per-row scale and stochastic rounding (AdaQP)
-``topk:R``                per row, only the largest-magnitude fraction ``R`` in (0, 1] of the channels,
-                          sent as (channel, value); gradients return at the same channels
 ``delta:T``               a row is sent only when it moved by more than ``T`` (relative L2:
                           ``||new - held|| > T ||held||``) from the copy the receiver holds (Sancus)
+``topk:R``                per row, only the largest-magnitude fraction ``R`` in (0, 1] of the channels,
+                          sent as (channel, value); gradients return at the same channels
+``fp16`` ``bf16``         rows encoded in 16 bits with a per-row scale, forward and backward
+``int8``                  rows in 8 bits with a per-row scale and stochastic rounding (AdaQP)
 ``stale:K``               halo rows (and the gradients sent back) may be up to ``K`` epochs old; the
                           exchange of this epoch overlaps the next epochs' compute (PipeGCN)
 ``learned:L1[:MIN]``      a learnable gate per channel of the halo rows, trained with an L1 penalty of
                           weight ``L1``; only channels with ``|gate| >= MIN`` (default 0.05) are sent (DISCO)
 ========================  ==============================================================================
 
-Terms compose when they act on different things: a row choice (``sample`` or ``delta``), a value encoding
-(``fp16``/``bf16``/``int8``), a channel choice (``topk`` or ``learned``), and ``stale``. These do not compose:
-two terms of one kind, ``exact`` with anything, ``stale`` with ``delta`` or ``topk`` (their bookkeeping needs
-the message of the same epoch). Policies act in training; evaluation exchanges exactly (``learned`` gates are
-part of the model, so they apply in evaluation too).
+Each term belongs to one family, and a layer spec takes at most one term of each: a row choice (``sample``,
+``delta``: :mod:`gnnpart.comm.row_choice`), a value encoding (``fp16``, ``bf16``, ``int8``:
+:mod:`gnnpart.comm.value_codec`), a channel choice (``topk``, ``learned``: :mod:`gnnpart.comm.channel_choice`),
+and ``stale`` (:mod:`gnnpart.comm.schedule`). ``exact`` composes with nothing, and ``stale`` not with ``delta``
+or ``topk`` (their bookkeeping needs the message of the same epoch). Policies act in training; evaluation
+exchanges exactly, except that ``learned`` gates are part of the model and apply in evaluation too.
+
+Adding a term means adding its class to its family's module and one entry to :data:`TERMS` (plus the
+:class:`HaloPolicy` field that holds its argument); nothing else branches on which terms a policy has.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Callable
 
-NAMES = ("exact", "sample", "fp16", "bf16", "int8", "topk", "delta", "stale", "learned")
-ENCODINGS = ("fp16", "bf16", "int8")
+import torch
+
+from gnnpart.comm.channel_choice import AllChannels, Learned, TopK
+from gnnpart.comm.row_choice import AllRows, Delta, Sample
+from gnnpart.comm.schedule import Fresh, Stale
+from gnnpart.comm.value_codec import Float, Half, Int8
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a term: the :class:`HaloPolicy` field it sets, its placeholder, type and rule."""
+
+    field: str
+    placeholder: str
+    kind: type
+    rule: str
+    ok: Callable[[float], bool]
+    optional: bool = False
+
+    def check(self, value, where: str) -> None:
+        """Refuse ``value`` (raise ``ValueError`` naming ``where``, the field, the rule and the value) unless it is
+        a number of the right kind that follows the rule."""
+        numeric = (int,) if self.kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, numeric) or not self.ok(value):
+            raise ValueError(f"{where}: `{self.field}` must be {self.rule} (got {value!r})")
+
+    def parse(self, term: str, text: str):
+        """The value of ``text``, the argument as written in ``term`` (a ``ValueError`` names both if it is bad)."""
+        try:
+            value = self.kind(text)
+        except ValueError:
+            value = None
+        if value is None or not self.ok(value):
+            raise ValueError(f"halo spec `{term}`: the argument must be {self.rule} (got '{text}')")
+        return value
+
+
+@dataclass(frozen=True)
+class Term:
+    """One entry of the term table.
+
+    Attributes:
+        name (str): the term as written in a spec.
+        family (str): ``rows``, ``encoding``, ``channels`` or ``stale``; a policy has at most one term of each.
+        build (callable): ``build(policy)`` -> a new object of the family for one exchange.
+        args (tuple[Arg]): its arguments (the first sets the field that makes the term active).
+        field (str, optional): for a term without arguments, the field set to its name (``encoding="int8"``).
+        excludes (tuple): ``(term, reason)`` pairs of terms it does not compose with.
+        in_evaluation (bool): the term also applies when the model evaluates (else evaluation is exact).
+    """
+
+    name: str
+    family: str
+    build: Callable
+    args: tuple = ()
+    field: str | None = None
+    excludes: tuple = ()
+    in_evaluation: bool = False
+
+    @property
+    def form(self) -> str:
+        """How the term is written, e.g. ``learned:L1[:MIN]``."""
+        return self.name + "".join(f"[:{a.placeholder}]" if a.optional else f":{a.placeholder}" for a in self.args)
+
+    def active(self, policy: "HaloPolicy") -> bool:
+        """Whether ``policy`` has this term."""
+        if self.field is not None:
+            return getattr(policy, self.field) == self.name
+        return getattr(policy, self.args[0].field) != _DEFAULTS[self.args[0].field]
+
+    def render(self, policy: "HaloPolicy") -> str:
+        """The term as written for ``policy`` (its canonical form)."""
+        return ":".join([self.name] + [f"{getattr(policy, arg.field):g}" for arg in self.args])
+
+
+TERMS: tuple[Term, ...] = (
+    Term("sample", "rows", lambda p: Sample(p.sample),
+         args=(Arg("sample", "P", float, "a fraction in (0, 1]", lambda v: 0.0 < v <= 1.0),)),
+    Term("delta", "rows", lambda p: Delta(p.delta),
+         args=(Arg("delta", "T", float, "a threshold >= 0", lambda v: v >= 0.0),),
+         excludes=(("stale", "its bookkeeping needs the message of the same epoch"),)),
+    Term("topk", "channels", lambda p: TopK(p.topk),
+         args=(Arg("topk", "R", float, "a fraction in (0, 1]", lambda v: 0.0 < v <= 1.0),),
+         excludes=(("stale", "its bookkeeping needs the message of the same epoch"),)),
+    Term("fp16", "encoding", lambda p: Half(torch.float16), field="encoding"),
+    Term("bf16", "encoding", lambda p: Half(torch.bfloat16), field="encoding"),
+    Term("int8", "encoding", lambda p: Int8(), field="encoding"),
+    Term("stale", "stale", lambda p: Stale(p.stale),
+         args=(Arg("stale", "K", int, "a whole number of epochs >= 1", lambda v: v >= 1),)),
+    Term("learned", "channels", lambda p: Learned(),
+         args=(Arg("learned", "L1", float, "an L1 weight > 0", lambda v: v > 0.0),
+               Arg("learned_min", "MIN", float, "a gate threshold in (0, 1)", lambda v: 0.0 < v < 1.0, optional=True)),
+         in_evaluation=True),
+)
+"""Every term of the grammar, in canonical order."""
+
+FAMILY_DEFAULTS: dict[str, Callable] = {"rows": AllRows, "encoding": Float, "channels": AllChannels, "stale": Fresh}
+"""The member of each family that a policy without a term of that family uses (exact)."""
+
+_BY_NAME = {t.name: t for t in TERMS}
+NAMES = ("exact",) + tuple(_BY_NAME)
+ENCODINGS = tuple(t.name for t in TERMS if t.field == "encoding")
+
+
+@dataclass(frozen=True)
+class Components:
+    """The objects of one exchange's pipeline, new for each exchange (row choices keep state)."""
+
+    rows: object
+    channels: object
+    values: object
+    schedule: object
 
 
 @dataclass(frozen=True)
 class HaloPolicy:
-    """One layer's exchange policy (see the module docstring for the meaning of each field)."""
+    """One layer's exchange policy: at most one term of each family (see the module docstring).
+
+    Every field is checked against the term table when the policy is made: ``HaloPolicy(sample=5)`` raises a
+    ``ValueError`` that names the field, the rule and the value.
+
+    Args:
+        sample (float, optional): ``P`` of ``sample:P``.
+        delta (float, optional): ``T`` of ``delta:T``.
+        encoding (str, optional): ``fp16``, ``bf16`` or ``int8``.
+        topk (float, optional): ``R`` of ``topk:R``.
+        stale (int): ``K`` of ``stale:K`` (0: fresh).
+        learned (float, optional): ``L1`` of ``learned:L1[:MIN]``.
+        learned_min (float): ``MIN`` of ``learned`` (default 0.05).
+    """
 
     sample: float | None = None
     delta: float | None = None
@@ -46,104 +176,131 @@ class HaloPolicy:
     learned: float | None = None
     learned_min: float = 0.05
 
+    def __post_init__(self) -> None:
+        if self.encoding is not None and self.encoding not in ENCODINGS:
+            raise ValueError(f"HaloPolicy: `encoding` must be one of {', '.join(ENCODINGS)} (got {self.encoding!r})")
+        for term in TERMS:
+            for arg in term.args:
+                value = getattr(self, arg.field)
+                if value != _DEFAULTS[arg.field] or arg.optional:
+                    arg.check(value, "HaloPolicy")
+        if self.learned is None and self.learned_min != _DEFAULTS["learned_min"]:
+            raise ValueError(f"HaloPolicy: `learned_min` applies only with `learned` (got learned_min="
+                             f"{self.learned_min!r} and learned=None)")
+        _check_composition([(t.render(self), t) for t in self.terms], "HaloPolicy")
+
+    @property
+    def terms(self) -> list[Term]:
+        """The terms this policy has, in canonical order."""
+        return [t for t in TERMS if t.active(self)]
+
     @property
     def is_exact(self) -> bool:
-        return self == HaloPolicy()
+        """Whether the policy has no term."""
+        return not self.terms
 
-    @property
-    def needs_message(self) -> bool:
-        """Whether the exchange itself (not only the model) differs from exact."""
-        return any(v is not None for v in (self.sample, self.delta, self.encoding, self.topk)) or self.stale > 0
+    def for_evaluation(self) -> "HaloPolicy":
+        """The policy evaluation uses: only the terms that belong to the model (``learned``), else exact."""
+        kept = {arg.field: getattr(self, arg.field) for t in self.terms if t.in_evaluation for arg in t.args}
+        return HaloPolicy(**kept)
+
+    def without(self, name: str) -> "HaloPolicy":
+        """This policy without the term ``name`` (unchanged if it does not have it).
+
+        Args:
+            name (str): a term of :data:`TERMS`, e.g. ``"learned"``.
+        """
+        term = _BY_NAME.get(name)
+        if term is None:
+            raise ValueError(f"`name` must be a halo policy term ({', '.join(_BY_NAME)}) (got {name!r})")
+        if not term.active(self):
+            return self
+        cleared = {arg.field: _DEFAULTS[arg.field] for arg in term.args}
+        if term.field is not None:
+            cleared[term.field] = None
+        return replace(self, **cleared)
+
+    def build(self) -> Components:
+        """New objects of each family for one exchange (the family's default where the policy has no term)."""
+        chosen = {family: make() for family, make in FAMILY_DEFAULTS.items()}
+        for term in self.terms:
+            chosen[term.family] = term.build(self)
+        return Components(rows=chosen["rows"], channels=chosen["channels"], values=chosen["encoding"],
+                          schedule=chosen["stale"])
 
     def __str__(self) -> str:
-        terms = []
-        if self.sample is not None:
-            terms.append(f"sample:{self.sample:g}")
-        if self.delta is not None:
-            terms.append(f"delta:{self.delta:g}")
-        if self.topk is not None:
-            terms.append(f"topk:{self.topk:g}")
-        if self.encoding is not None:
-            terms.append(self.encoding)
-        if self.stale:
-            terms.append(f"stale:{self.stale}")
-        if self.learned is not None:
-            terms.append(f"learned:{self.learned:g}:{self.learned_min:g}")
-        return "+".join(terms) or "exact"
+        return "+".join(t.render(self) for t in self.terms) or "exact"
 
 
-def _number(term: str, arg: str, kind, rule: str, ok) -> float:
-    try:
-        value = kind(arg)
-    except ValueError:
-        value = None
-    if value is None or not ok(value):
-        raise ValueError(f"halo spec `{term}`: the argument must be {rule} (got '{arg}')")
-    return value
+_DEFAULTS = {f.name: f.default for f in fields(HaloPolicy)}
+
+
+def _check_composition(active: list[tuple[str, Term]], where: str) -> None:
+    """Refuse two terms of one family, and the pairs the table excludes. ``active``: ``(as written, Term)``."""
+    seen: dict = {}
+    for text, term in active:
+        if term.family in seen:
+            raise ValueError(f"{where}: `{seen[term.family]}` and `{text}` both choose the {term.family}; "
+                             "use one of them")
+        seen[term.family] = text
+    names = {term.name: text for text, term in active}
+    for text, term in active:
+        for other, reason in term.excludes:
+            if other in names:
+                raise ValueError(f"{where}: `{other}` does not compose with `{text}` ({reason})")
 
 
 def parse_layer(spec: str) -> HaloPolicy:
-    """One layer spec (``exact``, or terms joined by ``+``) -> :class:`HaloPolicy`."""
+    """One layer spec (``exact``, or terms joined by ``+``) -> :class:`HaloPolicy`.
+
+    Args:
+        spec (str): e.g. ``"sample:0.5+int8"`` (the grammar is in this module's docstring).
+
+    Raises:
+        ValueError: naming the term, the rule and the value, for anything the grammar refuses.
+    """
     text = spec.strip()
     if not text:
         raise ValueError("halo spec: a layer spec is empty (expected e.g. `exact`, `int8` or `sample:0.5+int8`)")
-    fields: dict = {}
-    kinds: dict = {}
-    terms = [t.strip() for t in text.split("+")]
-    for term in terms:
-        name, *args = term.split(":")
-        if name not in NAMES:
-            raise ValueError(f"halo spec `{term}`: unknown policy '{name}' (expected one of {', '.join(NAMES)})")
-        wanted = {"exact": (0, 0), "fp16": (0, 0), "bf16": (0, 0), "int8": (0, 0), "learned": (1, 2)}.get(name, (1, 1))
-        if not wanted[0] <= len(args) <= wanted[1]:
-            form = {"learned": "learned:L1[:MIN]", "sample": "sample:P", "topk": "topk:R", "delta": "delta:T",
-                    "stale": "stale:K"}.get(name, name)
-            raise ValueError(f"halo spec `{term}`: expected the form `{form}`")
-        kind = {"sample": "rows", "delta": "rows", "fp16": "encoding", "bf16": "encoding", "int8": "encoding",
-                "topk": "channels", "learned": "channels"}.get(name, name)
-        if kind in kinds:
-            raise ValueError(f"halo spec `{text}`: `{kinds[kind]}` and `{term}` both choose the {kind}; use one of them")
-        kinds[kind] = term
-        if name == "sample":
-            fields["sample"] = _number(term, args[0], float, "a fraction in (0, 1]", lambda v: 0.0 < v <= 1.0)
-        elif name == "topk":
-            fields["topk"] = _number(term, args[0], float, "a fraction in (0, 1]", lambda v: 0.0 < v <= 1.0)
-        elif name == "delta":
-            fields["delta"] = _number(term, args[0], float, "a threshold >= 0", lambda v: v >= 0.0)
-        elif name == "stale":
-            fields["stale"] = _number(term, args[0], int, "a whole number of epochs >= 1", lambda v: v >= 1)
-        elif name == "learned":
-            fields["learned"] = _number(term, args[0], float, "an L1 weight > 0", lambda v: v > 0.0)
-            if len(args) == 2:
-                fields["learned_min"] = _number(term, args[1], float, "a gate threshold in (0, 1)", lambda v: 0.0 < v < 1.0)
-        elif name in ENCODINGS:
-            fields["encoding"] = name
-    if "exact" in kinds and len(terms) > 1:
-        raise ValueError(f"halo spec `{text}`: `exact` does not compose with other policies")
-    if "stale" in kinds:
-        for other in (kinds.get("rows"), kinds.get("channels")):
-            if other and other.split(":")[0] in ("delta", "topk"):
-                raise ValueError(f"halo spec `{text}`: `stale` does not compose with `{other}` (its bookkeeping needs "
-                                 "the message of the same epoch)")
-    return HaloPolicy(**fields)
+    written = [t.strip() for t in text.split("+")]
+    active: list[tuple[str, Term]] = []
+    values: dict = {}
+    for item in written:
+        name, *args = item.split(":")
+        if name == "exact":
+            if len(written) > 1:
+                raise ValueError(f"halo spec `{text}`: `exact` does not compose with other policies")
+            if args:
+                raise ValueError(f"halo spec `{item}`: expected the form `exact`")
+            continue
+        term = _BY_NAME.get(name)
+        if term is None:
+            raise ValueError(f"halo spec `{item}`: unknown policy '{name}' (expected one of {', '.join(NAMES)})")
+        required = sum(not a.optional for a in term.args)
+        if not required <= len(args) <= len(term.args):
+            raise ValueError(f"halo spec `{item}`: expected the form `{term.form}`")
+        _check_composition(active + [(item, term)], f"halo spec `{text}`")
+        active.append((item, term))
+        if term.field is not None:
+            values[term.field] = term.name
+        for arg, value in zip(term.args, args):
+            values[arg.field] = arg.parse(item, value)
+    return HaloPolicy(**values)
 
 
 def parse_halo(spec, num_layers: int) -> list[HaloPolicy]:
     """``--halo SPEC`` -> one :class:`HaloPolicy` per layer.
 
     Args:
-        spec (str | HaloPolicy | list): a spec string (one for all layers, or comma-separated, one per layer),
-            a policy, or a list with one str/policy per layer. None means exact.
+        spec (str | HaloPolicy | list, optional): a spec string (one for all layers, or comma-separated, one per
+            layer), a policy, or a list with one str/policy per layer. None means exact.
         num_layers (int): the model's number of layers.
     """
     if spec is None:
         return [HaloPolicy()] * num_layers
     if isinstance(spec, HaloPolicy):
         return [spec] * num_layers
-    if isinstance(spec, str):
-        parts = spec.split(",")
-    else:
-        parts = list(spec)
+    parts = spec.split(",") if isinstance(spec, str) else list(spec)
     policies = [p if isinstance(p, HaloPolicy) else parse_layer(str(p)) for p in parts]
     if len(policies) == 1:
         return policies * num_layers

@@ -1,8 +1,8 @@
 """Learned halo gates (DISCO-style): a learnable gate per channel of the rows a layer sends to other ranks.
 
 A layer with ``learned:L1[:MIN]`` multiplies the halo rows it receives by its gate, channel by channel, and
-the trainer adds ``L1 * sum |gate|`` to the loss. Only the channels whose ``|gate| >= MIN`` are sent; the
-others are zero on the receiving side. A channel whose gate falls below ``MIN`` stops receiving gradient from
+the trainer adds ``L1 * sum |gate|`` to the loss. Only the channels whose ``|gate| >= MIN`` are sent (the
+exchange's ``Learned`` channel choice asks :meth:`HaloGates.kept`); the others are zero on the receiving side. A channel whose gate falls below ``MIN`` stops receiving gradient from
 the data, so the L1 term keeps it closed: the model learns to need fewer channels across partitions.
 """
 from __future__ import annotations
@@ -42,15 +42,11 @@ class HaloGates(nn.Module):
         """``sum over layers of L1 * sum |gate|``."""
         return sum(self.l1[int(k)] * g.abs().sum() for k, g in self.gates.items())
 
-    def gated_halo(self, h_inner: torch.Tensor, layer: int, exchange) -> torch.Tensor:
-        """``[I, F]`` -> ``[L, F]``: inner rows, then halo rows times the gate, sent at the kept channels only.
+    def gate_halo(self, local: torch.Tensor, layer: int, num_inner: int) -> torch.Tensor:
+        """``[L, F]`` -> ``[L, F]``: the inner rows as they are, the halo rows times the gate, channel by channel.
 
-        ``exchange(rows, full_width)`` moves ``[I, k]`` rows and returns ``[L, k]``.
+        The exchange sent only the kept channels (a :class:`~gnnpart.comm.channel_choice.Learned` choice bound
+        to :meth:`kept`), so the others are zero in the halo rows and their gates get no gradient from the data.
         """
-        gate = self.gates[str(layer)]
-        kept = self.kept(layer)
-        num_inner, width = h_inner.shape
-        local = exchange(h_inner.index_select(1, kept).contiguous(), width)
-        halo = local[num_inner:] * gate.index_select(0, kept).to(local.dtype)
-        full = h_inner.new_zeros(local.shape[0] - num_inner, width).index_copy(1, kept, halo)
-        return torch.cat([h_inner, full])
+        gate = self.gates[str(layer)].to(local.dtype)
+        return torch.cat([local[:num_inner], local[num_inner:] * gate])

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gnnpart.comm.halo import HaloExchange
+from gnnpart.comm import HaloExchange, HaloPolicy, PolicyExchange
 from gnnpart.data.csr import coo_to_csr, csr_rows
-from gnnpart.nn.kernels import hash_dropout, spmm_sum
+from gnnpart.hashing import hash_dropout
+from gnnpart.nn.kernels import spmm_sum
 from gnnpart.partition.store import Partition
 
 
@@ -22,8 +23,9 @@ class LocalGraph:
         num_inner (int), num_local (int): owned rows, and owned + halo rows.
         global_ids (torch.Tensor): int64 ``[L]``; ``inner_ids`` is its first ``I`` entries.
         in_degree (torch.Tensor): float ``[L]`` global in-degree of each local node.
-        epoch (int): set by the trainer each epoch; keys the dropout masks.
-        training (bool): dropout is applied only while training.
+        epoch (int): set by the trainer each epoch; keys the dropout masks and the exchanges' draws.
+        training (bool): dropout and halo policies apply only while training.
+        gates (HaloGates | None): the learned halo gates of the model (see :meth:`use_policies`).
     """
 
     def __init__(self, part: Partition, exchange: HaloExchange, seed: int = 0):
@@ -45,21 +47,54 @@ class LocalGraph:
         self.t_indices = torch.from_numpy(t_indices)
         self.edge_dst = torch.from_numpy(rows)  # inner local id of each edge's destination
         self.cache: dict = {}
-        self.gates = None  # HaloGates of the layers with a `learned` policy (set by the trainer)
+        self.gates = None
+        self.policies: dict = {}
+        self._exchanges: dict = {}
+
+    def use_policies(self, policies, gates=None) -> None:
+        """Exchange layer ``i``'s rows under ``policies[i]`` (:class:`~gnnpart.comm.HaloPolicy`) in training.
+
+        Evaluation exchanges exactly, except for learned gates, which are part of the model. A layer whose policy
+        has a ``learned`` term but no gate in ``gates`` (its exchange happens once, at setup) exchanges without it.
+
+        Args:
+            policies (list[HaloPolicy]): one per layer.
+            gates (HaloGates, optional): the model's learned halo gates.
+        """
+        self.exchange.drain()
+        self.policies, self.gates, self._exchanges = dict(enumerate(policies)), gates, {}
+
+    def _exchange_for(self, layer) -> PolicyExchange:
+        """The exchange of ``layer`` in the current mode (made on first use, then kept with its state)."""
+        made = self._exchanges.get((layer, self.training))
+        if made is None:
+            gated = self.gates is not None and self.gates.has(layer)
+            policy = self.policies.get(layer, HaloPolicy())
+            if not gated:
+                policy = policy.without("learned")
+            if not self.training:
+                policy = policy.for_evaluation()
+            made = self.exchange.policy_exchange(policy, key=layer, seed=self.seed)
+            if gated:
+                made.channels.bind(lambda: self.gates.kept(layer))
+            self._exchanges[(layer, self.training)] = made
+        return made
 
     # ---------------------------------------------------------------------- building blocks
     def halo(self, h_inner: torch.Tensor, layer=None) -> torch.Tensor:
         """``[I, F]`` -> ``[L, F]``: inner rows followed by the halo rows fetched from their owners.
 
         In training, the exchange follows the layer's halo policy; a layer with learned gates sends only the
-        channels its gate keeps (in evaluation too: the gates are part of the model).
-        """
-        def move(rows, full_width=None):
-            return self.exchange.exchange(rows, layer, self.training, self.epoch, full_width)
+        channels its gate keeps and multiplies the halo rows by the gate (in evaluation too: the gates are part
+        of the model).
 
+        Shapes:
+            ``[I, F]`` -> ``[L, F]``.
+        """
+        local = self._exchange_for(layer).exchange(h_inner, self.epoch)
         if self.gates is not None and self.gates.has(layer):
-            return self.gates.gated_halo(h_inner, layer, move)
-        return move(h_inner)
+            local = self.gates.gate_halo(local, layer, self.num_inner)
+        return local
 
     def aggregate(self, h_local: torch.Tensor) -> torch.Tensor:
         """``[L, F]`` -> ``[I, F]``: for each inner node, the sum of its in-neighbours' rows (differentiable)."""

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gnnpart.comm import Communicator, ExchangePlan, GradientAllreduce, HaloExchange, broadcast_parameters
-from gnnpart.comm.halo import DIRECTIONS, KINDS
-from gnnpart.comm.policy import parse_halo
+from gnnpart.comm import Communicator, ExchangePlan, GradientAllreduce, HaloExchange, broadcast_parameters, parse_halo
+from gnnpart.comm.stats import DIRECTIONS, KINDS
 from gnnpart.nn.gates import HaloGates
 from gnnpart.nn.local_graph import LocalGraph
 from gnnpart.partition.store import Partition
@@ -81,15 +80,15 @@ class Trainer:
         self.halo_policies = parse_halo(halo, max(1, len(convs)))
         global_ids = torch.from_numpy(np.ascontiguousarray(partition.global_ids)).long()
         self.exchange = HaloExchange(comm, ExchangePlan.from_partition(partition, comm.size), global_ids)
-        self.exchange.set_policies(self.halo_policies, seed)
         self.graph = LocalGraph(partition, self.exchange, seed)
         learned = {i: p for i, p in enumerate(self.halo_policies)
                    if p.learned is not None and i < len(convs) and convs[i].exchanges_each_epoch}
+        gates = None
         if learned:
-            model.halo_gates = HaloGates({i: convs[i].exchange_width for i in learned},
-                                         {i: p.learned for i, p in learned.items()},
-                                         {i: p.learned_min for i, p in learned.items()})
-            self.graph.gates = model.halo_gates
+            gates = model.halo_gates = HaloGates({i: convs[i].exchange_width for i in learned},
+                                                 {i: p.learned for i, p in learned.items()},
+                                                 {i: p.learned_min for i, p in learned.items()})
+        self.graph.use_policies(self.halo_policies, gates)
         x = torch.from_numpy(np.array(partition.x, dtype=np.float32))
         if normalize_features:
             x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)

@@ -53,12 +53,12 @@ def test_datasets_lists_specs(capsys):
         assert name in text
 
 
-def _bad_inputs(tmp_path, data_root):
-    """(argv, expected message) for each kind of bad input."""
+@pytest.fixture
+def bad_files(tmp_path, data_root):
+    """Files that the bad-input cases point at (in ``tmp_path``)."""
     d = tmp_path
     (d / "neg.txt").write_text("0 1\n-3 2\n")
     (d / "range.txt").write_text("0 1\n1 9\n")
-    np.save(d / "x3.npy", np.ones((3, 2), np.float32))
     np.save(d / "xnan.npy", np.array([[1.0], [np.nan], [0.0]], np.float32))
     (d / "ok.txt").write_text("0 1\n1 2\n")
     np.savez(d / "mismatch.npz", src=[0, 1, 2], dst=[1, 2], x=np.ones((3, 1)))
@@ -70,34 +70,39 @@ def _bad_inputs(tmp_path, data_root):
     tx.write_bytes(tx.read_bytes()[:100])
     (d / "exists").mkdir()
     (d / "blocker").write_text("")
-    o = str(d / "out")
-    return [
-        (["partition", "nosuch", "-k", "2", "-o", o], "unknown dataset 'nosuch'"),
-        (["partition", f"npz:{d / 'missing.npz'}", "-k", "2", "-o", o], "missing data file"),
-        (["partition", "cora", "--root", str(cora_copy), "-k", "2", "-o", o], "cannot read data file"),
-        (["partition", "cora", "--root", str(data_root), "-k", "0", "-o", o], "--num-parts must be an integer >= 1 (got 0)"),
-        (["partition", "cora", "--root", str(data_root), "-k", "5000", "-o", o],
-         "--num-parts must be between 1 and the number of nodes (2708) (got 5000)"),
-        (["partition", str(d / "neg.txt"), "-k", "2", "-o", o], "`src` must hold node ids in [0, 3) (got -3)"),
-        (["partition", f"edgelist:{d / 'range.txt'},num_nodes=3", "-k", "2", "-o", o], "`dst` must hold node ids in [0, 3) (got 9)"),
-        (["partition", str(d / "mismatch.npz"), "-k", "2", "-o", o], "`src` and `dst` must have the same length (got 3 and 2)"),
-        (["partition", f"edgelist:{d / 'ok.txt'},x={d / 'xnan.npy'}", "-k", "2", "-o", o], "`x` must be finite (got nan at node 1"),
-        (["partition", "synthetic:nodes=100", "-k", "2", "-o", str(d / "exists")], "already exists (pass --overwrite"),
-        (["partition", "synthetic:nodes=100", "-k", "2", "-o", str(d / "blocker" / "out")], "cannot create output directory"),
-        (["partition", "synthetic:nodes=100", "-k", "2", "-o", "/proc/gnnpart-out"], "/proc is not writable"),
-        (["partition", "synthetic:nodes=100", "-k", "2", "-o", o, "--balance", "nodes,weight"], "`balance` must be"),
-        (["inspect", str(d / "exists")], "meta.json is missing"),
-        (["inspect", str(d / "nowhere")], "does not exist"),
-    ]
+    return d
 
 
-def test_bad_input_gives_one_line_and_nonzero_exit(capsys, tmp_path, data_root):
-    for argv, message in _bad_inputs(tmp_path, data_root):
-        code, _, err = run(capsys, *argv)
-        lines = [ln for ln in err.splitlines() if not ln.startswith("[gnnpart")]
-        assert code != 0, argv
-        assert len(lines) == 1 and message in lines[0], (argv, err)
-        assert not (tmp_path / "out").exists()
+# (id, argv with {d} = the bad files' folder, {data} = the datasets, {out} = a fresh output path, expected message)
+BAD_INPUTS = [
+    ("unknown dataset", "partition nosuch -k 2 -o {out}", "unknown dataset 'nosuch'"),
+    ("missing file", "partition npz:{d}/missing.npz -k 2 -o {out}", "missing data file"),
+    ("truncated pickle", "partition cora --root {d}/cora_trunc -k 2 -o {out}", "cannot read data file"),
+    ("zero parts", "partition cora --root {data} -k 0 -o {out}", "--num-parts must be an integer >= 1 (got 0)"),
+    ("too many parts", "partition cora --root {data} -k 5000 -o {out}",
+     "--num-parts must be between 1 and the number of nodes (2708) (got 5000)"),
+    ("negative id", "partition {d}/neg.txt -k 2 -o {out}", "`src` must hold node ids in [0, 3) (got -3)"),
+    ("id out of range", "partition edgelist:{d}/range.txt,num_nodes=3 -k 2 -o {out}",
+     "`dst` must hold node ids in [0, 3) (got 9)"),
+    ("length mismatch", "partition {d}/mismatch.npz -k 2 -o {out}", "`src` and `dst` must have the same length (got 3 and 2)"),
+    ("nan feature", "partition edgelist:{d}/ok.txt,x={d}/xnan.npy -k 2 -o {out}", "`x` must be finite (got nan at node 1"),
+    ("output exists", "partition synthetic:nodes=100 -k 2 -o {d}/exists", "already exists (pass --overwrite"),
+    ("output under a file", "partition synthetic:nodes=100 -k 2 -o {d}/blocker/out", "cannot create output directory"),
+    ("output not writable", "partition synthetic:nodes=100 -k 2 -o /proc/gnnpart-out", "/proc is not writable"),
+    ("bad balance", "partition synthetic:nodes=100 -k 2 -o {out} --balance nodes,weight", "`balance` must be"),
+    ("inspect no meta", "inspect {d}/exists", "meta.json is missing"),
+    ("inspect nowhere", "inspect {d}/nowhere", "does not exist"),
+]
+
+
+@pytest.mark.parametrize("argv,message", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_gives_one_line_and_nonzero_exit(capsys, bad_files, data_root, argv, message):
+    out = bad_files / "out"
+    code, _, err = run(capsys, *argv.format(d=bad_files, data=data_root, out=out).split())
+    lines = [ln for ln in err.splitlines() if not ln.startswith("[gnnpart")]
+    assert code != 0
+    assert len(lines) == 1 and message in lines[0], err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("launcher", [["gnnpart"], [sys.executable, "-m", "gnnpart"]])

@@ -1,16 +1,24 @@
-"""The halo exchange, all-reduce and broadcast on 1, 2, 3 and 4 MPI ranks."""
+"""The exact halo exchange, all-reduce and broadcast on 1, 2, 3 and 4 MPI ranks (checks in
+tests/workers/halo_worker.py, each reported on its own)."""
 import pytest
 
-from gnnpart import partition_graph
-from tests.mpi import json_lines, run_mpi
+from tests.mpi import assert_check_passed, named_check_runs
+
+CHECKS = ["forward rows", "backward rows", "async rows", "bytes sent", "broadcast and all-reduce", "halo present"]
+RANKS = [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4])
-def test_halo_exchange_on_n_ranks(cora, tmp_path, n):
-    partition_graph(cora, n, tmp_path / "p")
-    proc = run_mpi(n, "halo_worker.py", tmp_path / "p")
-    lines = json_lines(proc.stdout)
-    assert sorted(r["rank"] for r in lines) == list(range(n))
-    assert all(r["ok"] and r["size"] == n for r in lines)
-    if n > 1:
-        assert all(r["halo"] > 0 for r in lines)
+@pytest.fixture(scope="module")
+def runs(cora, tmp_path_factory):
+    return named_check_runs(cora, tmp_path_factory, "halo_worker.py")
+
+
+@pytest.mark.parametrize("n", RANKS)
+def test_every_check_ran(runs, n):
+    assert sorted(runs(n)) == sorted(CHECKS)
+
+
+@pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("n", RANKS)
+def test_check(runs, n, check):
+    assert_check_passed(runs, n, check)

@@ -1,7 +1,7 @@
 // Schema of gnnpart::hash_dropout: dropout whose mask is a counter-based hash of
 // (seed, epoch, layer, global node id, channel), so that it does not depend on
 // how the graph is partitioned: N ranks and one rank draw the same mask.
-// Kernels: csrc/nn/cpu/dropout_kernel.cpp, csrc/nn/cuda/dropout_kernel.cu.
+// Kernels: csrc/hashing/cpu/dropout_kernel.cpp, csrc/hashing/cuda/dropout_kernel.cu.
 #include <torch/library.h>
 
 TORCH_LIBRARY_FRAGMENT(gnnpart, m) {

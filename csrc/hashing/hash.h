@@ -1,5 +1,6 @@
 // The counter-based hash behind gnnpart::hash_dropout (SplitMix64 finaliser).
-// Shared by the CPU and CUDA kernels so that both draw identical masks.
+// Shared by the CPU and CUDA kernels so that both draw identical masks, and by the codec ops
+// (stochastic rounding); Python: gnnpart/hashing.py (dropout masks and the halo exchange's sampling).
 #pragma once
 #include <cstdint>
 

@@ -5,7 +5,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include "nn/hash.h"
+#include "hashing/hash.h"
 
 namespace gnnpart {
 namespace {

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "nn/hash.h"
+#include "hashing/hash.h"
 
 namespace gnnpart {
 namespace {

@@ -1,0 +1,59 @@
+"""Byte and time accounting of the halo exchanges of one rank."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KINDS = ("payload", "indices", "scales")
+"""What a message part carries: row values, positions or channel numbers, per-row scales."""
+DIRECTIONS = ("forward", "backward")
+"""Rows go forward (owner to holders), their gradients backward (holders to owner)."""
+
+
+@dataclass
+class ExchangeStats:
+    """Bytes this rank sent and seconds it spent in halo exchanges, since the last :meth:`reset`.
+
+    Attributes:
+        bytes_forward (int), bytes_backward (int): bytes of the buffers sent, each direction.
+        seconds (float): wall time spent in exchanges (posting, waiting, packing and unpacking).
+        bytes_by_layer (dict): ``{key: bytes}``, both directions, for the exchanges made with a key (a layer).
+        detail (dict): ``{key: {direction: {kind: bytes}}}`` with the kinds of :data:`KINDS`.
+        bytes_exact (int): what exact exchanges of the same calls would have sent (every row, full width, float).
+    """
+
+    bytes_forward: int = 0
+    bytes_backward: int = 0
+    seconds: float = 0.0
+    bytes_by_layer: dict = field(default_factory=dict)
+    detail: dict = field(default_factory=dict)
+    bytes_exact: int = 0
+
+    @property
+    def bytes(self) -> int:
+        """Bytes sent, both directions."""
+        return self.bytes_forward + self.bytes_backward
+
+    def add(self, key, direction: str, kind: str, nbytes: int) -> None:
+        """Count ``nbytes`` sent under ``key`` (a layer, or None) in ``direction`` as ``kind``.
+
+        Args:
+            key (int | None): the exchange's key; None counts only the totals.
+            direction (str): ``"forward"`` or ``"backward"``.
+            kind (str): one of :data:`KINDS`.
+            nbytes (int): bytes sent.
+        """
+        if direction == "forward":
+            self.bytes_forward += nbytes
+        else:
+            self.bytes_backward += nbytes
+        if key is not None:
+            self.bytes_by_layer[key] = self.bytes_by_layer.get(key, 0) + nbytes
+            per_kind = self.detail.setdefault(key, {d: dict.fromkeys(KINDS, 0) for d in DIRECTIONS})[direction]
+            per_kind[kind] += nbytes
+
+    def reset(self) -> None:
+        """Zero every count."""
+        self.bytes_forward = self.bytes_backward = self.bytes_exact = 0
+        self.seconds = 0.0
+        self.bytes_by_layer = {}
+        self.detail = {}
