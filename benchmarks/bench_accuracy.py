@@ -37,7 +37,7 @@ def worker(part_dir: str, seeds: int, model_name: str, epochs: int) -> None:
         trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=seed, normalize_features=True)
         history = trainer.fit(epochs)
         if comm.rank == 0:
-            print(json.dumps({"seed": seed, "best_val": trainer.best["val_acc"], "test_at_best_val": trainer.best["test_acc"],
+            print(json.dumps({"seed": seed, "best_val": trainer.best.val_acc, "test_at_best_val": trainer.best.test_acc,
                               "test_last": history[-1].test_acc, "train_s": sum(r.epoch_s for r in history)}), flush=True)
 
 

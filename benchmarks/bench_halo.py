@@ -56,8 +56,8 @@ def worker(part_dir, model_name, layers, hidden, epochs, seeds, policies, tag, e
                     for k, v in r.halo_bytes_by_layer.items():
                         by_layer[k] = by_layer.get(k, 0) + v
                 print(json.dumps({
-                    **tag, "policy": policy, "seed": seed, "test_acc": trainer.best["test_acc"],
-                    "best_val": trainer.best["val_acc"], "epochs": epochs,
+                    **tag, "policy": policy, "seed": seed, "test_acc": trainer.best.test_acc,
+                    "best_val": trainer.best.val_acc, "epochs": epochs,
                     "bytes": sum(r.halo_bytes for r in history), "exact": sum(r.halo_bytes_exact for r in history),
                     "bytes_by_layer": by_layer, "last_bytes": history[-1].halo_bytes,
                     "last_exact": history[-1].halo_bytes_exact, "kept": history[-1].halo_channels_kept,

@@ -21,13 +21,13 @@ def main(part_dir: str, halo: str = "exact") -> None:
     meta = read_meta(part_dir)
     part = load_partition(part_dir, comm.rank)  # this rank's part, and nothing more
     torch.manual_seed(0)  # rank 0's initial weights are broadcast to the others anyway
-    model = GCN(meta["num_features"], 16, meta["num_classes"], num_layers=2, dropout=0.5, input_dropout=0.5)
+    model = GCN(meta["num_features"], 16, num_layers=2, out_channels=meta["num_classes"], dropout=0.5, input_dropout=0.5)
     trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, normalize_features=True, eval_every=20,
                       printer=print, halo=halo)
     history = trainer.fit(200)
     if comm.rank == 0:
-        print(f"best validation accuracy {trainer.best['val_acc']:.3f} at epoch {trainer.best['epoch']}, "
-              f"test accuracy there {trainer.best['test_acc']:.3f}")
+        print(f"best validation accuracy {trainer.best.val_acc:.3f} at epoch {trainer.best.epoch}, "
+              f"test accuracy there {trainer.best.test_acc:.3f}")
         sent, exact = sum(r.halo_bytes for r in history), sum(r.halo_bytes_exact for r in history)
         print(f"halo bytes ({halo}): {sent:,} sent, {sent / max(exact, 1):.3f}x what exact exchanges would send")
 

@@ -23,16 +23,3 @@ def load_config_file(path: str) -> dict:
     if not isinstance(data, dict):
         raise DataError(f"--config file {p} must hold a table of option names and values")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
-
-
-def apply_config(args, defaults_from_parser: dict) -> None:
-    """Fill options not given on the command line from ``args.config`` (flags override the file)."""
-    if not getattr(args, "config", None):
-        return
-    values = load_config_file(args.config)
-    unknown = sorted(set(values) - set(defaults_from_parser))
-    if unknown:
-        raise DataError(f"--config file {args.config} has unknown keys {unknown}; allowed: {sorted(defaults_from_parser)}")
-    for key, value in values.items():
-        if getattr(args, key) == defaults_from_parser[key]:
-            setattr(args, key, value)

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from gnnpart.cli.common import apply_config
+from gnnpart.cli.options import add_options, build_config, option
 from gnnpart.cli.inspect import format_summary
 
 log = logging.getLogger("gnnpart.cli")
@@ -14,14 +14,17 @@ log = logging.getLogger("gnnpart.cli")
 
 @dataclass
 class PartitionConfig:
-    dataset: str
-    num_parts: int
-    out: str
-    root: str | None = None
-    method: str = "metis"
-    balance: str = "nodes,train"
-    seed: int = 0
-    overwrite: bool = False
+    """The options of ``gnnpart partition``, each written once (the parser and its help are built from them)."""
+
+    dataset: str = option(help="dataset spec (see `gnnpart datasets`)", positional=True, metavar="DATASET")
+    num_parts: int = option(help="number of parts (one MPI rank each)", flags=("-k",), metavar="K")
+    out: str = option(help="partition directory to create", flags=("-o",), metavar="DIR")
+    root: str | None = option(None, "folder of the named datasets (default $GNNPART_DATA, then ../shared/datasets)",
+                              metavar="DATA")
+    method: str = option("metis", "partitioner", choices=["metis", "random"])
+    balance: str = option("nodes,train", "constraints METIS balances, from nodes,edges,train")
+    seed: int = option(0, "seed of the partitioner")
+    overwrite: bool = option(False, "replace DIR if it exists")
 
 
 def add_parser(sub) -> None:
@@ -30,27 +33,15 @@ def add_parser(sub) -> None:
         help="split a dataset into parts and write a partition directory",
         description="Load DATASET, split it into --num-parts parts and write the partition directory --out.",
     )
-    p.add_argument("dataset", nargs="?", metavar="DATASET", help="dataset spec (see `gnnpart datasets`)")
-    p.add_argument("--num-parts", "-k", type=int, metavar="K", help="number of parts (one MPI rank each)")
-    p.add_argument("--out", "-o", metavar="DIR", help="partition directory to create")
-    p.add_argument("--root", metavar="DATA", help="folder of the named datasets (default $GNNPART_DATA, then ../shared/datasets)")
-    p.add_argument("--method", choices=["metis", "random"], default="metis", help="partitioner (default metis)")
-    p.add_argument("--balance", default="nodes,train", help="constraints METIS balances, from nodes,edges,train (default nodes,train)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the partitioner (default 0)")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
-    p.add_argument("--config", metavar="FILE", help="TOML or JSON file of these options; flags given here override it")
-    p.set_defaults(handler=run_cli, parser=p)
+    add_options(p, PartitionConfig)
+    p.set_defaults(handler=run_cli)
 
 
 def config_from_args(args: argparse.Namespace) -> PartitionConfig:
-    defaults = {k: v for k, v in vars(args.parser.parse_args([])).items() if k not in ("handler", "parser", "config")}
-    apply_config(args, defaults)
-    for name, flag in (("dataset", "DATASET"), ("num_parts", "--num-parts"), ("out", "--out")):
-        if getattr(args, name) is None:
-            raise ValueError(f"{flag} is required (on the command line or in --config)")
-    if isinstance(args.num_parts, bool) or not isinstance(args.num_parts, int) or args.num_parts < 1:
-        raise ValueError(f"--num-parts must be an integer >= 1 (got {args.num_parts})")
-    return PartitionConfig(**{k: getattr(args, k) for k in PartitionConfig.__dataclass_fields__})
+    config = build_config(PartitionConfig, args)
+    if isinstance(config.num_parts, bool) or not isinstance(config.num_parts, int) or config.num_parts < 1:
+        raise ValueError(f"--num-parts must be an integer >= 1 (got {config.num_parts})")
+    return config
 
 
 def run(config: PartitionConfig) -> dict:

@@ -7,65 +7,57 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from gnnpart.nn.models import MODELS
+from gnnpart.cli.options import add_options, build_config, option
+from gnnpart.nn.models import JK_MODES, MODELS, NORMS
+
+
+HALO_HELP = ("halo exchange policy: exact, sample:P, fp16, bf16, int8, topk:R, delta:T, stale:K, learned:L1[:MIN], "
+             "composed with + (sample:0.5+int8); one for all layers or one per layer, comma-separated (the grammar: "
+             "gnnpart/comm/policy.py)")
 
 
 @dataclass
 class TrainConfig:
-    part_dir: str
-    model: str = "gcn"
-    hidden: int = 16
-    layers: int = 2
-    epochs: int = 200
-    lr: float = 0.01
-    weight_decay: float = 5e-4
-    dropout: float = 0.5
-    input_dropout: float = 0.0
-    heads: int = 8
-    seed: int = 0
-    eval_every: int = 1
-    normalize_features: bool = False
-    metrics: str | None = None
-    checkpoint: str | None = None
-    checkpoint_every: int = 0
-    resume: bool = False
-    threads: int = 0
-    nprocs: int | None = None
-    halo: str = "exact"
+    """The options of ``gnnpart train``; each default and help text is written here once (the parser and its
+    help are built from these fields)."""
+
+    part_dir: str = option(help="partition directory (from `gnnpart partition`)", positional=True, metavar="PART_DIR")
+    model: str = option("gcn", "model", choices=MODELS)
+    hidden: int = option(16, "hidden width")
+    layers: int = option(2, "number of layers")
+    epochs: int = option(200, "epochs to run in all")
+    lr: float = option(0.01, "Adam learning rate")
+    weight_decay: float = option(5e-4, "Adam weight decay")
+    dropout: float = option(0.5, "dropout between layers")
+    input_dropout: float = option(0.0, "dropout on the input features")
+    heads: int = option(8, "attention heads of GAT")
+    norm: str | None = option(None, "normalisation after each hidden layer: batch (synchronised over the ranks) or layer",
+                              choices=NORMS)
+    jk: str | None = option(None, "jumping knowledge over the layers' outputs: last, cat or max", choices=JK_MODES)
+    residual: bool = option(False, "add each layer's input to its output where the widths agree")
+    seed: int = option(0, "seed of the weights, dropout masks and exchange draws")
+    eval_every: int = option(1, "evaluate every k epochs")
+    patience: int | None = option(None, "stop when the validation accuracy has not improved for K epochs", metavar="K")
+    normalize_features: bool = option(False, "divide each feature row by its sum")
+    metrics: str | None = option(None, "write JSON lines, one per epoch, then a final line", metavar="FILE")
+    checkpoint: str | None = option(None, "checkpoint folder", metavar="DIR")
+    checkpoint_every: int = option(0, "checkpoint every K epochs", metavar="K")
+    resume: bool = option(False, "resume from the checkpoint in --checkpoint")
+    halo: str = option("exact", HALO_HELP, metavar="SPEC")
+    threads: int = option(0, "torch threads per rank (0: cores / ranks)")
+    nprocs: int | None = option(None, "start NPROCS ranks with mpiexec (omit when already started by mpiexec)",
+                                flags=("-n",), metavar="NPROCS")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a GNN on a partition directory across MPI ranks",
                        description="Train a distributed GNN on PART_DIR with one MPI rank per part.")
-    p.add_argument("part_dir", metavar="PART_DIR", help="partition directory (from `gnnpart partition`)")
-    p.add_argument("--model", choices=MODELS, default="gcn", help="model (default gcn)")
-    p.add_argument("--hidden", type=int, default=16, help="hidden width (default 16)")
-    p.add_argument("--layers", type=int, default=2, help="number of layers (default 2)")
-    p.add_argument("--epochs", type=int, default=200, help="epochs to run in all (default 200)")
-    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
-    p.add_argument("--weight-decay", type=float, default=5e-4, help="Adam weight decay (default 5e-4)")
-    p.add_argument("--dropout", type=float, default=0.5, help="dropout between layers (default 0.5)")
-    p.add_argument("--input-dropout", type=float, default=0.0, help="dropout on the input features (default 0)")
-    p.add_argument("--heads", type=int, default=8, help="attention heads of GAT's hidden layers (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and dropout masks (default 0)")
-    p.add_argument("--eval-every", type=int, default=1, help="evaluate every k epochs (default 1)")
-    p.add_argument("--normalize-features", action="store_true", help="divide each feature row by its sum")
-    p.add_argument("--metrics", metavar="FILE", help="write JSON lines, one per epoch, then a final line")
-    p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="K", help="checkpoint every K epochs")
-    p.add_argument("--resume", action="store_true", help="resume from the checkpoint in --checkpoint")
-    p.add_argument("--halo", default="exact", metavar="SPEC",
-                   help="halo exchange policy: exact (default), sample:P, fp16, bf16, int8, topk:R, delta:T, stale:K, "
-                        "learned:L1[:MIN], composed with + (sample:0.5+int8); one for all layers or one per layer, "
-                        "comma-separated")
-    p.add_argument("--threads", type=int, default=0, help="torch threads per rank (default: cores / ranks)")
-    p.add_argument("-n", "--nprocs", type=int, metavar="NPROCS",
-                   help="start NPROCS ranks with mpiexec (omit when already started by mpiexec)")
+    add_options(p, TrainConfig)
     p.set_defaults(handler=run_cli)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    cfg = TrainConfig(**{k: getattr(args, k) for k in TrainConfig.__dataclass_fields__})
+    cfg = build_config(TrainConfig, args)
     for name in ("hidden", "layers", "epochs", "heads", "eval_every"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(cfg, name)})")
@@ -76,6 +68,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     for name in ("dropout", "input_dropout"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1) (got {getattr(cfg, name)})")
+    if cfg.patience is not None and cfg.patience < 1:
+        raise ValueError(f"--patience must be >= 1 (got {cfg.patience})")
+    for name in ("checkpoint_every", "threads"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(cfg, name)})")
     if (cfg.resume or cfg.checkpoint_every) and not cfg.checkpoint:
         raise ValueError("--resume and --checkpoint-every need --checkpoint DIR")
     from gnnpart.comm.policy import parse_halo
@@ -135,13 +132,13 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
     part = load_partition(cfg.part_dir, comm.rank)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, meta["num_features"], cfg.hidden, meta["num_classes"], cfg.layers,
-                        cfg.dropout, cfg.input_dropout, cfg.heads)
+                        cfg.dropout, cfg.input_dropout, cfg.heads, norm=cfg.norm, jk=cfg.jk, residual=cfg.residual)
     if cfg.metrics and comm.rank == 0 and not cfg.resume and os.path.exists(cfg.metrics):
         os.remove(cfg.metrics)
     trainer = Trainer(model, part, comm, lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed,
                       eval_every=cfg.eval_every, normalize_features=cfg.normalize_features, metrics_file=cfg.metrics,
                       checkpoint_dir=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every, printer=printer,
-                      halo=cfg.halo)
+                      halo=cfg.halo, patience=cfg.patience)
     if cfg.resume:
         trainer.load_checkpoint(cfg.checkpoint)
         if comm.rank == 0:
@@ -152,8 +149,8 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
     history = trainer.fit(cfg.epochs)
     total = sum(r.epoch_s for r in history)
     sent, exact = sum(r.halo_bytes for r in history), sum(r.halo_bytes_exact for r in history)
-    summary = {"best_val_acc": trainer.best["val_acc"], "best_epoch": trainer.best["epoch"],
-               "test_acc": trainer.best["test_acc"], "train_s": total, "epochs": trainer.epoch,
+    summary = {"best_val_acc": trainer.best.val_acc, "best_epoch": trainer.best.epoch,
+               "test_acc": trainer.best.test_acc, "train_s": total, "epochs": trainer.epoch,
                "halo_bytes": sent, "halo_bytes_exact": exact}
     if comm.rank == 0:
         printer(f"done: best val acc {summary['best_val_acc']:.4f} at epoch {summary['best_epoch']}, "

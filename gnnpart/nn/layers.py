@@ -1,7 +1,8 @@
 """Distributed graph layers: GCN, GraphSAGE, GIN (sparse aggregation) and GAT (per-edge attention).
 
-Each layer takes this rank's inner rows ``[I, F_in]`` and returns ``[I, F_out]``;
-it fetches the halo rows it needs through ``graph.halo``. GCN, GraphSAGE and GIN
+Each layer is a :class:`~gnnpart.nn.HaloLayer`: it takes this rank's inner rows ``[I, F_in]`` and returns
+``[I, F_out]``, fetching the halo rows it needs through ``graph.halo(h, self)`` (``I`` inner, ``H`` halo,
+``L = I + H`` local rows). GCN, GraphSAGE and GIN
 order their products so that the sparse product and the exchange run on the
 narrower side: aggregate first when ``F_in <= F_out``, transform first otherwise.
 A layer whose input never changes (the features, with no input dropout) computes
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.local_graph import LocalGraph
 
 
@@ -22,7 +24,7 @@ def _glorot(weight: torch.Tensor) -> None:
     nn.init.xavier_uniform_(weight)
 
 
-class _Dist(nn.Module):
+class _Dist(HaloLayer):
     """Shared logic: ``sparse(x) @ W`` or ``sparse(x @ W)``, with the constant-input cache."""
 
     def __init__(self, in_dim: int, out_dim: int, constant_input: bool = False):
@@ -30,7 +32,6 @@ class _Dist(nn.Module):
         self.in_dim, self.out_dim = in_dim, out_dim
         self.aggregate_first = in_dim <= out_dim
         self.constant_input = constant_input
-        self.index = 0  # layer index, set by the model (keys exchange accounting)
 
     @property
     def exchange_width(self) -> int:
@@ -41,6 +42,11 @@ class _Dist(nn.Module):
     def exchanges_each_epoch(self) -> bool:
         """False when the exchange happens once (the aggregation of a constant input is cached)."""
         return not (self.constant_input and self.aggregate_first)
+
+    def prepare(self, x: torch.Tensor, graph: LocalGraph) -> None:
+        """Aggregate the constant input once (its one-time exchange), when the layer caches it."""
+        if not self.exchanges_each_epoch:
+            self.sparse_input(x, graph)
 
     def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         raise NotImplementedError
@@ -57,9 +63,22 @@ class _Dist(nn.Module):
 
 
 class DistGCNConv(_Dist):
-    """GCN layer: ``D^-1/2 (A + I) D^-1/2 X W + b``, degrees global (a self loop is added to every node).
+    r"""GCN layer with the global degrees the partition stores (a self loop added to every node).
 
-    Matches ``torch_geometric.nn.GCNConv`` on graphs without self loops.
+    .. math::
+        \mathbf{x}'_i = \sum_{j \in \mathcal{N}(i) \cup \{i\}} \frac{1}{\sqrt{\hat d_j \hat d_i}} \mathbf{W}^\top
+        \mathbf{x}_j + \mathbf{b}, \qquad \hat d_i = 1 + \deg_{\mathrm{in}}(i)
+
+    Matches ``torch_geometric.nn.GCNConv`` on graphs without self loops. The sparse product and the exchange run
+    on the narrower of ``in_dim`` and ``out_dim``.
+
+    Args:
+        in_dim (int), out_dim (int): widths.
+        bias (bool): add a bias (default True).
+        constant_input (bool): the input never changes (then an aggregate-first layer caches its aggregation).
+
+    Shapes:
+        ``[I, in_dim]`` -> ``[I, out_dim]``; it exchanges ``[I, min(in_dim, out_dim)]`` -> ``[L, ...]``.
     """
 
     def __init__(self, in_dim: int, out_dim: int, bias: bool = True, constant_input: bool = False):
@@ -73,7 +92,7 @@ class DistGCNConv(_Dist):
         if key not in graph.cache:
             graph.cache[key] = (graph.in_degree + 1.0).rsqrt().unsqueeze(1)
         dinv = graph.cache[key]
-        full = graph.halo(h, self.index)
+        full = graph.halo(h, self)
         inner = dinv[: graph.num_inner]
         return inner * (graph.aggregate(dinv * full) + inner * h)
 
@@ -83,9 +102,20 @@ class DistGCNConv(_Dist):
 
 
 class DistSAGEConv(_Dist):
-    """GraphSAGE layer with mean aggregation and a root weight: ``W_l mean_j x_j + b + W_r x_i``.
+    r"""GraphSAGE layer with mean aggregation and a root weight.
+
+    .. math::
+        \mathbf{x}'_i = \mathbf{W}_r \mathbf{x}_i + \mathbf{W}_l \cdot \frac{1}{|\mathcal{N}(i)|}
+        \sum_{j \in \mathcal{N}(i)} \mathbf{x}_j + \mathbf{b}
 
     Matches ``torch_geometric.nn.SAGEConv`` (``aggr="mean"``, ``root_weight=True``).
+
+    Args:
+        in_dim (int), out_dim (int): widths.
+        constant_input (bool): the input never changes (then an aggregate-first layer caches its aggregation).
+
+    Shapes:
+        ``[I, in_dim]`` -> ``[I, out_dim]``; it exchanges ``[I, min(in_dim, out_dim)]`` -> ``[L, ...]``.
     """
 
     def __init__(self, in_dim: int, out_dim: int, constant_input: bool = False):
@@ -97,7 +127,7 @@ class DistSAGEConv(_Dist):
         key = "sage_inv_deg"
         if key not in graph.cache:
             graph.cache[key] = (1.0 / graph.in_degree[: graph.num_inner].clamp(min=1.0)).unsqueeze(1)
-        return graph.aggregate(graph.halo(h, self.index)) * graph.cache[key]
+        return graph.aggregate(graph.halo(h, self)) * graph.cache[key]
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         if self.aggregate_first:
@@ -108,10 +138,22 @@ class DistSAGEConv(_Dist):
 
 
 class DistGINConv(_Dist):
-    """GIN layer: ``MLP((1 + eps) x_i + sum_j x_j)`` with ``MLP = Linear, ReLU, Linear`` (eps = 0, fixed).
+    r"""GIN layer with an MLP of two linear maps (``eps`` fixed).
 
-    Matches ``torch_geometric.nn.GINConv(mlp)``. The sum commutes with the MLP's first
-    linear map, so the exchange runs on the narrower of its input and output.
+    .. math::
+        \mathbf{x}'_i = \mathbf{W}_2\, \mathrm{ReLU}\Big(\mathbf{W}_1 \big((1 + \epsilon) \mathbf{x}_i +
+        \sum_{j \in \mathcal{N}(i)} \mathbf{x}_j\big) + \mathbf{b}_1\Big) + \mathbf{b}_2
+
+    Matches ``torch_geometric.nn.GINConv(mlp)``. The sum commutes with the MLP's first linear map, so the
+    exchange runs on the narrower of its input and output.
+
+    Args:
+        in_dim (int), out_dim (int): widths.
+        eps (float): default 0.
+        constant_input (bool): the input never changes (then an aggregate-first layer caches its aggregation).
+
+    Shapes:
+        ``[I, in_dim]`` -> ``[I, out_dim]``; it exchanges ``[I, min(in_dim, out_dim)]`` -> ``[L, ...]``.
     """
 
     def __init__(self, in_dim: int, out_dim: int, eps: float = 0.0, constant_input: bool = False):
@@ -121,7 +163,7 @@ class DistGINConv(_Dist):
         self.lin2 = nn.Linear(out_dim, out_dim)
 
     def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
-        return graph.aggregate(graph.halo(h, self.index)) + (1.0 + self.eps) * h
+        return graph.aggregate(graph.halo(h, self)) + (1.0 + self.eps) * h
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         if self.aggregate_first:
@@ -131,19 +173,34 @@ class DistGINConv(_Dist):
         return self.lin2(torch.relu(z))
 
 
-class DistGATConv(nn.Module):
-    """Multi-head GAT layer: softmax attention over all in-neighbours (halo included) plus a self loop.
+class DistGATConv(HaloLayer):
+    r"""Multi-head GAT layer: softmax attention over all in-neighbours (halo included) plus a self loop.
 
-    Matches ``torch_geometric.nn.GATConv(in, out, heads, concat)`` (negative slope 0.2, no
-    attention dropout). Attention needs one score per edge and head, so this layer builds per-edge
-    tensors; it exchanges the transformed rows ``x W`` (``heads * out`` wide).
+    .. math::
+        \alpha^k_{ij} = \mathrm{softmax}_{j \in \mathcal{N}(i) \cup \{i\}}\big(\mathrm{LeakyReLU}(
+        \mathbf{a}^{k\top}_{s} \mathbf{W}^k \mathbf{x}_j + \mathbf{a}^{k\top}_{d} \mathbf{W}^k \mathbf{x}_i)\big),
+        \qquad \mathbf{x}'_i = \big\Vert_k \sum_j \alpha^k_{ij} \mathbf{W}^k \mathbf{x}_j + \mathbf{b}
+
+    (heads averaged instead of concatenated with ``concat=False``). Matches ``torch_geometric.nn.GATConv(in, out,
+    heads, concat)`` (negative slope 0.2, no attention dropout). Attention needs one score per edge and head, so
+    this layer builds per-edge tensors; it exchanges the transformed rows ``x W``.
+
+    Args:
+        in_dim (int): input width.
+        out_dim (int): channels per head.
+        heads (int): attention heads (default 1).
+        concat (bool): concatenate the heads (else average them), default True.
+        negative_slope (float): of the LeakyReLU (default 0.2).
+
+    Shapes:
+        ``[I, in_dim]`` -> ``[I, heads * out_dim]`` (``[I, out_dim]`` without ``concat``); it exchanges
+        ``[I, heads * out_dim]`` -> ``[L, heads * out_dim]``.
     """
 
     def __init__(self, in_dim: int, out_dim: int, heads: int = 1, concat: bool = True, negative_slope: float = 0.2):
         super().__init__()
         self.in_dim, self.out_dim, self.heads, self.concat = in_dim, out_dim, heads, concat
         self.negative_slope = negative_slope
-        self.index = 0
         self.weight = nn.Parameter(torch.empty(in_dim, heads * out_dim))
         self.att_src = nn.Parameter(torch.empty(1, heads, out_dim))
         self.att_dst = nn.Parameter(torch.empty(1, heads, out_dim))
@@ -152,15 +209,14 @@ class DistGATConv(nn.Module):
         _glorot(self.att_src)
         _glorot(self.att_dst)
 
-    exchanges_each_epoch = True
-
     @property
     def exchange_width(self) -> int:
+        """Width of the exchanged rows: the transformed rows ``x W``, ``heads * out`` wide."""
         return self.heads * self.out_dim
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         num_inner, heads, width = graph.num_inner, self.heads, self.out_dim
-        z = graph.halo(h @ self.weight, self.index).view(-1, heads, width)  # [L, H, C]
+        z = graph.halo(h @ self.weight, self).view(-1, heads, width)  # [L, H, C]
         a_src = (z * self.att_src).sum(-1)  # [L, H]
         a_dst = (z[:num_inner] * self.att_dst).sum(-1)  # [I, H]
         loops = torch.arange(num_inner)

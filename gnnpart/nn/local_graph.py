@@ -1,4 +1,8 @@
-"""What a layer sees of the graph on one rank: the local CSR, global degrees, ids and the halo exchange."""
+"""What a layer sees of the graph on one rank: the local CSR, global degrees, ids and the halo exchange.
+
+Local ids: ``0 .. I-1`` are the rank's own (inner) nodes, ``I .. L-1`` its halo nodes (in-neighbours owned by
+other ranks). Every edge of the local graph ends at an inner node; its source is any local node.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +10,7 @@ import torch
 
 from gnnpart.comm import HaloExchange, HaloPolicy, PolicyExchange
 from gnnpart.data.csr import coo_to_csr, csr_rows
-from gnnpart.hashing import hash_dropout
+from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.kernels import spmm_sum
 from gnnpart.partition.store import Partition
 
@@ -17,15 +21,17 @@ class LocalGraph:
     Args:
         part (Partition): this rank's part.
         exchange (HaloExchange): halo exchange of this rank (any rank count, 1 included).
-        seed (int): seed of the partition-independent dropout.
+        seed (int): seed of the partition-independent draws (dropout masks, sampling).
 
     Attributes:
-        num_inner (int), num_local (int): owned rows, and owned + halo rows.
+        num_inner (int), num_local (int): owned rows (``I``), and owned + halo rows (``L``).
         global_ids (torch.Tensor): int64 ``[L]``; ``inner_ids`` is its first ``I`` entries.
         in_degree (torch.Tensor): float ``[L]`` global in-degree of each local node.
-        epoch (int): set by the trainer each epoch; keys the dropout masks and the exchanges' draws.
-        training (bool): dropout and halo policies apply only while training.
-        gates (HaloGates | None): the learned halo gates of the model (see :meth:`use_policies`).
+        indptr (torch.Tensor), indices (torch.Tensor): int64 ``[I + 1]`` / ``[E]``, the CSR of the in-edges of the
+            inner nodes (sources as local ids).
+        epoch (int): set by the trainer each epoch; keys dropout masks and the exchanges' draws.
+        gates (HaloGates | None): the model's learned halo gates (see :meth:`use_policies`).
+        cache (dict): per-graph values layers compute once (normalisations, cached aggregations).
     """
 
     def __init__(self, part: Partition, exchange: HaloExchange, seed: int = 0):
@@ -33,7 +39,6 @@ class LocalGraph:
         self.exchange = exchange
         self.seed = int(seed)
         self.epoch = 0
-        self.training = True
         self.num_inner = part.num_inner
         self.num_local = part.num_local
         self.global_ids = torch.from_numpy(np.ascontiguousarray(part.global_ids)).long()
@@ -51,6 +56,38 @@ class LocalGraph:
         self.policies: dict = {}
         self._exchanges: dict = {}
 
+    @property
+    def comm(self):
+        """The job's :class:`~gnnpart.comm.Communicator` (for layers that reduce over ranks, e.g. batch norm)."""
+        return self.exchange.comm
+
+    @property
+    def edge_index(self) -> torch.Tensor:
+        """int64 ``[2, E]``: (source local id, target inner id) of every local edge, in CSR order.
+
+        This is the bipartite form PyG convs take with ``(x_local, x_inner)``: sources index ``[L]`` rows, targets
+        ``[I]`` rows.
+        """
+        if "edge_index" not in self.cache:
+            self.cache["edge_index"] = torch.stack([self.indices, self.edge_dst])
+        return self.cache["edge_index"]
+
+    @property
+    def adj_t(self):
+        """The transposed adjacency ``[I, L]`` (row = target, column = source): a ``torch_sparse.SparseTensor``
+        where torch_sparse is installed, else a ``torch.sparse_csr_tensor`` of ones."""
+        if "adj_t" not in self.cache:
+            try:
+                from torch_sparse import SparseTensor
+            except ImportError:
+                ones = torch.ones(self.indices.shape[0])
+                adj = torch.sparse_csr_tensor(self.indptr, self.indices, ones, (self.num_inner, self.num_local))
+            else:
+                adj = SparseTensor(rowptr=self.indptr, col=self.indices, sparse_sizes=(self.num_inner, self.num_local))
+            self.cache["adj_t"] = adj
+        return self.cache["adj_t"]
+
+    # ---------------------------------------------------------------------- halo exchange
     def use_policies(self, policies, gates=None) -> None:
         """Exchange layer ``i``'s rows under ``policies[i]`` (:class:`~gnnpart.comm.HaloPolicy`) in training.
 
@@ -58,53 +95,91 @@ class LocalGraph:
         has a ``learned`` term but no gate in ``gates`` (its exchange happens once, at setup) exchanges without it.
 
         Args:
-            policies (list[HaloPolicy]): one per layer.
+            policies (list[HaloPolicy]): one per layer (by ``layer_id``).
             gates (HaloGates, optional): the model's learned halo gates.
         """
         self.exchange.drain()
         self.policies, self.gates, self._exchanges = dict(enumerate(policies)), gates, {}
 
-    def _exchange_for(self, layer) -> PolicyExchange:
-        """The exchange of ``layer`` in the current mode (made on first use, then kept with its state)."""
-        made = self._exchanges.get((layer, self.training))
+    def _exchange_for(self, layer: HaloLayer) -> PolicyExchange:
+        """The exchange of ``layer`` in its current mode (made on first use, then kept with its state)."""
+        training = layer.training and layer.exchanges_each_epoch
+        key = (layer.layer_id, training)
+        made = self._exchanges.get(key)
         if made is None:
-            gated = self.gates is not None and self.gates.has(layer)
-            policy = self.policies.get(layer, HaloPolicy())
+            gated = self.gates is not None and self.gates.has(layer.layer_id)
+            policy = self.policies.get(layer.layer_id, HaloPolicy())
             if not gated:
                 policy = policy.without("learned")
-            if not self.training:
+            if not training:
                 policy = policy.for_evaluation()
-            made = self.exchange.policy_exchange(policy, key=layer, seed=self.seed)
+            made = self.exchange.policy_exchange(policy, key=layer.layer_id, seed=self.seed)
             if gated:
-                made.channels.bind(lambda: self.gates.kept(layer))
-            self._exchanges[(layer, self.training)] = made
+                made.channels.bind(lambda: self.gates.kept(layer.layer_id))
+            self._exchanges[key] = made
         return made
 
-    # ---------------------------------------------------------------------- building blocks
-    def halo(self, h_inner: torch.Tensor, layer=None) -> torch.Tensor:
+    def halo(self, h_inner: torch.Tensor, layer: HaloLayer) -> torch.Tensor:
         """``[I, F]`` -> ``[L, F]``: inner rows followed by the halo rows fetched from their owners.
 
-        In training, the exchange follows the layer's halo policy; a layer with learned gates sends only the
-        channels its gate keeps and multiplies the halo rows by the gate (in evaluation too: the gates are part
-        of the model).
+        The exchange follows ``layer``'s mode: its halo policy in training, exact in evaluation; a layer with a
+        learned gate sends only the channels its gate keeps and multiplies the halo rows by the gate (in evaluation
+        too: the gates are part of the model).
+
+        Args:
+            h_inner (torch.Tensor): this rank's rows.
+            layer (HaloLayer): the calling layer (``graph.halo(x, self)``).
 
         Shapes:
             ``[I, F]`` -> ``[L, F]``.
         """
+        if not isinstance(layer, HaloLayer):
+            raise TypeError(f"graph.halo(x, layer) needs the calling HaloLayer as `layer` (got {type(layer).__name__}); "
+                            "call it as graph.halo(x, self) from a gnnpart.nn.HaloLayer")
+        if layer.layer_id is None:
+            raise ValueError(f"{type(layer).__name__} has no `layer_id`: build the model's layers with "
+                             "gnnpart.nn.halo_layers(model) (the Trainer does) before running it")
         local = self._exchange_for(layer).exchange(h_inner, self.epoch)
-        if self.gates is not None and self.gates.has(layer):
-            local = self.gates.gate_halo(local, layer, self.num_inner)
+        if self.gates is not None and self.gates.has(layer.layer_id):
+            local = self.gates.gate_halo(local, layer.layer_id, self.num_inner)
         return local
 
+    # ---------------------------------------------------------------------- building blocks
     def aggregate(self, h_local: torch.Tensor) -> torch.Tensor:
         """``[L, F]`` -> ``[I, F]``: for each inner node, the sum of its in-neighbours' rows (differentiable)."""
         return _Aggregate.apply(h_local, self)
 
-    def dropout(self, h: torch.Tensor, layer: int, p: float, ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Dropout of rows ``ids`` (default: the inner nodes) keyed by (seed, epoch, layer, global id, channel)."""
-        if not self.training or p == 0.0:
-            return h
-        return hash_dropout(h, self.inner_ids if ids is None else ids, self.seed, self.epoch, layer, p)
+    def gcn_norm(self, improved: bool = False, add_self_loops: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """The edges and weights of PyG's ``gcn_norm`` on the whole graph, for the local edges.
+
+        ``w(j -> i) = 1 / sqrt(deg(j) deg(i))`` with ``deg`` the global in-degree plus a self loop of weight
+        ``fill`` (2 if ``improved`` else 1) on every node that has none (``add_self_loops``), as
+        ``add_remaining_self_loops`` does. Whether a halo node has a self loop is fetched from its owner once.
+
+        Returns:
+            ``(edge_index [2, E'], edge_weight [E'])``: the local edges, then a self loop for every inner node that
+            has none (with ``add_self_loops``).
+        """
+        key = ("gcn_norm", improved, add_self_loops)
+        if key not in self.cache:
+            src, dst = self.edge_index
+            loop = src == dst  # inner ids are the same in source and target space
+            has_loop = torch.zeros(self.num_inner, 1)
+            has_loop[dst[loop]] = 1.0
+            has_loop_local = self.exchange.exchange_async(has_loop).wait()[:, 0]
+            fill = 2.0 if improved else 1.0
+            deg = self.in_degree.double()
+            if add_self_loops:
+                deg = deg + (1.0 - has_loop_local.double()) * fill
+            dinv = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
+            weight = dinv[src] * dinv[dst]
+            edge_index = self.edge_index
+            if add_self_loops:
+                missing = (has_loop[:, 0] == 0).nonzero().view(-1)
+                edge_index = torch.cat([edge_index, missing.unsqueeze(0).repeat(2, 1)], dim=1)
+                weight = torch.cat([weight, fill * dinv[missing] ** 2])
+            self.cache[key] = (edge_index, weight)
+        return self.cache[key]
 
 
 class _Aggregate(torch.autograd.Function):

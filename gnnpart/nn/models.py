@@ -1,94 +1,239 @@
-"""Distributed models: GCN, GraphSAGE, GAT and GIN over a :class:`LocalGraph`.
+"""Distributed models with PyG's ``BasicGNN`` signature: GCN, GraphSAGE, GAT and GIN over a :class:`LocalGraph`.
 
-Every model takes ``in_dim, hidden, out_dim, num_layers, dropout`` (GAT also
-``heads``) and maps this rank's inner features ``[I, in_dim]`` to logits
-``[I, out_dim]``. Dropout is applied before every layer but the first (and
-before the first with ``input_dropout``), with masks keyed by global node id,
-so N ranks and one rank compute the same numbers.
+Every model takes ``(in_channels, hidden_channels, num_layers, out_channels=None, dropout=0.0, act="relu",
+norm=None, jk=None, residual=False, input_dropout=0.0, ...)`` as PyG's models do, builds its layers with
+:meth:`BasicGNN.init_conv` (override it to use other layers), and maps this rank's inner features ``[I, F]`` to
+``[I, C]``. Dropout masks are keyed by global node id (:class:`~gnnpart.nn.HashDropout`), so N ranks compute what
+one process computes.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from gnnpart.nn.contract import HaloLayer
+from gnnpart.nn.dropout import HashDropout
 from gnnpart.nn.layers import DistGATConv, DistGCNConv, DistGINConv, DistSAGEConv
 from gnnpart.nn.local_graph import LocalGraph
+from gnnpart.nn.norm import SyncBatchNorm
 
 MODELS = ("gcn", "sage", "gat", "gin")
+JK_MODES = ("last", "cat", "max")
+NORMS = ("batch", "layer")
 
 
-class DistModel(nn.Module):
-    """A stack of distributed layers with ReLU and partition-independent dropout between them."""
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer (got {value!r})")
+    return value
 
-    def __init__(self, layers: list[nn.Module], dropout: float, input_dropout: float):
+
+class _Norm(nn.Module):
+    """A per-layer normalisation that takes ``(h, graph)``: synchronised batch norm, or layer norm (per row)."""
+
+    def __init__(self, kind: str, channels: int):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1) (got {dropout})")
-        if not 0.0 <= input_dropout < 1.0:
-            raise ValueError(f"`input_dropout` must be in [0, 1) (got {input_dropout})")
-        self.convs = nn.ModuleList(layers)
-        for i, conv in enumerate(self.convs):
-            conv.index = i
-        self.dropout = dropout
-        self.input_dropout = input_dropout
+        self.inner = SyncBatchNorm(channels) if kind == "batch" else nn.LayerNorm(channels)
+        self.kind = kind
+
+    def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        return self.inner(h, graph) if self.kind == "batch" else self.inner(h)
+
+
+class BasicGNN(nn.Module):
+    r"""A stack of halo layers with PyG's ``BasicGNN`` structure, distributed.
+
+    .. math::
+        \mathbf{H}^{(0)} = \mathrm{drop}_0(\mathbf{X}), \qquad
+        \mathbf{H}^{(\ell+1)} = \mathrm{drop}_{\ell+1}\Big(\sigma\big(\mathrm{norm}(\mathrm{conv}_\ell(\mathbf{H}^{(\ell)})
+        [+\,\mathbf{H}^{(\ell)}])\big)\Big)
+
+    for every layer but the last (and for the last too with ``jk``, whose result then goes through
+    ``JumpingKnowledge`` and a final linear map to ``out_channels``), as in PyG.
+
+    Args:
+        in_channels (int): input width ``F``.
+        hidden_channels (int): width of the hidden layers.
+        num_layers (int): number of halo layers.
+        out_channels (int, optional): output width ``C`` (default ``hidden_channels``).
+        dropout (float): dropout after each hidden layer (default 0).
+        act (str | callable, optional): activation, resolved as PyG does (default ``"relu"``).
+        norm (str, optional): ``"batch"`` (synchronised over the ranks, :class:`~gnnpart.nn.SyncBatchNorm`),
+            ``"layer"`` (per row), or None.
+        jk (str, optional): ``"last"``, ``"cat"`` or ``"max"`` (PyG's ``JumpingKnowledge``), or None.
+        residual (bool): add each layer's input to its output where their widths are equal (default False).
+        input_dropout (float): dropout on the input features (default 0). Without it, a first layer that
+            aggregates before it transforms computes its aggregation once.
+        **kwargs: passed to :meth:`init_conv`.
+
+    Shapes:
+        ``[I, F]`` -> ``[I, C]`` (``I`` inner nodes of this rank; layers exchange ``[I, *]`` -> ``[L, *]``).
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, out_channels: int | None = None,
+                 dropout: float = 0.0, act="relu", norm: str | None = None, jk: str | None = None,
+                 residual: bool = False, input_dropout: float = 0.0, **kwargs):
+        super().__init__()
+        from torch_geometric.nn import JumpingKnowledge
+        from torch_geometric.nn.resolver import activation_resolver
+
+        for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
+                            ("num_layers", num_layers)):
+            _positive(name, value)
+        if out_channels is not None:
+            _positive("out_channels", out_channels)
+        for name, value in (("dropout", dropout), ("input_dropout", input_dropout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1) (got {value!r})")
+        if norm is not None and norm not in NORMS:
+            raise ValueError(f"`norm` must be one of {', '.join(NORMS)} or None (got {norm!r})")
+        if jk is not None and jk not in JK_MODES:
+            raise ValueError(f"`jk` must be one of {', '.join(JK_MODES)} or None (got {jk!r})")
+        self.in_channels, self.hidden_channels, self.num_layers = in_channels, hidden_channels, num_layers
+        self.out_channels = hidden_channels if out_channels is None else out_channels
+        self.jk_mode, self.residual = jk, bool(residual)
+        self.input_drop = HashDropout(input_dropout)
+        self.drop = HashDropout(dropout)
+        self.act = activation_resolver(act) if act is not None else None
+        widths = [in_channels] + [hidden_channels] * (num_layers - 1)
+        last = out_channels if (out_channels is not None and jk is None) else hidden_channels
+        outs = [hidden_channels] * (num_layers - 1) + [last]
+        self._to_out = out_channels is not None and jk is None
+        self.convs = nn.ModuleList()
+        for i, (a, b) in enumerate(zip(widths, outs)):
+            self._building_last = i == num_layers - 1
+            self.convs.append(self.init_conv(a, b, **kwargs))
+        del self._building_last
+        for conv in self.convs:
+            if not isinstance(conv, HaloLayer):
+                raise TypeError(f"init_conv must return a gnnpart.nn.HaloLayer (got {type(conv).__name__}); wrap a PyG "
+                                "conv in gnnpart.nn.HaloConv")
+        self.convs[0].constant_input = input_dropout == 0.0
+        normed = num_layers if jk is not None else num_layers - 1
+        self.norms = nn.ModuleList(_Norm(norm, hidden_channels) for _ in range(normed)) if norm else None
+        if jk is not None:
+            self.jk = JumpingKnowledge(jk, hidden_channels, num_layers) if jk != "last" else None
+            self.lin = nn.Linear(num_layers * hidden_channels if jk == "cat" else hidden_channels, self.out_channels)
+
+    def init_conv(self, in_channels: int, out_channels: int, **kwargs) -> HaloLayer:
+        """The layer from ``in_channels`` to ``out_channels`` (override it; ``self._building_last`` says whether it
+        is the layer that maps to ``out_channels``)."""
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
-        h = x
+        """Map this rank's features ``x`` (``[I, F]``) to ``[I, C]``.
+
+        Args:
+            x (torch.Tensor): ``[I, F]``.
+            graph (LocalGraph): this rank's graph.
+        """
+        h = self.input_drop(x, graph, stream=0)
+        xs = []
         for i, conv in enumerate(self.convs):
-            p = self.input_dropout if i == 0 else self.dropout
-            h = graph.dropout(h, layer=i, p=p)
-            h = conv(h, graph)
-            if i < len(self.convs) - 1:
-                h = torch.relu(h)
-        return h
+            out = conv(h, graph)
+            if self.residual and out.shape == h.shape:
+                out = out + h
+            h = out
+            if i < self.num_layers - 1 or self.jk_mode is not None:
+                if self.norms is not None:
+                    h = self.norms[i](h, graph)
+                if self.act is not None:
+                    h = self.act(h)
+                h = self.drop(h, graph, stream=i + 1)
+            xs.append(h)
+        if self.jk_mode is None:
+            return h
+        h = xs[-1] if self.jk is None else self.jk(xs)
+        return self.lin(h)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.hidden_channels}, num_layers={self.num_layers}, out={self.out_channels}"
 
 
-def _dims(in_dim: int, hidden: int, out_dim: int, num_layers: int) -> list[tuple[int, int]]:
-    for name, value in (("in_dim", in_dim), ("hidden", hidden), ("out_dim", out_dim), ("num_layers", num_layers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer (got {value!r})")
-    sizes = [in_dim] + [hidden] * (num_layers - 1) + [out_dim]
-    return list(zip(sizes[:-1], sizes[1:]))
+class GCN(BasicGNN):
+    r"""GCN (Kipf and Welling) with :class:`~gnnpart.nn.DistGCNConv` layers (global degrees, a self loop per node).
+
+    .. math::
+        \mathbf{X}' = \hat{\mathbf{D}}^{-1/2} \hat{\mathbf{A}} \hat{\mathbf{D}}^{-1/2} \mathbf{X} \mathbf{W}
+
+    Args: as :class:`BasicGNN` (``bias`` goes to the layers).
+
+    Shapes:
+        ``[I, F]`` -> ``[I, C]``; each layer exchanges the narrower of its widths, ``[I, *]`` -> ``[L, *]``.
+    """
+
+    def init_conv(self, in_channels, out_channels, **kwargs):
+        return DistGCNConv(in_channels, out_channels, **kwargs)
 
 
-def _layers(conv, in_dim, hidden, out_dim, num_layers, input_dropout) -> list[nn.Module]:
-    """``num_layers`` layers of ``conv``; the first has a constant input when there is no input dropout."""
-    dims = _dims(in_dim, hidden, out_dim, num_layers)
-    return [conv(a, b, constant_input=(i == 0 and input_dropout == 0.0)) for i, (a, b) in enumerate(dims)]
+class GraphSAGE(BasicGNN):
+    r"""GraphSAGE with mean aggregation and a root weight (:class:`~gnnpart.nn.DistSAGEConv`).
+
+    .. math::
+        \mathbf{x}'_i = \mathbf{W}_1 \mathbf{x}_i + \mathbf{W}_2 \cdot \mathrm{mean}_{j \in \mathcal{N}(i)} \mathbf{x}_j
+
+    Args: as :class:`BasicGNN`.
+
+    Shapes:
+        ``[I, F]`` -> ``[I, C]``; each layer exchanges the narrower of its widths, ``[I, *]`` -> ``[L, *]``.
+    """
+
+    def init_conv(self, in_channels, out_channels, **kwargs):
+        return DistSAGEConv(in_channels, out_channels, **kwargs)
 
 
-class GCN(DistModel):
-    def __init__(self, in_dim, hidden, out_dim, num_layers=2, dropout=0.5, input_dropout=0.0):
-        super().__init__(_layers(DistGCNConv, in_dim, hidden, out_dim, num_layers, input_dropout), dropout, input_dropout)
+class GIN(BasicGNN):
+    r"""GIN with an MLP of two linear maps (:class:`~gnnpart.nn.DistGINConv`, ``eps = 0``).
+
+    .. math::
+        \mathbf{x}'_i = \mathrm{MLP}\big((1 + \epsilon) \mathbf{x}_i + \textstyle\sum_{j \in \mathcal{N}(i)} \mathbf{x}_j\big)
+
+    Args: as :class:`BasicGNN`.
+
+    Shapes:
+        ``[I, F]`` -> ``[I, C]``; each layer exchanges the narrower of its widths, ``[I, *]`` -> ``[L, *]``.
+    """
+
+    def init_conv(self, in_channels, out_channels, **kwargs):
+        return DistGINConv(in_channels, out_channels, **kwargs)
 
 
-class GraphSAGE(DistModel):
-    def __init__(self, in_dim, hidden, out_dim, num_layers=2, dropout=0.5, input_dropout=0.0):
-        super().__init__(_layers(DistSAGEConv, in_dim, hidden, out_dim, num_layers, input_dropout), dropout, input_dropout)
+class GAT(BasicGNN):
+    r"""GAT with :class:`~gnnpart.nn.DistGATConv` layers, as PyG's ``GAT``: hidden layers have ``heads`` heads of
+    ``hidden_channels // heads`` channels, concatenated; the layer that maps to ``out_channels`` averages its heads.
 
+    .. math::
+        \mathbf{x}'_i = \big\Vert_{k} \textstyle\sum_{j \in \mathcal{N}(i) \cup \{i\}} \alpha^{k}_{ij} \mathbf{W}^{k} \mathbf{x}_j
 
-class GIN(DistModel):
-    def __init__(self, in_dim, hidden, out_dim, num_layers=2, dropout=0.5, input_dropout=0.0):
-        super().__init__(_layers(DistGINConv, in_dim, hidden, out_dim, num_layers, input_dropout), dropout, input_dropout)
+    Args: as :class:`BasicGNN`, plus ``heads`` (int, default 1). Attention dropout is not supported.
 
+    Shapes:
+        ``[I, F]`` -> ``[I, C]``; each layer exchanges its transformed rows, ``[I, heads * c]`` -> ``[L, heads * c]``.
+    """
 
-class GAT(DistModel):
-    """Hidden layers have ``heads`` heads of ``hidden // heads`` channels, concatenated; the output layer one head."""
-
-    def __init__(self, in_dim, hidden, out_dim, num_layers=2, dropout=0.5, input_dropout=0.0, heads=8):
-        dims = _dims(in_dim, hidden, out_dim, num_layers)
-        if heads < 1 or hidden % heads:
-            raise ValueError(f"`hidden` ({hidden}) must be a multiple of `heads` (got heads={heads})")
-        layers = [DistGATConv(a, hidden // heads, heads=heads) for a, _ in dims[:-1]]
-        layers.append(DistGATConv(dims[-1][0], out_dim, heads=1, concat=False))
-        super().__init__(layers, dropout, input_dropout)
+    def init_conv(self, in_channels, out_channels, heads: int = 1, **kwargs):
+        _positive("heads", heads)
+        if self._building_last and self._to_out:
+            return DistGATConv(in_channels, out_channels, heads=heads, concat=False, **kwargs)
+        if out_channels % heads:
+            raise ValueError(f"`hidden_channels` ({out_channels}) must be a multiple of `heads` (got heads={heads})")
+        return DistGATConv(in_channels, out_channels // heads, heads=heads, **kwargs)
 
 
 def build_model(name: str, in_dim: int, hidden: int, out_dim: int, num_layers: int = 2, dropout: float = 0.5,
-                input_dropout: float = 0.0, heads: int = 8) -> DistModel:
-    """A model by name: ``gcn``, ``sage``, ``gat`` or ``gin``."""
+                input_dropout: float = 0.0, heads: int = 8, **kwargs) -> BasicGNN:
+    """A model by name: ``gcn``, ``sage``, ``gat`` or ``gin`` (what ``gnnpart train --model`` builds).
+
+    Args:
+        name (str): the model.
+        in_dim (int), hidden (int), out_dim (int), num_layers (int): widths and depth.
+        dropout (float), input_dropout (float): as :class:`BasicGNN`.
+        heads (int): GAT's heads.
+        **kwargs: more :class:`BasicGNN` options (``norm``, ``jk``, ``residual``, ``act``).
+    """
     classes = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN}
     if name not in classes:
         raise ValueError(f"`model` must be one of {', '.join(MODELS)} (got '{name}')")
     extra = {"heads": heads} if name == "gat" else {}
-    return classes[name](in_dim, hidden, out_dim, num_layers, dropout, input_dropout, **extra)
+    return classes[name](in_dim, hidden, num_layers, out_dim, dropout=dropout, input_dropout=input_dropout,
+                         **extra, **kwargs)

@@ -117,3 +117,44 @@ def test_console_script_and_module(tmp_path, launcher):
     assert "synthetic `nodes` must be >= 2 (got -5)" in proc.stderr
     proc = subprocess.run(launcher + ["partition", "-k"], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_train_options_come_from_the_dataclass_and_a_config_file(tmp_path):
+    from gnnpart.cli import train
+    from gnnpart.cli.main import build_parser
+
+    cfg_file = tmp_path / "t.toml"
+    cfg_file.write_text('part_dir = "/data/p"\nmodel = "sage"\nepochs = 7\nweight-decay = 0.001\nnorm = "batch"\n'
+                        'halo = "int8"\nresidual = true\n')
+    args = build_parser().parse_args(["train", "--config", str(cfg_file), "--epochs", "9"])
+    cfg = train.config_from_args(args)
+    assert (cfg.part_dir, cfg.model, cfg.epochs, cfg.weight_decay, cfg.norm, cfg.halo, cfg.residual) == \
+        ("/data/p", "sage", 9, 0.001, "batch", "int8", True)  # the flag overrides the file
+    assert cfg.hidden == train.TrainConfig.hidden == 16  # defaults: written once, on the dataclass
+    assert "(default 16)" in build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+
+
+@pytest.mark.parametrize(
+    "command,content,message",
+    [
+        ("partition", '{"overwrite": "false", "dataset": "synthetic:nodes=50", "num_parts": 2}',
+         "`overwrite` must be true or false (got 'false')"),
+        ("partition", '{"balance": 5, "dataset": "synthetic:nodes=50", "num_parts": 2}', "`balance` must be a string (got 5)"),
+        ("partition", '{"num_parts": 2.5, "dataset": "synthetic:nodes=50"}', "`num_parts` must be an integer (got 2.5)"),
+        ("partition", '{"dataset": "synthetic:nodes=50", "parts": 2}', "has unknown keys ['parts']"),
+        ("train", '{"epochs": "10"}', "`epochs` must be an integer (got '10')"),
+        ("train", '{"model": "mlp"}', "`model` must be one of gcn, sage, gat, gin (got 'mlp')"),
+        ("train", '{"patience": 0, "part_dir": "x"}', "--patience must be >= 1 (got 0)"),
+        ("train", '{"epochs": 3}', "PART_DIR is required (on the command line or in --config)"),
+    ],
+)
+def test_config_values_are_checked_before_anything_runs(capsys, tmp_path, command, content, message):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "thesis.txt").write_text("years of work")
+    cfg = tmp_path / "c.json"
+    cfg.write_text(content)
+    extra = ["--out", str(existing)] if command == "partition" else []
+    code, _, err = run(capsys, command, "--config", str(cfg), *extra)
+    assert code == 1 and message in err, err
+    assert (existing / "thesis.txt").read_text() == "years of work"

@@ -6,7 +6,7 @@ from torch_geometric import nn as pyg
 
 from gnnpart import load_partition, partition_graph
 from gnnpart.comm import Communicator, ExchangePlan, HaloExchange
-from gnnpart.nn import DistGATConv, DistGCNConv, DistGINConv, DistSAGEConv, LocalGraph
+from gnnpart.nn import DistGATConv, DistGCNConv, DistGINConv, DistSAGEConv, LocalGraph, halo_layers
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,7 @@ def test_gcn(whole, in_dim, out_dim):
     ref = pyg.GCNConv(in_dim, out_dim)
     torch.nn.init.normal_(ref.bias)
     ours = DistGCNConv(in_dim, out_dim)
+    halo_layers(ours)  # numbers the layer (the Trainer does this for a model)
     with torch.no_grad():
         ours.weight.copy_(ref.lin.weight.T)
         ours.bias.copy_(ref.bias)
@@ -47,6 +48,7 @@ def test_sage(whole, out_dim):
     torch.manual_seed(0)
     ref = pyg.SAGEConv(1433, out_dim)
     ours = DistSAGEConv(1433, out_dim)
+    halo_layers(ours)  # numbers the layer (the Trainer does this for a model)
     ours.load_state_dict({"lin_l.weight": ref.lin_l.weight, "lin_l.bias": ref.lin_l.bias, "lin_r.weight": ref.lin_r.weight})
     close(ours(x, graph), ref(x, edge_index))
 
@@ -58,6 +60,7 @@ def test_gin(whole, out_dim):
     mlp = torch.nn.Sequential(torch.nn.Linear(1433, out_dim), torch.nn.ReLU(), torch.nn.Linear(out_dim, out_dim))
     ref = pyg.GINConv(mlp)
     ours = DistGINConv(1433, out_dim)
+    halo_layers(ours)  # numbers the layer (the Trainer does this for a model)
     ours.load_state_dict({"lin1.weight": mlp[0].weight, "lin1.bias": mlp[0].bias,
                           "lin2.weight": mlp[2].weight, "lin2.bias": mlp[2].bias})
     close(ours(x, graph), ref(x, edge_index))
@@ -70,6 +73,7 @@ def test_gat(whole, heads, concat):
     ref = pyg.GATConv(1433, 8, heads=heads, concat=concat)
     torch.nn.init.normal_(ref.bias)
     ours = DistGATConv(1433, 8, heads=heads, concat=concat)
+    halo_layers(ours)  # numbers the layer (the Trainer does this for a model)
     with torch.no_grad():
         ours.weight.copy_(ref.lin.weight.T)
         ours.att_src.copy_(ref.att_src)
@@ -83,6 +87,7 @@ def test_gradients_match_pyg(whole):
     torch.manual_seed(0)
     ref = pyg.GCNConv(1433, 16)
     ours = DistGCNConv(1433, 16)
+    halo_layers(ours)  # numbers the layer (the Trainer does this for a model)
     with torch.no_grad():
         ours.weight.copy_(ref.lin.weight.T)
     (ref(x, edge_index) ** 2).sum().backward()

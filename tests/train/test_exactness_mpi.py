@@ -15,7 +15,9 @@ from gnnpart import load, partition_graph
 from tests.mpi import run_mpi
 
 STEPS = 10
-ALL = ["gcn:16:2:0.5:0.5", "sage:16:2:0.5:0.5", "gat:16:2:0.5:0.5", "gin:16:2:0.5:0.5", "gcn:16:3:0.5:0"]
+ALL = ["gcn:16:2:0.5:0.5", "sage:16:2:0.5:0.5", "gat:16:2:0.5:0.5", "gin:16:2:0.5:0.5", "gcn:16:3:0.5:0",
+       # synchronised batch norm, jumping knowledge and residual connections keep N ranks = 1 rank
+       "sage:16:3:0.5:0.5:norm=batch,jk=cat,residual=1", "gcn:16:2:0.5:0:norm=layer,jk=max"]
 FLOAT32 = ["gcn:16:2:0.5:0.5", "sage:16:2:0.5:0.5", "gat:16:2:0.5:0.5"]
 # features=8 <= hidden=16: the first layer aggregates first and caches its (constant-input) aggregation
 SYNTH_SPECS = ["gcn:16:2:0.5:0", "sage:16:3:0.5:0", "gin:16:2:0.5:0"]

@@ -134,3 +134,15 @@ def test_demo_partitions_and_trains(tmp_path):
     assert "partitioned synthetic:nodes=3000,degree=6 into 2 parts" in proc.stdout
     assert "done: best val acc" in proc.stdout and "demo finished" in proc.stdout
     assert read_meta(tmp_path / "parts")["num_parts"] == 2
+
+
+def test_train_reads_a_config_file(cora3, tmp_path):
+    metrics = tmp_path / "m.jsonl"
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(f'part_dir = "{cora3}"\nmodel = "gat"\nheads = 2\nepochs = 3\neval-every = 3\nnorm = "batch"\n'
+                   f'metrics = "{metrics}"\n')
+    proc = gnnpart_cli("train", "--config", cfg, "--epochs", "2", "-n", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "training gat" in proc.stdout
+    lines = read_lines(metrics)
+    assert [e["epoch"] for e in lines[:-1]] == [1, 2] and lines[-1]["final"] is True  # the flag beat the file

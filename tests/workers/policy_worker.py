@@ -229,7 +229,7 @@ def train_runs(part_dir, out, epochs, *specs):
                           normalize_features=True, halo=spec)
         history = trainer.fit(int(epochs))
         results[spec] = {
-            "loss": [r.loss for r in history], "test_acc": trainer.best["test_acc"],
+            "loss": [r.loss for r in history], "test_acc": trainer.best.test_acc,
             "halo_bytes": sum(r.halo_bytes for r in history), "halo_bytes_exact": sum(r.halo_bytes_exact for r in history),
             "detail": history[-1].halo_bytes_detail, "kept": history[-1].halo_channels_kept,
         }

@@ -1,7 +1,7 @@
 """MPI worker: train several models for a few steps and save losses and final weights (rank 0).
 
 Usage: mpiexec -n N python -m mpi4py tests/workers/train_worker.py PART_DIR OUT.npz STEPS DTYPE SPEC [SPEC ...]
-with SPEC = model:hidden:layers:dropout:input_dropout. The weights are initialised from a fixed seed,
+with SPEC = model:hidden:layers:dropout:input_dropout[:key=value,...] (keys: norm, jk, residual). The weights are initialised from a fixed seed,
 so runs on any number of ranks start from the same model.
 """
 import sys
@@ -22,10 +22,13 @@ def main(part_dir, out, steps, dtype, *specs):
     part = load_partition(part_dir, comm.rank)
     results = {}
     for spec in specs:
-        name, hidden, layers, dropout, input_dropout = spec.split(":")
+        name, hidden, layers, dropout, input_dropout, *extra = spec.split(":")
+        options = dict(item.split("=") for item in extra[0].split(",")) if extra else {}
+        if "residual" in options:
+            options["residual"] = options["residual"] == "1"
         torch.manual_seed(1234)
         model = build_model(name, meta["num_features"], int(hidden), meta["num_classes"], int(layers),
-                            float(dropout), float(input_dropout), heads=2)
+                            float(dropout), float(input_dropout), heads=2, **options)
         trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=7, eval_every=1000,
                           normalize_features=True, dtype=getattr(torch, dtype))
         history = trainer.fit(int(steps), restore_best=False)

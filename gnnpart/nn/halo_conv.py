@@ -1,0 +1,95 @@
+"""Any PyG message-passing conv, run distributed: exchange the halo rows, then call the conv in bipartite form."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from gnnpart.nn.contract import HaloLayer
+
+# Convs that normalise by degrees computed on the graph they are given, and take no bipartite input: on a part,
+# the halo nodes' other edges are missing, so their result would be wrong at the boundary.
+LOCAL_DEGREE_CONVS = ("SGConv", "TAGConv", "ChebConv", "ARMAConv", "GCN2Conv", "LGConv", "SSGConv", "FAConv",
+                      "ClusterGCNConv", "APPNP")
+
+
+@contextmanager
+def _normalize_off(conv):
+    saved = conv.normalize
+    conv.normalize = False
+    try:
+        yield
+    finally:
+        conv.normalize = saved
+
+
+class HaloConv(HaloLayer):
+    r"""A PyG ``MessagePassing`` layer, run distributed and exact.
+
+    .. math::
+        \mathbf{X}'_{I} = \mathrm{conv}\big((\mathbf{X}_{L}, \mathbf{X}_{I}),\ \mathcal{E}_{L \to I}\big),
+        \qquad \mathbf{X}_{L} = [\mathbf{X}_{I};\ \mathrm{halo}(\mathbf{X}_{I})]
+
+    Before the conv, the halo rows are fetched from their owners (under the layer's ``--halo`` policy, every byte
+    counted); the conv then runs in bipartite form, ``conv((x_local, x_inner), graph.edge_index)``: sources are
+    local ids (inner, then halo), targets the inner nodes. This is exact whenever a target's output depends only on
+    its own row, its in-neighbours' rows and the edges: ``GraphConv``, ``SAGEConv`` (any aggregation),
+    ``GATConv``, ``GATv2Conv``, ``TransformerConv``, ``GINConv`` and the like (self loops are those of the inner
+    nodes, whose local ids are the same as sources and targets).
+
+    ``GCNConv`` normalises by degrees. A part lacks the halo nodes' other edges, so with ``normalize=True`` the
+    wrapper passes the weights of PyG's ``gcn_norm`` on the whole graph instead (from the global degrees the
+    partition stores, and each halo node's self loop fetched from its owner once) and runs the conv with
+    ``normalize`` off; the result is exact too. Convs that normalise by local degrees and take no bipartite input
+    (``SGConv``, ``TAGConv``, ``ChebConv``, ...: :data:`LOCAL_DEGREE_CONVS`) are refused.
+
+    Args:
+        conv (torch_geometric.nn.MessagePassing): the layer.
+        exchange_width (int, optional): width of the exchanged rows (default: the conv's ``in_channels``, its
+            source side if a tuple).
+
+    Shapes:
+        ``[I, F_in]`` -> ``[I, F_out]``; it exchanges ``[I, F_in]`` -> ``[L, F_in]``.
+    """
+
+    def __init__(self, conv: nn.Module, exchange_width: int | None = None):
+        super().__init__()
+        from torch_geometric.nn import GCNConv, MessagePassing
+
+        if not isinstance(conv, MessagePassing):
+            raise TypeError(f"`conv` must be a torch_geometric MessagePassing layer (got {type(conv).__name__})")
+        if type(conv).__name__ in LOCAL_DEGREE_CONVS:
+            raise ValueError(f"{type(conv).__name__} normalises by degrees on the graph it is given and takes no "
+                             "bipartite input: on a part its result would be wrong at the boundary. Use GCNConv "
+                             "(HaloConv passes it the whole graph's normalisation) or a conv that takes (x_src, x_dst)")
+        self.conv = conv
+        self._is_gcn = isinstance(conv, GCNConv)
+        width = exchange_width if exchange_width is not None else getattr(conv, "in_channels", None)
+        width = width[0] if isinstance(width, (tuple, list)) else width
+        self._exchange_width = width
+
+    @property
+    def exchange_width(self) -> int:
+        """Width of the exchanged rows (the conv's input width)."""
+        if not isinstance(self._exchange_width, int) or self._exchange_width < 1:
+            raise ValueError(f"HaloConv({type(self.conv).__name__}) does not know its input width "
+                             f"(in_channels={self._exchange_width}): pass `exchange_width`")
+        return self._exchange_width
+
+    def forward(self, x: torch.Tensor, graph, *args, **kwargs) -> torch.Tensor:
+        """Exchange, then run the conv for the inner nodes.
+
+        Args:
+            x (torch.Tensor): ``[I, F_in]`` this rank's rows.
+            graph (LocalGraph): this rank's graph.
+            *args, **kwargs: passed on to the conv after ``edge_index``.
+        """
+        x_local = graph.halo(x, self)
+        if self._is_gcn and self.conv.normalize:
+            edge_index, weight = graph.gcn_norm(self.conv.improved, self.conv.add_self_loops)
+            with _normalize_off(self.conv):
+                return self.conv(x_local, edge_index, weight.to(x.dtype), *args, **kwargs)[: graph.num_inner]
+        if self._is_gcn:
+            return self.conv(x_local, graph.edge_index, *args, **kwargs)[: graph.num_inner]
+        return self.conv((x_local, x), graph.edge_index, *args, **kwargs)

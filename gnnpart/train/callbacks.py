@@ -1,0 +1,128 @@
+"""Trainer callbacks: the metrics file, the epoch printer, checkpointing and early stopping.
+
+A callback is called on every rank, at the same points, with numbers that are already reduced over the ranks,
+so decisions (stopping, checkpointing) agree everywhere; side effects that belong to one process (files, printing)
+check ``trainer.comm.rank``. Add your own by subclassing :class:`Callback`, or replace the defaults by passing
+``callbacks=[...]`` to the Trainer without ``metrics_file`` / ``printer`` / ``checkpoint_dir``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class Callback:
+    """Hooks of the training loop; every method does nothing by default."""
+
+    def on_fit_start(self, trainer) -> None:
+        """Before the first epoch of :meth:`~gnnpart.train.Trainer.fit`.
+
+        Args:
+            trainer (Trainer): the trainer.
+        """
+
+    def on_epoch_end(self, trainer, record) -> None:
+        """After each epoch (its evaluation included).
+
+        Args:
+            trainer (Trainer): the trainer (``trainer.epoch`` epochs done; ``trainer.best`` updated).
+            record (EpochRecord): the epoch's numbers, reduced over the ranks.
+        """
+
+    def on_fit_end(self, trainer, summary) -> None:
+        """After the last epoch (before the best weights are restored).
+
+        Args:
+            trainer (Trainer): the trainer.
+            summary (FitSummary): the run's summary.
+        """
+
+
+class MetricsFile(Callback):
+    """Rank 0 appends one JSON line per epoch to ``path`` (see the README for the keys), then a final line
+    (``"final": true``).
+
+    Args:
+        path (str | Path): the file (appended to: the caller removes an old one for a fresh run).
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def _write(self, trainer, obj: dict) -> None:
+        if trainer.comm.rank == 0:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(obj) + "\n")
+
+    def on_epoch_end(self, trainer, record):
+        self._write(trainer, asdict(record))
+
+    def on_fit_end(self, trainer, summary):
+        self._write(trainer, {"final": True, **asdict(summary)})
+
+
+class EpochPrinter(Callback):
+    """Rank 0 prints one line per epoch through ``printer`` (loss, accuracies, time, halo bytes and their ratio
+    to exact, all-reduce time).
+
+    Args:
+        printer (callable): e.g. ``print``.
+    """
+
+    def __init__(self, printer):
+        self.printer = printer
+
+    def on_epoch_end(self, trainer, r):
+        if trainer.comm.rank != 0:
+            return
+        acc = "" if r.val_acc is None else f"  train {r.train_acc:.4f}  val {r.val_acc:.4f}  test {r.test_acc:.4f}"
+        ratio = f", {r.halo_bytes / r.halo_bytes_exact:.3f}x exact" if r.halo_bytes_exact else ""
+        self.printer(f"epoch {r.epoch:4d}  loss {r.loss:.4f}{acc}  {r.epoch_s * 1000:.0f} ms "
+                     f"(halo {r.halo_s * 1000:.0f} ms, {r.halo_bytes / 2**20:.2f} MiB{ratio}; "
+                     f"allreduce {r.allreduce_s * 1000:.0f} ms)")
+
+    def on_fit_end(self, trainer, summary):
+        if trainer.comm.rank == 0 and summary.stopped_early:
+            self.printer(f"stopped early at epoch {summary.epochs}: no better validation accuracy since epoch "
+                         f"{summary.best_epoch}")
+
+
+class Checkpointing(Callback):
+    """Every ``every`` epochs, rank 0 writes ``directory/checkpoint.pt`` atomically; the others wait for it.
+
+    Args:
+        directory (str | Path): the checkpoint folder.
+        every (int): epochs between checkpoints (>= 1).
+    """
+
+    def __init__(self, directory, every: int):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"`every` (checkpoint interval) must be an integer >= 1 (got {every!r})")
+        self.directory, self.every = directory, every
+
+    def on_epoch_end(self, trainer, record):
+        if trainer.epoch % self.every == 0:
+            trainer.save_checkpoint(self.directory)
+
+
+class EarlyStopping(Callback):
+    """Stop when the validation accuracy has not improved for ``patience`` epochs (checked after evaluations).
+
+    Args:
+        patience (int): epochs without a better validation accuracy before stopping (>= 1).
+    """
+
+    def __init__(self, patience: int):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"`patience` must be an integer >= 1 (got {patience!r})")
+        self.patience = patience
+
+    def on_epoch_end(self, trainer, record):
+        if record.val_acc is not None and trainer.best.epoch >= 0 and trainer.epoch - trainer.best.epoch >= self.patience:
+            log.info("early stopping at epoch %d (best validation accuracy at epoch %d)", trainer.epoch,
+                     trainer.best.epoch)
+            trainer.should_stop = True

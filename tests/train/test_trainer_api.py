@@ -1,0 +1,199 @@
+"""The Trainer's API on one rank: the layer contract, mode, learned gates and optimizers, callbacks, early
+stopping, the loss function (multi-rank behaviour is in the *_mpi tests)."""
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch_geometric import nn as pyg
+
+from gnnpart import load_partition, partition_graph
+from gnnpart.comm import Communicator
+from gnnpart.nn import GCN, GraphSAGE, HaloConv, HaloLayer, attach_halo_gates
+from gnnpart.train import Trainer
+from gnnpart.train.callbacks import Callback
+
+
+@pytest.fixture(scope="module")
+def part(cora, tmp_path_factory):
+    out = tmp_path_factory.mktemp("p") / "cora1"
+    partition_graph(cora, 1, out)
+    return load_partition(out, 0)
+
+
+@pytest.fixture(scope="module")
+def comm():
+    return Communicator()
+
+
+def gcn(part, **kwargs):
+    torch.manual_seed(0)
+    return GCN(part.x.shape[1], 16, 2, 7, **kwargs)
+
+
+def test_pyg_argument_order(part):
+    model = GraphSAGE(1433, 32, 3, 7)  # (in_channels, hidden_channels, num_layers, out_channels) as in PyG
+    assert [c.out_dim for c in model.convs] == [32, 32, 7] and model.num_layers == 3
+    assert GraphSAGE(1433, 32, 2).out_channels == 32  # out_channels defaults to hidden_channels, as in PyG
+    with pytest.raises(ValueError, match=r"`jk` must be one of last, cat, max or None \(got 'lstm'\)"):
+        GCN(10, 16, 2, 3, jk="lstm")
+    with pytest.raises(ValueError, match=r"`dropout` must be in \[0, 1\) \(got 1.5\)"):
+        GCN(10, 16, 2, 3, dropout=1.5)
+
+
+def test_a_model_without_halo_layers_is_refused(part, comm):
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(1433, 7)
+
+        def forward(self, x, graph):
+            return self.lin(x)
+
+    with pytest.raises(TypeError, match=r"Plain has no HaloLayer: .* Wrap PyG convs with gnnpart.nn.HaloConv"):
+        Trainer(Plain(), part, comm)
+    model = gcn(part)
+    model.convs[1].layer_id = 5
+    with pytest.raises(ValueError, match=r"`layer_id`s of the HaloLayers of GCN must be 0..1, each once, or all None"):
+        Trainer(model, part, comm)
+
+
+def test_halo_needs_the_calling_layer(part, comm):
+    trainer = Trainer(gcn(part), part, comm)
+    with pytest.raises(TypeError, match=r"graph.halo\(x, layer\) needs the calling HaloLayer"):
+        trainer.graph.halo(trainer.x, 0)
+    loose = HaloConv(pyg.SAGEConv(1433, 4))
+    with pytest.raises(ValueError, match=r"HaloConv has no `layer_id`"):
+        loose(trainer.x, trainer.graph)
+
+
+def test_model_eval_disables_dropout_outside_the_trainer(part, comm):
+    model = gcn(part, dropout=0.5, input_dropout=0.5)
+    trainer = Trainer(model, part, comm)
+    model.eval()
+    a, b = model(trainer.x, trainer.graph), model(trainer.x, trainer.graph)
+    trainer.graph.epoch = 7  # another epoch's masks would differ, if any were drawn
+    assert torch.equal(a, b) and torch.equal(a, model(trainer.x, trainer.graph))
+    model.train()
+    c, d = model(trainer.x, trainer.graph), None
+    trainer.graph.epoch = 8
+    d = model(trainer.x, trainer.graph)
+    assert not torch.equal(c, a) and not torch.equal(c, d)  # training draws masks, per epoch
+
+
+def test_learned_gates_with_a_user_optimizer(part, comm):
+    model = gcn(part)
+    late = torch.optim.Adam(model.parameters(), lr=0.01)
+    with pytest.raises(ValueError, match=r"`halo` has learned gates, but the model has none: call "
+                                         r"gnnpart.nn.attach_halo_gates\(model, halo\) before building the optimizer"):
+        Trainer(model, part, comm, optimizer=late, halo="learned:0.1")
+    attach_halo_gates(model, "learned:0.1")
+    with pytest.raises(ValueError, match=r"the optimizer does not hold model.halo_gates \(gates.0, gates.1\)"):
+        Trainer(model, part, comm, optimizer=late, halo="learned:0.1")
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)  # built after the gates: it holds them
+    trainer = Trainer(model, part, comm, optimizer=optimizer, halo="learned:0.1")
+    before = model.halo_gates.gates["0"].detach().clone()
+    trainer.fit(3)
+    assert not torch.equal(model.halo_gates.gates["0"].detach(), before)  # the optimizer steps the gates
+
+
+def test_the_default_optimizer_holds_the_gates(part, comm):
+    model = gcn(part)
+    trainer = Trainer(model, part, comm, halo="learned:0.1")
+    held = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert all(id(p) in held for p in model.halo_gates.parameters())
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_fit_start(self, trainer):
+        self.events.append("start")
+
+    def on_epoch_end(self, trainer, record):
+        self.events.append(record.epoch)
+
+    def on_fit_end(self, trainer, summary):
+        self.events.append(("end", summary.epochs, summary.stopped_early))
+
+
+def test_callbacks_metrics_and_early_stopping(part, comm, tmp_path):
+    recorder = Recorder()
+    metrics = tmp_path / "m.jsonl"
+    # lr 0: nothing improves after the first evaluation, so patience 3 stops at epoch 4
+    trainer = Trainer(gcn(part), part, comm, lr=0.0, metrics_file=metrics, patience=3, callbacks=[recorder])
+    history = trainer.fit(50)
+    assert len(history) == 4 and trainer.best.epoch == 1
+    assert recorder.events == ["start", 1, 2, 3, 4, ("end", 4, True)]
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [line["epoch"] for line in lines[:-1]] == [1, 2, 3, 4]
+    assert lines[-1]["final"] is True and lines[-1]["stopped_early"] is True and lines[-1]["best_epoch"] == 1
+
+
+def test_train_step_returns_the_loss_and_loss_fn_is_used(part, comm):
+    calls = []
+
+    def half_loss(out, target):
+        calls.append(out.shape[0])
+        return 0.5 * torch.nn.functional.cross_entropy(out, target, reduction="sum")
+
+    plain = Trainer(gcn(part), part, comm)
+    halved = Trainer(gcn(part), part, comm, loss_fn=half_loss)
+    a, b = plain.train_step(), halved.train_step()
+    assert isinstance(a, float) and b == pytest.approx(a / 2, rel=1e-6)
+    assert calls == [int(part.train_mask.sum())]
+    assert plain.last_step["halo_bytes"] == 0  # one rank: nothing to exchange
+
+
+class Custom(nn.Module):
+    """A user's model of a custom HaloLayer: a mean of neighbours, then a linear map."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = MeanLayer(1433)
+        self.lin = nn.Linear(1433, 7)
+
+    def forward(self, x, graph):
+        return self.lin(self.layer(x, graph))
+
+
+class MeanLayer(HaloLayer):
+    def __init__(self, width):
+        super().__init__()
+        self.width = width
+
+    @property
+    def exchange_width(self):
+        return self.width
+
+    def forward(self, x, graph):
+        local = graph.halo(x, self)
+        deg = graph.in_degree[: graph.num_inner].clamp(min=1).unsqueeze(1).to(x.dtype)
+        return graph.aggregate(local) / deg
+
+
+def test_a_custom_halo_layer_trains(part, comm):
+    torch.manual_seed(0)
+    trainer = Trainer(Custom(), part, comm, lr=0.05, normalize_features=True, eval_every=10)
+    history = trainer.fit(30)
+    assert trainer.layers[0].layer_id == 0
+    assert history[-1].loss < history[0].loss and trainer.best.val_acc > 0.5
+
+
+def test_policies_reach_a_users_layers_by_layer_id(part, comm):
+    from gnnpart.comm import HaloPolicy
+
+    torch.manual_seed(0)
+    model = nn.ModuleDict({"a": HaloConv(pyg.SAGEConv(1433, 8)), "b": HaloConv(pyg.GraphConv(8, 7))})
+    model.forward = lambda x, graph: model["b"](torch.relu(model["a"](x, graph)), graph)
+    trainer = Trainer(model, part, comm, halo="sample:0.5+int8,topk:0.5")
+    first, second = trainer.layers
+    assert (first.layer_id, second.layer_id) == (0, 1)
+    model.train()
+    assert trainer.graph._exchange_for(first).policy == HaloPolicy(sample=0.5, encoding="int8")
+    assert trainer.graph._exchange_for(second).policy == HaloPolicy(topk=0.5)
+    model.eval()
+    assert trainer.graph._exchange_for(first).policy.is_exact  # evaluation exchanges exactly
+    trainer.fit(2)
+    assert set(trainer.history[-1].halo_bytes_by_layer) == {"0", "1"}

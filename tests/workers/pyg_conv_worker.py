@@ -1,0 +1,48 @@
+"""MPI worker: PyG convs through gnnpart.nn.HaloConv, forward and 10 training steps, in float64.
+
+Usage: mpiexec -n N python -m mpi4py tests/workers/pyg_conv_worker.py PART_DIR OUT.npz STEPS
+For each conv of tests/workers/pyg_convs.py, rank 0 saves the initial weights (``NAME/init/KEY``), the evaluation
+output of every node in global order (``NAME/forward``) and the per-step losses of the Trainer (``NAME/loss``).
+"""
+import sys
+
+import numpy as np
+import torch
+
+from gnnpart import load_partition, read_meta
+from gnnpart.comm import Communicator
+from gnnpart.train import Trainer
+from tests.workers.pyg_convs import CONVS, TwoLayer
+
+
+def main(part_dir, out, steps):
+    comm = Communicator()
+    torch.set_num_threads(1)
+    meta = read_meta(part_dir)
+    part = load_partition(part_dir, comm.rank)
+    ids = np.asarray(part.global_ids)[: part.num_inner]
+    results = {}
+    for name in CONVS:
+        torch.manual_seed(0)
+        model = TwoLayer(name, meta["num_features"], meta["num_classes"])
+        trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=3, eval_every=1000,
+                          normalize_features=True, dtype=torch.float64)
+        for key, value in model.state_dict().items():
+            results[f"{name}/init/{key}"] = value.numpy().copy()
+        model.eval()
+        with torch.no_grad():
+            out_rows = model(trainer.x, trainer.graph).numpy()
+        gathered = comm.comm.gather((ids, out_rows), root=0)
+        if comm.rank == 0:
+            full = np.zeros((meta["num_nodes"], out_rows.shape[1]))
+            for gids, rows in gathered:
+                full[gids] = rows
+            results[f"{name}/forward"] = full
+        history = trainer.fit(int(steps), restore_best=False)
+        results[f"{name}/loss"] = np.array([r.loss for r in history])
+    if comm.rank == 0:
+        np.savez(out, **results)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

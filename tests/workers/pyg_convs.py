@@ -1,0 +1,64 @@
+"""PyG convs that gnnpart.nn.HaloConv runs distributed, and a two-layer model of them (tests share these).
+
+Each entry makes the two convs of a model ``F -> 16 -> C``; the same factories build the whole-graph reference.
+"""
+import torch
+from torch import nn
+from torch_geometric import nn as pyg
+
+from gnnpart.nn import HaloConv, HashDropout
+
+HIDDEN = 16
+
+
+def _gin(a, b):
+    return pyg.GINConv(nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, b)))
+
+
+CONVS = {
+    "GraphConv": lambda a, b: pyg.GraphConv(a, b),
+    "SAGEConv-mean": lambda a, b: pyg.SAGEConv(a, b),
+    "SAGEConv-max": lambda a, b: pyg.SAGEConv(a, b, aggr="max"),
+    "GATConv": lambda a, b: pyg.GATConv(a, b // 2, heads=2) if b == HIDDEN else pyg.GATConv(a, b),
+    "GATv2Conv": lambda a, b: pyg.GATv2Conv(a, b // 2, heads=2) if b == HIDDEN else pyg.GATv2Conv(a, b),
+    "TransformerConv": lambda a, b: pyg.TransformerConv(a, b // 2, heads=2) if b == HIDDEN else pyg.TransformerConv(a, b),
+    "GINConv": _gin,
+    "GCNConv": lambda a, b: pyg.GCNConv(a, b),
+}
+
+
+class TwoLayer(nn.Module):
+    """What a user writes: two PyG convs through HaloConv, ReLU and partition-independent dropout between them."""
+
+    def __init__(self, name: str, in_channels: int, out_channels: int, dropout: float = 0.5):
+        super().__init__()
+        self.conv1 = HaloConv(CONVS[name](in_channels, HIDDEN))
+        self.conv2 = HaloConv(CONVS[name](HIDDEN, out_channels))
+        self.drop = HashDropout(dropout)
+
+    def forward(self, x, graph):
+        h = torch.relu(self.conv1(x, graph))
+        return self.conv2(self.drop(h, graph, stream=1), graph)
+
+
+class WholeGraph(nn.Module):
+    """The same model on the whole graph with PyG alone (dropout: the same hash, keyed by node id)."""
+
+    def __init__(self, name: str, in_channels: int, out_channels: int, dropout: float = 0.5):
+        super().__init__()
+        self.conv1 = CONVS[name](in_channels, HIDDEN)
+        self.conv2 = CONVS[name](HIDDEN, out_channels)
+        self.p = dropout
+
+    def forward(self, x, edge_index, seed=0, epoch=0):
+        from gnnpart.hashing import hash_dropout
+
+        h = torch.relu(self.conv1(x, edge_index))
+        if self.training and self.p:
+            h = hash_dropout(h, torch.arange(x.shape[0]), seed, epoch, 1, self.p)
+        return self.conv2(h, edge_index)
+
+
+def whole_graph_state(state: dict) -> dict:
+    """The keys of a TwoLayer state dict as WholeGraph names them."""
+    return {k.replace("conv1.conv.", "conv1.").replace("conv2.conv.", "conv2."): v for k, v in state.items()}
