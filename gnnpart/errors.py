@@ -19,3 +19,7 @@ class PartitionFormatError(GnnpartError, ValueError):
 
 class MetisError(GnnpartError, RuntimeError):
     """The METIS library is missing or reported an error."""
+
+
+class ResourceError(GnnpartError, ValueError):
+    """A request needs more memory (or another resource) than the machine has; refused before allocating."""

@@ -16,6 +16,8 @@ FORBIDDEN = {
     "nn": ("train", "cli"),
     "train": ("cli",),
     "hashing": ("data", "partition", "comm", "nn", "train", "cli"),
+    "limits": ("data", "partition", "comm", "nn", "train", "cli"),
+    "processes": ("data", "partition", "comm", "nn", "train", "cli"),
 }
 
 

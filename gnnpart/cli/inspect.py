@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 FLOAT_BYTES = 4
 
@@ -15,7 +16,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("dir", metavar="DIR", help="partition directory")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--verify", action="store_true", help="also load every part and check every file's checksum")
+    p.add_argument("--verify", action="store_true", help="also check every file's size and checksum, and the contents a checksum cannot vouch for")
     p.set_defaults(handler=run_cli)
 
 
@@ -65,16 +66,20 @@ def format_summary(meta: dict, where: str) -> str:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from gnnpart.partition import load_partition, read_meta
+    from gnnpart.partition import read_meta
+    from gnnpart.partition.verify import verify_partition
 
     meta = read_meta(args.dir)
-    if args.verify:
-        for part_id in range(meta["num_parts"]):
-            load_partition(args.dir, part_id, verify=True)
+    report = verify_partition(args.dir) if args.verify else None
     if args.json:
-        print(json.dumps(summary(meta), indent=2))
+        print(json.dumps({**summary(meta), **({"verify": report} if report else {})}, indent=2))
     else:
         print(format_summary(meta, args.dir))
-        if args.verify:
-            print(f"verified: all {len(meta['files'])} files match their sizes and checksums")
+        if report:
+            print(f"verified: {report['files']} files match their sizes and checksums; the contents are consistent "
+                  "(indices in range, every node owned once, send and receive lists agree)")
+    if report and report["unchecked"]:
+        print(f"gnnpart inspect: could not check {len(report['unchecked'])} entries of meta.json that belong to no "
+              f"part: {', '.join(report['unchecked'])}", file=sys.stderr)
+        return 1
     return 0

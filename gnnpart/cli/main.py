@@ -8,7 +8,7 @@ import sys
 from contextlib import contextmanager
 
 from gnnpart.cli import datasets, demo, inspect, partition, train
-from gnnpart.errors import GnnpartError
+from gnnpart.cli.errors import error_line
 
 SUBCOMMANDS = (partition, inspect, datasets, train, demo)
 
@@ -58,14 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _cli_logging(args):
             return args.handler(args)
-    except KeyboardInterrupt:
-        print(f"gnnpart {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except (GnnpartError, ValueError, TypeError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - one line for every failure (see gnnpart.cli.errors)
         if os.environ.get("GNNPART_DEBUG"):
             raise
-        print(f"gnnpart {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        line, code = error_line(f"gnnpart {args.command}", exc)
+        print(line, file=sys.stderr)
+        return code
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", None)
+        print(f"gnnpart {args.command}: {'terminated by signal ' + str(signum) if signum else 'interrupted'}", file=sys.stderr)
+        return 128 + signum if signum else 130
 
 
 if __name__ == "__main__":  # pragma: no cover

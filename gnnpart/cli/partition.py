@@ -48,7 +48,7 @@ def run(config: PartitionConfig) -> dict:
     from gnnpart.data import load
     from gnnpart.partition import partition_graph
     from gnnpart.partition.assign import parse_balance
-    from gnnpart.partition.store import check_output_dir
+    from gnnpart.partition.atomic import check_output_dir
 
     parse_balance(config.balance)
     check_output_dir(config.out, config.overwrite)  # fail before the slow steps
@@ -65,7 +65,10 @@ def run(config: PartitionConfig) -> dict:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    from gnnpart.partition.atomic import terminate_on_signals
+
     config = config_from_args(args)
-    meta = run(config)
+    with terminate_on_signals():  # SIGTERM / SIGHUP: remove the temporary folder, then exit 128 + signal
+        meta = run(config)
     print(format_summary(meta, config.out))
     return 0

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from gnnpart.cli.options import add_options, build_config, option
 from gnnpart.nn.models import JK_MODES, MODELS, NORMS
@@ -44,6 +44,8 @@ class TrainConfig:
     checkpoint_every: int = option(0, "checkpoint every K epochs", metavar="K")
     resume: bool = option(False, "resume from the checkpoint in --checkpoint")
     halo: str = option("exact", HALO_HELP, metavar="SPEC")
+    watchdog: float = option(600.0, "end the job when no epoch completes in this many seconds, naming the stuck "
+                                    "ranks and what they were doing (0: no watchdog)", metavar="SECONDS")
     threads: int = option(0, "torch threads per rank (0: cores / ranks)")
     nprocs: int | None = option(None, "start NPROCS ranks with mpiexec (omit when already started by mpiexec)",
                                 flags=("-n",), metavar="NPROCS")
@@ -70,9 +72,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1) (got {getattr(cfg, name)})")
     if cfg.patience is not None and cfg.patience < 1:
         raise ValueError(f"--patience must be >= 1 (got {cfg.patience})")
-    for name in ("checkpoint_every", "threads"):
+    for name in ("checkpoint_every", "threads", "watchdog"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(cfg, name)})")
+    if not 0 <= cfg.seed < 2**63:
+        raise ValueError(f"--seed must be an integer in [0, 2**63) (got {cfg.seed})")
+    check_outputs(cfg)
     if (cfg.resume or cfg.checkpoint_every) and not cfg.checkpoint:
         raise ValueError("--resume and --checkpoint-every need --checkpoint DIR")
     from gnnpart.comm.policy import parse_halo
@@ -84,18 +89,76 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
+MODEL_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk", "residual")
+"""Options that shape the model: a checkpoint stores them, and a resume with other values is refused."""
+
+
+def truncate_metrics(path, epoch: int) -> None:
+    """Keep the metrics lines of epochs up to ``epoch`` (a resumed run rewrites the later ones), atomically."""
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a kill
+        if isinstance(record, dict) and not record.get("final") and record.get("epoch", epoch + 1) <= epoch:
+            kept.append(line)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def check_outputs(cfg: TrainConfig) -> None:
+    """Refuse, before any rank starts, a metrics file or checkpoint folder that could not be written."""
+    if cfg.metrics:
+        metrics = Path(cfg.metrics)
+        if metrics.is_dir():
+            raise ValueError(f"--metrics {metrics} is a directory (expected a file path)")
+        parent = metrics.absolute().parent
+        if not parent.is_dir():
+            raise ValueError(f"--metrics {metrics}: its directory {parent} does not exist")
+        if not os.access(parent, os.W_OK) or (metrics.exists() and not os.access(metrics, os.W_OK)):
+            raise ValueError(f"--metrics {metrics} is not writable")
+    if cfg.checkpoint:
+        folder = Path(cfg.checkpoint)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"--checkpoint {folder} exists and is not a directory (expected a folder for checkpoint.pt)")
+        existing = next(p for p in [folder.absolute(), *folder.absolute().parents] if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise ValueError(f"--checkpoint {folder} cannot be created or written ({existing} is not a writable directory)")
+        if cfg.resume and not (folder / "checkpoint.pt").is_file():
+            raise ValueError(f"--resume: there is no checkpoint to resume from ({folder / 'checkpoint.pt'} does not exist)")
+
+
+def check_memory(cfg: TrainConfig, meta: dict, ranks_here: int) -> None:
+    """Refuse a model whose weights, optimizer state and activations would not fit (estimated from the options
+    and the partition's sizes), before building it."""
+    from gnnpart.limits import require_memory
+
+    widths = [meta["num_features"]] + [cfg.hidden] * (cfg.layers - 1) + [meta["num_classes"]]
+    params = 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))  # two maps per layer at most (SAGE, GIN)
+    inner = max((p["inner"] + p["halo"] for p in meta.get("stats", {}).get("parts", [])), default=meta["num_nodes"])
+    activations = inner * max(widths) * cfg.layers * 8
+    require_memory(ranks_here * 4 * (4 * params + activations),
+                   f"a {cfg.model} of {cfg.layers} layers with --hidden {cfg.hidden} on {ranks_here} rank(s) here",
+                   "lower --hidden or --layers, or use more parts")
+
+
 def _launch(cfg: TrainConfig, argv: list[str]) -> int:
     """Re-run this command under ``mpiexec -n NPROCS`` (without ``-n``) and return its exit status."""
     from gnnpart.partition import read_meta
-    from gnnpart.train.launcher import mpiexec_command
+    from gnnpart.train.launcher import mpiexec_command, run_job
 
     meta = read_meta(cfg.part_dir)
     if cfg.nprocs != meta["num_parts"]:
         raise ValueError(f"-n must equal the number of parts of {cfg.part_dir} ({meta['num_parts']}) (got {cfg.nprocs})")
+    check_memory(cfg, meta, cfg.nprocs)
     inner = _strip_nprocs(argv)
     cmd = mpiexec_command(cfg.nprocs, ["-m", "gnnpart", *inner])
-    env = dict(os.environ, GNNPART_LAUNCHED="1")
-    return subprocess.run(cmd, env=env).returncode
+    return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))
 
 
 def _strip_nprocs(argv: list[str]) -> list[str]:
@@ -127,6 +190,7 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
     if comm.size != meta["num_parts"]:
         raise ValueError(f"the number of ranks ({comm.size}) must equal the number of parts of {cfg.part_dir} "
                          f"({meta['num_parts']}): run with -n {meta['num_parts']}")
+    check_memory(cfg, meta, 1)
     threads = cfg.threads or max(1, (os.cpu_count() or 1) // comm.size)
     torch.set_num_threads(threads)
     part = load_partition(cfg.part_dir, comm.rank)
@@ -138,10 +202,19 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
     trainer = Trainer(model, part, comm, lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed,
                       eval_every=cfg.eval_every, normalize_features=cfg.normalize_features, metrics_file=cfg.metrics,
                       checkpoint_dir=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every, printer=printer,
-                      halo=cfg.halo, patience=cfg.patience)
+                      halo=cfg.halo, patience=cfg.patience, watchdog=cfg.watchdog or None,
+                      settings={k: getattr(cfg, k) for k in MODEL_SETTINGS})
     if cfg.resume:
         trainer.load_checkpoint(cfg.checkpoint)
+        saved_lr = trainer.optimizer.param_groups[0]["lr"]
+        if saved_lr != cfg.lr:  # the new rate applies from here on
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = cfg.lr
+            if comm.rank == 0:
+                printer(f"warning: resuming with --lr {cfg.lr:g}; the checkpoint trained with {saved_lr:g}")
         if comm.rank == 0:
+            if cfg.metrics:
+                truncate_metrics(cfg.metrics, trainer.epoch)
             printer(f"resumed from {cfg.checkpoint} at epoch {trainer.epoch}")
     if comm.rank == 0:
         printer(f"training {cfg.model} on {meta['dataset']}: {comm.size} ranks x {threads} threads, "
@@ -178,12 +251,16 @@ def run_cli(args: argparse.Namespace) -> int:
 
 def _run_rank(cfg: TrainConfig) -> int:
     """Run one rank of a job; any error on any rank aborts the whole job at once."""
+    from gnnpart.cli.errors import error_line
     from gnnpart.comm import Communicator
+    from gnnpart.train.launcher import watch_launcher
 
+    watch_launcher()
     comm = Communicator()
     try:
         run(cfg, comm, printer=lambda s: print(s, flush=True))
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job, not hang it
-        print(f"gnnpart train: rank {comm.rank}: error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        line, _ = error_line(f"gnnpart train: rank {comm.rank}", exc, with_type=True)
+        os.write(2, (line + "\n").encode())  # one write: the lines of several ranks never run together
         comm.abort(1)
     return 0

@@ -68,9 +68,12 @@ def _parse_edgelist(path: Path) -> np.ndarray:
             if len(fields) < 2:
                 raise DataError(f"{path}, line {lineno}: expected `src dst` (got {line!r})")
             try:
-                pairs.append((int(fields[0]), int(fields[1])))
+                pair = (int(fields[0]), int(fields[1]))
             except ValueError:
                 raise DataError(f"{path}, line {lineno}: node ids must be integers (got {line!r})") from None
+            if not all(-(2**63) <= v < 2**63 for v in pair):
+                raise DataError(f"{path}, line {lineno}: node ids must fit in 64 bits (got {line!r})")
+            pairs.append(pair)
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
@@ -110,7 +113,12 @@ def load_npz(path) -> Graph:
         raise DataError(f"{path} must hold the key `x` (node features); it has {sorted(arrays)}")
     x = arrays["x"]
     y = arrays.get("y")
-    n = int(arrays["num_nodes"]) if "num_nodes" in arrays else len(x)
+    n = len(x)
+    if "num_nodes" in arrays:
+        given = arrays["num_nodes"]
+        if given.ndim != 0 or given.dtype.kind not in "iu" or int(given) < 1:
+            raise DataError(f"`num_nodes` in {path} must be one integer >= 1 (got {given.dtype} of shape {given.shape})")
+        n = int(given)
     undirected = bool(arrays["undirected"]) if "undirected" in arrays else False
     masks = {k: as_mask(arrays.get(k), n, k) for k in ("train_mask", "val_mask", "test_mask") if k in arrays}
     if "indptr" in arrays and "indices" in arrays:

@@ -11,6 +11,12 @@ from gnnpart.errors import DataError
 _CHUNK_ROWS = 1 << 16  # rows of features checked for NaN/inf at a time (bounds temporary memory)
 
 
+# Class ids are refused when they reach this many times the labelled nodes, plus the slack: every class id
+# below the largest costs a model output, so a stray label of 1e9 would ask gigabytes of weights per rank.
+MAX_CLASSES_PER_LABEL = 4
+MAX_CLASSES_SLACK = 1024
+
+
 def _as_int64(name: str, value, ndim: int = 1) -> np.ndarray:
     arr = np.asarray(value)
     if arr.ndim != ndim:
@@ -117,6 +123,11 @@ class Graph:
             raise DataError(f"`y` must have one label per node ({n}) (got {self.y.shape[0]} labels)")
         if n and self.y.min() < -1:
             raise DataError(f"`y` must be a class id >= 0, or -1 for unlabelled (got {self.y.min()})")
+        labelled = int((self.y >= 0).sum())
+        if labelled and int(self.y.max()) >= MAX_CLASSES_PER_LABEL * labelled + MAX_CLASSES_SLACK:
+            raise DataError(f"`y` names class {int(self.y.max())}, far beyond the {labelled} labelled nodes (a model "
+                            f"would need {int(self.y.max()) + 1} outputs); class ids must be at most "
+                            f"{MAX_CLASSES_PER_LABEL * labelled + MAX_CLASSES_SLACK - 1}: renumber the classes 0..C-1")
 
         for field in ("train_mask", "val_mask", "test_mask"):
             mask = _as_mask(field, getattr(self, field), n)

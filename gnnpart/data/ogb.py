@@ -15,6 +15,7 @@ recipes do).
 from __future__ import annotations
 
 import gzip
+import warnings
 import zlib
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def _read_csv(path: Path, dtype, ndmin: int) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"missing data file: {path}")
     try:
-        with gzip.open(path, "rt") as fh:
+        with gzip.open(path, "rt") as fh, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="loadtxt: input contained no data")  # callers say what is wrong
             return np.loadtxt(fh, delimiter=",", dtype=dtype, ndmin=ndmin)
     except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise DataError(f"cannot read data file {path}: {exc}") from None
@@ -58,7 +60,10 @@ def load_ogb(path, split: str | None = None, undirected: bool = False) -> Graph:
     if not is_ogb_dir(root):
         raise DataError(f"missing data file: {root / 'raw' / 'edge.csv.gz'} (not an OGB-layout folder)")
     raw = root / "raw"
-    num_nodes = int(_read_csv(raw / "num-node-list.csv.gz", np.int64, 1)[0])
+    counts = _read_csv(raw / "num-node-list.csv.gz", np.int64, 1)
+    if counts.size != 1 or counts[0] < 1:
+        raise DataError(f"{raw / 'num-node-list.csv.gz'} must hold one node count >= 1 (got {counts.tolist()[:3]})")
+    num_nodes = int(counts[0])
     edges = _read_csv(raw / "edge.csv.gz", np.int64, 2)
     if edges.size and edges.shape[1] != 2:
         raise DataError(f"cannot read data file {raw / 'edge.csv.gz'}: expected 2 columns (got {edges.shape[1]})")

@@ -58,8 +58,15 @@ def load_planetoid(name: str, root: Path) -> Graph:
     if len(tx) != len(test_index) or len(ty) != len(test_index) or len(allx) != len(ally):
         raise DataError(f"dataset '{name}': tx/ty/test.index/allx/ally lengths disagree in {folder}")
 
+    if not len(test_index):
+        raise DataError(f"{index_path} lists no test node")
     sorted_test = np.sort(test_index)
     lo, hi = int(sorted_test[0]), int(sorted_test[-1])
+    # the test nodes follow the training-side ones: ids from len(allx) on (a range with gaps for CiteSeer)
+    if lo != len(allx) or hi - lo + 1 > 2 * len(tx) + 1000:
+        bad = lo if lo != len(allx) else hi
+        raise DataError(f"{index_path}: test node ids must start at {len(allx)} (after the training-side rows) and "
+                        f"span at most {2 * len(tx) + 1000} ids for {len(tx)} test rows (got {bad})")
     # Place test rows at their sorted positions inside the full test range; ids in the range that have
     # no row (CiteSeer's isolated nodes) keep zero features and an all-zero label row.
     tx_full = np.zeros((hi - lo + 1, tx.shape[1]), dtype=np.float32)

@@ -14,6 +14,7 @@ import pickle
 import numpy as np
 
 from gnnpart.errors import DataError
+from gnnpart.limits import require_memory
 
 
 class SparseCSR:
@@ -29,6 +30,7 @@ class SparseCSR:
 
     def toarray(self, dtype=np.float32) -> np.ndarray:
         rows, cols = self.shape
+        require_memory(rows * cols * np.dtype(dtype).itemsize, f"a dense [{rows}, {cols}] feature matrix")
         if len(self.indptr) != rows + 1 or len(self.indices) != len(self.data) or self.indptr[-1] != len(self.data):
             raise pickle.UnpicklingError("inconsistent sparse matrix arrays")
         if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= cols):

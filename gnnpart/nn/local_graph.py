@@ -31,6 +31,8 @@ class LocalGraph:
             inner nodes (sources as local ids).
         epoch (int): set by the trainer each epoch; keys dropout masks and the exchanges' draws.
         gates (HaloGates | None): the model's learned halo gates (see :meth:`use_policies`).
+        progress: where the graph records what the rank is doing (``progress.enter(phase)``; the trainer's
+            watchdog reads it), or None.
         cache (dict): per-graph values layers compute once (normalisations, cached aggregations).
     """
 
@@ -53,6 +55,7 @@ class LocalGraph:
         self.edge_dst = torch.from_numpy(rows)  # inner local id of each edge's destination
         self.cache: dict = {}
         self.gates = None
+        self.progress = None
         self.policies: dict = {}
         self._exchanges: dict = {}
 
@@ -139,7 +142,11 @@ class LocalGraph:
         if layer.layer_id is None:
             raise ValueError(f"{type(layer).__name__} has no `layer_id`: build the model's layers with "
                              "gnnpart.nn.halo_layers(model) (the Trainer does) before running it")
+        if self.progress is not None:
+            self.progress.enter(f"halo exchange of layer {layer.layer_id}")
         local = self._exchange_for(layer).exchange(h_inner, self.epoch)
+        if self.progress is not None:
+            self.progress.enter(f"layer {layer.layer_id}: computing")
         if self.gates is not None and self.gates.has(layer.layer_id):
             local = self.gates.gate_halo(local, layer.layer_id, self.num_inner)
         return local

@@ -9,10 +9,11 @@ import numpy as np
 
 from gnnpart.data.graph import Graph
 from gnnpart.partition.assign import METHODS, assign, parse_balance
+from gnnpart.partition.atomic import atomic_directory, check_output_dir
 from gnnpart.partition.build import build_parts, send_plans
 from gnnpart.partition.stats import summarize
 from gnnpart.partition.store import (
-    FORMAT_NAME, FORMAT_VERSION, META_FILE, ArrayWriter, atomic_directory, check_output_dir, part_dir_name,
+    FORMAT_NAME, FORMAT_VERSION, META_FILE, ArrayWriter, part_dir_name,
 )
 
 log = logging.getLogger(__name__)

@@ -7,17 +7,16 @@ statistics, and the size and CRC-32 of every file) and one folder
 "Partition directory format"; that table is the one place it is described.
 
 Writing goes to a hidden temporary folder next to the target, ``meta.json``
-last, then one rename: an interrupted run leaves no directory that loads.
+last, then one rename (or one atomic exchange with the directory it replaces;
+see :mod:`gnnpart.partition.atomic`): an interrupted run leaves no directory that loads.
 """
 from __future__ import annotations
 
 import io
 import json
 import os
-import shutil
-import tempfile
+import re
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,47 +77,6 @@ class ArrayWriter:
             os.fsync(fh.fileno())
 
 
-def check_output_dir(out_dir, overwrite: bool) -> Path:
-    """Refuse an existing output unless ``overwrite``, and an output whose parent is not writable."""
-    out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"output directory {out} already exists (pass --overwrite / overwrite=True to replace it)")
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"output {out} exists and is not a directory")
-    parent = out.absolute().parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"cannot create output directory {out}: parent {parent} is not an existing directory")
-    try:  # a real probe: os.access says yes to root even on read-only file systems
-        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent)
-        os.rmdir(probe)
-    except OSError as exc:
-        raise PermissionError(f"cannot create output directory {out}: {parent} is not writable ({exc.strerror})") from None
-    return out
-
-
-@contextmanager
-def atomic_directory(out_dir, overwrite: bool = False):
-    """Yield a temporary folder that becomes ``out_dir`` only if the block completes.
-
-    On any exception (KeyboardInterrupt included) the temporary folder is removed and
-    ``out_dir`` is untouched. A replaced ``out_dir`` is swapped out by rename and deleted after.
-    """
-    out = check_output_dir(out_dir, overwrite)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.absolute().parent))
-    try:
-        yield tmp
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.absolute().parent))
-            os.rename(out, old / "previous")
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 # ------------------------------------------------------------------------------------------ reading
 def read_meta(path) -> dict:
     """Read and check ``meta.json`` of a partition directory."""
@@ -138,7 +96,62 @@ def read_meta(path) -> dict:
         raise PartitionFormatError(
             f"{meta_path} has format version {meta.get('version')}; this gnnpart reads version {FORMAT_VERSION}"
         )
+    check_meta_schema(meta, meta_path)
     return meta
+
+
+def _count(value, low: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+_CRC = re.compile(r"^[0-9a-f]{8}$")
+META_SCHEMA = {
+    "dataset": (lambda v: isinstance(v, str), "a string"),
+    "num_nodes": (_count, "an integer >= 0"),
+    "num_edges": (_count, "an integer >= 0"),
+    "num_parts": (lambda v: _count(v, 1), "an integer >= 1"),
+    "num_features": (_count, "an integer >= 0"),
+    "num_classes": (_count, "an integer >= 0"),
+    "method": (lambda v: isinstance(v, str), "a string"),
+    "balance": (lambda v: isinstance(v, list) and all(isinstance(b, str) for b in v), "a list of strings"),
+    "seed": (_count, "an integer >= 0"),
+    "stats": (lambda v: isinstance(v, dict), "an object"),
+    "files": (lambda v: isinstance(v, dict), "an object"),
+}
+"""The keys of ``meta.json`` that readers use, and what each must be (the README documents them)."""
+
+
+def check_meta_schema(meta: dict, meta_path) -> None:
+    """Check ``meta.json`` against :data:`META_SCHEMA`, its statistics and every file record.
+
+    Raises:
+        PartitionFormatError: naming the file, the key, the rule and the value.
+    """
+    for key, (ok, rule) in META_SCHEMA.items():
+        if key not in meta:
+            raise PartitionFormatError(f"{meta_path} lacks `{key}` (it must be {rule})")
+        if not ok(meta[key]):
+            raise PartitionFormatError(f"{meta_path}: `{key}` must be {rule} (got {meta[key]!r:.80})")
+    stats = meta["stats"]
+    for key in ("edge_cut", "halo_rows_total"):
+        if not _count(stats.get(key)):
+            raise PartitionFormatError(f"{meta_path}: `stats.{key}` must be an integer >= 0 (got {stats.get(key)!r})")
+    parts = stats.get("parts")
+    fields = ("inner", "halo", "edges", "train")
+    if not isinstance(parts, list) or len(parts) != meta["num_parts"] or not all(
+            isinstance(p, dict) and all(_count(p.get(f)) for f in fields) for p in parts):
+        raise PartitionFormatError(f"{meta_path}: `stats.parts` must list {meta['num_parts']} parts with integer "
+                                   f"{', '.join(fields)}")
+    imbalance = stats.get("imbalance")
+    if not isinstance(imbalance, dict) or not all(isinstance(imbalance.get(k), (int, float)) for k in ("nodes", "edges", "train")):
+        raise PartitionFormatError(f"{meta_path}: `stats.imbalance` must give numbers for nodes, edges and train")
+    for rel, record in meta["files"].items():
+        path = Path(rel)
+        if path.is_absolute() or ".." in path.parts or not rel:
+            raise PartitionFormatError(f"{meta_path}: file `{rel}` must be a path inside the directory")
+        if not isinstance(record, dict) or not _count(record.get("size")) or not _CRC.match(str(record.get("crc32"))):
+            raise PartitionFormatError(f"{meta_path}: the record of `{rel}` must have an integer `size` >= 0 and an "
+                                       f"8-digit hex `crc32` (got {record!r:.80})")
 
 
 def read_array(root: Path, rel: str, record: dict, verify: bool = True) -> np.ndarray:

@@ -9,6 +9,7 @@ import copy
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +22,8 @@ from gnnpart.nn.gates import HaloGates, attach_halo_gates, attached_halo_gates
 from gnnpart.nn.local_graph import LocalGraph
 from gnnpart.partition.store import Partition
 from gnnpart.train.callbacks import Callback, Checkpointing, EarlyStopping, EpochPrinter, MetricsFile
-from gnnpart.train.checkpoint import load_checkpoint, save_checkpoint
+from gnnpart.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from gnnpart.train.watchdog import Progress, Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,10 @@ class Trainer:
             so the all-reduced gradients are those of one process.
         callbacks (list[Callback], optional): more callbacks, called after the ones the arguments above add.
         patience (int, optional): adds :class:`~gnnpart.train.callbacks.EarlyStopping` with this patience.
+        watchdog (float, optional): end the job when no epoch completes in this many seconds, naming the stuck
+            ranks (default 600; None: no watchdog). See :mod:`gnnpart.train.watchdog`.
+        settings (dict, optional): what shapes the model (e.g. ``{"model": "gcn", "hidden": 16}``); stored in
+            checkpoints, and a resume whose settings differ is refused naming the setting.
 
     Attributes:
         best (BestRecord): the best validation epoch so far.
@@ -126,7 +132,8 @@ class Trainer:
     def __init__(self, model, partition: Partition, comm: Communicator, optimizer=None, lr: float = 0.01,
                  weight_decay: float = 5e-4, seed: int = 0, eval_every: int = 1, normalize_features: bool = False,
                  metrics_file=None, checkpoint_dir=None, checkpoint_every: int = 0, printer=None,
-                 dtype: torch.dtype = torch.float32, halo=None, loss_fn=None, callbacks=None, patience=None):
+                 dtype: torch.dtype = torch.float32, halo=None, loss_fn=None, callbacks=None, patience=None,
+                 settings: dict | None = None, watchdog: float | None = 600.0):
         if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
             raise ValueError(f"`eval_every` must be an integer >= 1 (got {eval_every!r})")
         if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
@@ -134,11 +141,14 @@ class Trainer:
         if checkpoint_every and not checkpoint_dir:
             raise ValueError("`checkpoint_every` needs `checkpoint_dir`")
         self.model, self.part, self.comm = model, partition, comm
+        self.settings = dict(settings or {})
         self.layers = halo_layers(model)
         self.halo_policies = parse_halo(halo, len(self.layers))
         global_ids = torch.from_numpy(np.ascontiguousarray(partition.global_ids)).long()
         self.exchange = HaloExchange(comm, ExchangePlan.from_partition(partition, comm.size), global_ids)
         self.graph = LocalGraph(partition, self.exchange, seed)
+        self.progress = self.graph.progress = Progress()
+        self.watchdog = Watchdog(comm, self.progress, watchdog) if watchdog is not None else None
         if optimizer is None:
             gates = attach_halo_gates(model, self.halo_policies)
             model.to(dtype)
@@ -215,6 +225,7 @@ class Trainer:
         """
         self.model.train()
         self.graph.epoch = self.epoch
+        self.progress.enter("forward")
         stats = self.exchange.stats
         stats.reset()
         self.reducer.seconds, self.reducer.bytes = 0.0, 0
@@ -225,10 +236,14 @@ class Trainer:
         loss = self.loss_fn(out[train], self.y[train]) / self.num_train
         gates = self.graph.gates
         objective = loss if gates is None else loss + gates.penalty() / self.comm.size  # summed over ranks
+        self.progress.enter("backward")
         objective.backward()
+        self.progress.enter("gradient all-reduce")
         self.reducer.allreduce()
+        self.progress.enter("optimizer step")
         self.optimizer.step()
         seconds = time.perf_counter() - start
+        self.progress.enter("all-reduce of the epoch's counts")
         ids = [layer.layer_id for layer in self.layers]
         zero = {d: dict.fromkeys(KINDS, 0) for d in DIRECTIONS}
         local = [loss.item(), stats.bytes, self.reducer.bytes, stats.bytes_exact]
@@ -251,6 +266,7 @@ class Trainer:
     def evaluate(self) -> dict:
         """Accuracy on train/val/test over the whole graph (summed correct counts over summed totals)."""
         self.model.eval()
+        self.progress.enter("evaluation")
         pred = self.model(self.x, self.graph).argmax(dim=1)
         counts = []
         for key in ("train", "val", "test"):
@@ -269,6 +285,23 @@ class Trainer:
         self.should_stop = False
         for callback in self.callbacks:
             callback.on_fit_start(self)
+        if self.watchdog is not None:
+            self.watchdog.start()
+        try:
+            self._epochs(epochs)
+        finally:
+            if self.watchdog is not None:
+                self.watchdog.stop()
+        self.exchange.drain()
+        self.summary = FitSummary(self.best.val_acc, self.best.epoch, self.best.test_acc, time.perf_counter() - start,
+                                  self.epoch, self.setup_halo_bytes, stopped_early=self.should_stop and self.epoch < epochs)
+        for callback in self.callbacks:
+            callback.on_fit_end(self, self.summary)
+        if restore_best and self.best.state is not None:
+            self.model.load_state_dict(self.best.state)
+        return self.history
+
+    def _epochs(self, epochs: int) -> None:
         while self.epoch < epochs and not self.should_stop:
             loss = self.train_step()
             accs = {"train_acc": None, "val_acc": None, "test_acc": None}
@@ -283,22 +316,23 @@ class Trainer:
             record = EpochRecord(epoch=self.epoch + 1, loss=loss, eval_s=eval_s, **accs, **self.last_step)
             self.history.append(record)
             self.epoch += 1
+            self.progress.enter("callbacks (metrics, checkpoint)")
             for callback in self.callbacks:
                 callback.on_epoch_end(self, record)
-        self.exchange.drain()
-        self.summary = FitSummary(self.best.val_acc, self.best.epoch, self.best.test_acc, time.perf_counter() - start,
-                                  self.epoch, self.setup_halo_bytes, stopped_early=self.should_stop and self.epoch < epochs)
-        for callback in self.callbacks:
-            callback.on_fit_end(self, self.summary)
-        if restore_best and self.best.state is not None:
-            self.model.load_state_dict(self.best.state)
-        return self.history
+            self.progress.epoch_done(self.epoch)
 
     # ------------------------------------------------------------------------------ checkpoints
+    def graph_identity(self) -> dict:
+        """What the training graph is: its dataset spec and node count (the same on every partition of it)."""
+        meta = self.part.meta
+        return {"dataset": str(meta.get("dataset")), "num_nodes": int(meta.get("num_nodes", -1))}
+
     def state_dict(self) -> dict:
-        """Everything a resumed run needs (weights, optimizer state, epoch, best record, RNG state)."""
+        """Everything a resumed run needs (weights, optimizer state, epoch, best record, RNG state), and the
+        graph and settings it belongs to."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "epoch": self.epoch,
-                "best": self.best.as_dict(), "losses": [r.loss for r in self.history], "rng": torch.get_rng_state()}
+                "best": self.best.as_dict(), "losses": [r.loss for r in self.history], "rng": torch.get_rng_state(),
+                "graph": self.graph_identity(), "settings": self.settings}
 
     def save_checkpoint(self, directory=None) -> None:
         """Rank 0 writes ``directory/checkpoint.pt`` (default ``checkpoint_dir``); the others wait until it is
@@ -307,15 +341,33 @@ class Trainer:
         if not directory:
             raise ValueError("save_checkpoint needs a `directory` (or the Trainer's `checkpoint_dir`)")
         if self.comm.rank == 0:
+            self.progress.enter("writing the checkpoint")
             path = save_checkpoint(directory, self.state_dict())
             log.info("checkpoint at epoch %d: %s", self.epoch, path)
+        self.progress.enter("checkpoint barrier")
         self.comm.barrier()
 
     def load_checkpoint(self, directory) -> None:
         """Resume from ``directory/checkpoint.pt`` (every rank reads it)."""
         state = load_checkpoint(directory)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        path = Path(directory) / CHECKPOINT_FILE
+        graph, here = state.get("graph"), self.graph_identity()
+        if graph is not None and graph != here:
+            raise ValueError(f"checkpoint {path} was trained on {graph['dataset']} ({graph['num_nodes']:,} nodes), not "
+                             f"on this partition's {here['dataset']} ({here['num_nodes']:,} nodes): resume on a "
+                             "partition of the same graph")
+        saved = state.get("settings") or {}
+        for key in sorted(saved.keys() & self.settings.keys()):
+            if saved[key] != self.settings[key]:
+                raise ValueError(f"checkpoint {path} was written with {key} = {saved[key]!r}; this run has {key} = "
+                                 f"{self.settings[key]!r}: use the checkpoint's value, or start without --resume")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()
+            raise ValueError(f"checkpoint {path} does not fit this model: "
+                             f"{first[1].strip() if len(first) > 1 else first[0] if first else type(exc).__name__}") from None
         self.reducer.zero_grad()
         self.epoch = int(state["epoch"])
         self.best = BestRecord(**state["best"])

@@ -81,5 +81,5 @@ def test_cli_prints_the_ratio_and_writes_the_breakdown(cora3, tmp_path):
 def test_bad_specs_are_refused_before_ranks_start(cora3, spec, match):
     proc = gnnpart_cli("train", cora3, "--halo", spec, "-n", "3", timeout=60)
     assert proc.returncode != 0
-    assert f"--halo: halo spec" in proc.stderr and match in proc.stderr
+    assert "--halo: halo spec" in proc.stderr and match in proc.stderr
     assert "rank" not in proc.stderr  # refused by the launcher, not by a rank

@@ -1,0 +1,133 @@
+"""A watchdog against stuck ranks: when no epoch completes in time, end the job with one line that names the
+stuck ranks and what they were doing.
+
+A rank that raises aborts the job at once (``python -m mpi4py``). A rank that is *stuck* never raises: a read on a
+dead network file system, a deadlock, a peer waiting in another collective. The others then wait in an
+``Alltoallv`` forever. Each rank records what it is doing in a :class:`Progress` (the trainer and the graph set
+its phase: halo exchange of layer i, the layer's compute, backward, gradient all-reduce, evaluation, checkpoint).
+A :class:`Watchdog` thread on every rank reports it to rank 0 over a communicator of its own; when no epoch has
+completed for ``timeout`` seconds, rank 0 prints which ranks are stuck (silent, or busy while others wait for
+them) and what every rank was doing, and aborts the job with ``MPI_Abort``. Should rank 0 itself be silent, every
+rank aborts on its own a little later, naming its own phase.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_TAG = 0x7761  # "wa"
+WAITING = ("exchange", "all-reduce", "barrier")
+"""Phases in which a rank waits for the others (a rank elsewhere is the stuck one)."""
+
+
+class Progress:
+    """What this rank is doing now; written by the training loop (plain attribute writes, no locking)."""
+
+    def __init__(self):
+        self.epoch = 0
+        self.phase = "setup"
+        self.since = time.monotonic()
+        self.last_epoch = time.monotonic()
+
+    def enter(self, phase: str) -> None:
+        """This rank now does ``phase``.
+
+        Args:
+            phase (str): e.g. ``"halo exchange of layer 1"``.
+        """
+        self.phase, self.since = phase, time.monotonic()
+
+    def epoch_done(self, epoch: int) -> None:
+        """``epoch`` epochs are complete.
+
+        Args:
+            epoch (int): epochs done so far.
+        """
+        self.epoch, self.last_epoch = epoch, time.monotonic()
+
+    def report(self, now: float) -> dict:
+        """A picklable snapshot: epoch in progress, phase, seconds in it."""
+        return {"epoch": self.epoch + 1, "phase": self.phase, "for": now - self.since}
+
+
+def _describe(report: dict) -> str:
+    return f"epoch {report['epoch']}, {report['phase']} for {report['for']:.0f} s"
+
+
+class Watchdog:
+    """Ends the job when no epoch completes within ``timeout`` seconds (see the module docstring).
+
+    Args:
+        comm (Communicator): the job's communicator (a duplicate of it carries the reports).
+        progress (Progress): this rank's progress.
+        timeout (float): seconds without a completed epoch.
+        interval (float, optional): seconds between reports (default ``timeout / 5``, between 0.2 and 5).
+    """
+
+    def __init__(self, comm, progress: Progress, timeout: float, interval: float | None = None):
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"`watchdog` must be a number of seconds > 0 (got {timeout!r})")
+        self.comm, self.progress, self.timeout = comm, progress, float(timeout)
+        self.interval = interval or max(0.2, min(5.0, self.timeout / 5))
+        mpi = comm.MPI
+        self.shared = comm.size > 1 and mpi.Query_thread() == mpi.THREAD_MULTIPLE
+        self.channel = comm.comm.Dup() if self.shared else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start watching (the clock of the next epoch starts now)."""
+        self.progress.epoch_done(self.progress.epoch)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="gnnpart-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching (the job is past the epochs)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        rank, reports, pending = self.comm.rank, {}, None
+        while not self._stop.wait(self.interval):
+            now = time.monotonic()
+            if self.shared and rank != 0:
+                if pending is None or pending.Test():
+                    pending = self.channel.isend(self.progress.report(now), dest=0, tag=_TAG)
+            elif self.shared:
+                status = self.comm.MPI.Status()
+                while self.channel.iprobe(source=self.comm.MPI.ANY_SOURCE, tag=_TAG, status=status):
+                    reports[status.Get_source()] = (now, self.channel.recv(source=status.Get_source(), tag=_TAG))
+            idle = now - self.progress.last_epoch
+            if rank == 0 and idle > self.timeout:
+                self._abort(self._verdict(now, idle, reports))
+            if idle > self.timeout * 1.5 + 3 * self.interval:
+                self._abort(f"gnnpart watchdog: rank {rank}: no epoch completed in {idle:.0f} s (--watchdog "
+                            f"{self.timeout:g}); this rank: {_describe(self.progress.report(now))}; rank 0 did not end "
+                            "the job")
+
+    def _verdict(self, now: float, idle: float, reports: dict) -> str:
+        states = {0: self.progress.report(now)}
+        silent = []
+        for r in range(1, self.comm.size):
+            got = reports.get(r)
+            if got is None or now - got[0] > 3 * self.interval:
+                silent.append(r)
+            else:
+                states[r] = got[1]
+        busy = [r for r, s in sorted(states.items()) if not any(w in s["phase"] for w in WAITING)]
+        stuck = sorted(silent + busy) or sorted(states)  # everyone waiting: a deadlock among them all
+        parts = []
+        for r in stuck:
+            parts.append(f"rank {r} (silent: it sent no report for {3 * self.interval:.0f} s)" if r in silent
+                         else f"rank {r} ({_describe(states[r])})")
+        waiting = [f"rank {r} ({_describe(states[r])})" for r in sorted(states) if r not in stuck]
+        return (f"gnnpart watchdog: no epoch completed in {idle:.0f} s (--watchdog {self.timeout:g}); stuck: "
+                + "; ".join(parts) + ("; waiting for them: " + "; ".join(waiting) if waiting else ""))
+
+    def _abort(self, line: str) -> None:
+        os.write(2, (line + "\n").encode())
+        self.comm.abort(1)

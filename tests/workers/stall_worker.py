@@ -1,0 +1,46 @@
+"""MPI worker: one rank gets stuck inside an epoch; the watchdog must end the job and name it.
+
+Usage: mpiexec -n N python -m mpi4py tests/workers/stall_worker.py PART_DIR STUCK_RANK WATCHDOG_SECONDS
+Rank STUCK_RANK sleeps for 120 s in layer 0's compute at epoch 3 (after its halo exchange), as a rank reading a
+dead file system would; the others go on to the next collective and wait there.
+"""
+import sys
+import time
+
+import torch
+
+from gnnpart import load_partition, read_meta
+from gnnpart.comm import Communicator
+from gnnpart.nn import GCN, DistGCNConv
+from gnnpart.train import Trainer
+
+
+class Stalling(DistGCNConv):
+    stuck_rank = -1
+
+    def forward(self, h, graph):
+        out = super().forward(h, graph)
+        if graph.exchange.comm.rank == self.stuck_rank and graph.epoch == 2 and self.training:
+            time.sleep(120)
+        return out
+
+
+class StallingGCN(GCN):
+    def init_conv(self, in_channels, out_channels, **kwargs):
+        return Stalling(in_channels, out_channels, **kwargs)
+
+
+def main(part_dir, stuck_rank, seconds):
+    comm = Communicator()
+    torch.set_num_threads(1)
+    meta = read_meta(part_dir)
+    part = load_partition(part_dir, comm.rank)
+    Stalling.stuck_rank = int(stuck_rank)
+    model = StallingGCN(meta["num_features"], 16, 2, meta["num_classes"], input_dropout=0.5)
+    trainer = Trainer(model, part, comm, watchdog=float(seconds))
+    trainer.fit(20)
+    print("finished without the watchdog", flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
