@@ -30,6 +30,15 @@ except ImportError as exc:  # pragma: no cover - only hit on a misconfigured ins
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def _has_ninja() -> bool:
+    """Compile the sources in parallel with ninja when it is installed (MAX_JOBS caps the jobs)."""
+    try:
+        from torch.utils.cpp_extension import is_ninja_available
+    except ImportError:  # pragma: no cover
+        return False
+    return is_ninja_available()
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "0").lower() in ("1", "true", "yes", "on")
 
@@ -77,7 +86,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["gnnpart", "gnnpart.*"]),
     ext_modules=extensions(),
-    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=False)},
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=_has_ninja())},
     install_requires=["torch>=2.3", "numpy>=1.24", "mpi4py>=3.1", "torch-geometric>=2.5"],
     extras_require={"test": ["pytest>=7", "psutil>=5", "scipy"]},
     entry_points={"console_scripts": ["gnnpart=gnnpart.cli.main:main"]},

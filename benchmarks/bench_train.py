@@ -30,36 +30,46 @@ def vmhwm() -> int:
     return 0
 
 
-def pyg_child(graph_file: str, model: str, hidden: int, epochs: int, threads: int) -> dict:
+def pyg_child(graph_file: str, model: str, hidden: int, epochs: int, threads: int, device: str = "cpu") -> dict:
+    """PyG's GCNConv / SAGEConv on the whole graph (CSR adjacency) on ``device``: median epoch and peak memory
+    (VmHWM on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU)."""
     import numpy as np
     import torch
     import torch.nn.functional as F
     from torch_geometric.nn import GCNConv, SAGEConv
 
     torch.set_num_threads(threads)
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda *a: None)
     z = np.load(graph_file)
     n = len(z["indptr"]) - 1
     adj_t = torch.sparse_csr_tensor(torch.from_numpy(z["indptr"]), torch.from_numpy(z["indices"]),
-                                    torch.ones(len(z["indices"])), size=(n, n))
-    x, y = torch.from_numpy(z["x"]), torch.from_numpy(z["y"])
-    train = torch.from_numpy(z["train_mask"])
+                                    torch.ones(len(z["indices"])), size=(n, n)).to(dev)
+    x, y = torch.from_numpy(z["x"]).to(dev), torch.from_numpy(z["y"]).to(dev)
+    train = torch.from_numpy(z["train_mask"]).to(dev)
     conv = {"gcn": GCNConv, "sage": SAGEConv}[model]
     torch.manual_seed(0)
-    conv1, conv2 = conv(x.shape[1], hidden), conv(hidden, int(y.max()) + 1)
+    conv1, conv2 = conv(x.shape[1], hidden).to(dev), conv(hidden, int(y.max()) + 1).to(dev)
     opt = torch.optim.Adam([*conv1.parameters(), *conv2.parameters()], lr=0.01, weight_decay=5e-4)
     times = []
     for _ in range(epochs + 1):
+        sync()
         start = time.perf_counter()
         opt.zero_grad()
         h = F.dropout(conv1(x, adj_t).relu(), p=0.5, training=True)
         loss = F.cross_entropy(conv2(h, adj_t)[train], y[train])
         loss.backward()
         opt.step()
+        sync()
         times.append(time.perf_counter() - start)
-    return {"epoch_s": statistics.median(times[1:]), "peak_gib": vmhwm() / 2**30, "loss": loss.item()}
+    peak = torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else vmhwm()
+    return {"epoch_s": statistics.median(times[1:]), "peak_gib": peak / 2**30, "loss": loss.item()}
 
 
-def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int) -> None:
+def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int, device: str = "cpu",
+                   transport: str = "mpi") -> None:
+    """One rank of gnnpart's run; rank 0 prints the medians and every rank's peak memory (VmHWM on the CPU,
+    ``torch.cuda.max_memory_allocated`` on a GPU) as one JSON line."""
     import torch
 
     from gnnpart import load_partition, read_meta
@@ -73,15 +83,19 @@ def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int) -> None:
     part = load_partition(part_dir, comm.rank)
     torch.manual_seed(0)
     net = build_model(model, meta["num_features"], hidden, meta["num_classes"], 2, dropout=0.5, input_dropout=0.0)
-    trainer = Trainer(net, part, comm, lr=0.01, weight_decay=5e-4, eval_every=10**9)
+    trainer = Trainer(net, part, comm, lr=0.01, weight_decay=5e-4, eval_every=10**9, device=device,
+                      transport=transport, watchdog=None)
+    on_gpu = trainer.device.type == "cuda"
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats(trainer.device)
     start = time.perf_counter()
     history = []
     for _ in range(epochs + 1):
-        loss, timing = trainer.train_step()
-        history.append({**timing, "loss": loss})
+        loss = trainer.train_step()
+        history.append({**trainer.last_step, "loss": loss})
         trainer.epoch += 1
     total = time.perf_counter() - start
-    peaks = comm.comm.gather(vmhwm(), root=0)
+    peaks = comm.comm.gather(torch.cuda.max_memory_allocated(trainer.device) if on_gpu else vmhwm(), root=0)
     if comm.rank == 0:
         steady = history[1:]
         print(json.dumps({
@@ -101,14 +115,19 @@ def spawn(cmd: list[str], threads: int) -> dict:
     return json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def graph_arguments(parser: argparse.ArgumentParser, epochs: int) -> None:
+    """The options of the epoch benchmarks (this one and bench_gpu.py): graph size, width, epochs, models."""
     parser.add_argument("--nodes", type=int, default=1_000_000)
     parser.add_argument("--degree", type=int, default=20)
     parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=5, help="timed epochs (after one warm-up)")
-    parser.add_argument("--ranks", default="1,2,4")
+    parser.add_argument("--epochs", type=int, default=epochs, help="timed epochs (after one warm-up)")
     parser.add_argument("--models", default="gcn,sage")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    graph_arguments(parser, epochs=5)
+    parser.add_argument("--ranks", default="1,2,4")
     parser.add_argument("--no-pyg", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

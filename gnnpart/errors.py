@@ -23,3 +23,7 @@ class MetisError(GnnpartError, RuntimeError):
 
 class ResourceError(GnnpartError, ValueError):
     """A request needs more memory (or another resource) than the machine has; refused before allocating."""
+
+
+class ConfigError(GnnpartError, ValueError):
+    """An option cannot be honoured here (no GPU for ``--device cuda``, an MPI that is not CUDA-aware, ...)."""

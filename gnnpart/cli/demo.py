@@ -6,6 +6,9 @@ import subprocess
 import tempfile
 import time
 
+from gnnpart.comm.transport import TRANSPORTS
+from gnnpart.train.device import DEVICES, check_device
+
 DEMO_SPEC = "synthetic:nodes=100000,degree=10,classes=8,features=64,seed=0"
 
 
@@ -16,6 +19,10 @@ def add_parser(sub) -> None:
     p.add_argument("--parts", type=int, default=4, help="parts = MPI ranks (default 4)")
     p.add_argument("--epochs", type=int, default=50, help="epochs (default 50)")
     p.add_argument("--model", default="gcn", help="model (default gcn)")
+    p.add_argument("--device", default="cpu", choices=DEVICES,
+                   help="where each rank trains: cpu, cuda or auto (cuda when torch sees a GPU); default cpu")
+    p.add_argument("--transport", default="mpi", choices=TRANSPORTS,
+                   help="how GPU tensors travel: mpi (staged through host memory), mpi-cuda or nccl; default mpi")
     p.add_argument("--out", metavar="DIR", help="keep the partition directory here (default: a temporary one)")
     p.set_defaults(handler=run_cli)
 
@@ -24,6 +31,9 @@ def run_cli(args: argparse.Namespace) -> int:
     from gnnpart.cli import partition as partition_cmd
     from gnnpart.train.launcher import mpiexec_command
 
+    check_device(args.device)  # before partitioning: no GPU for --device cuda is one line, not a failed job
+    if args.transport != "mpi" and args.device == "cpu":
+        raise ValueError(f"--transport {args.transport} moves GPU memory: it needs --device cuda (or auto)")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gnnpart-demo-") as tmp:
         out = args.out or f"{tmp}/parts"
@@ -31,7 +41,8 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"partitioned {args.dataset} into {args.parts} parts in {time.perf_counter() - start:.1f} s; "
               f"training on {args.parts} ranks", flush=True)
         cmd = mpiexec_command(args.parts, ["-m", "gnnpart", "train", out, "--model", args.model, "--hidden", "64",
-                                           "--epochs", str(args.epochs), "--eval-every", "10", "--threads", "1"])
+                                           "--epochs", str(args.epochs), "--eval-every", "10", "--threads", "1",
+                                           "--device", args.device, "--transport", args.transport])
         code = subprocess.run(cmd).returncode
     print(f"demo finished in {time.perf_counter() - start:.1f} s", flush=True)
     return code

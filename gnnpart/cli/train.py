@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gnnpart.cli.options import add_options, build_config, option
+from gnnpart.comm.transport import TRANSPORTS
 from gnnpart.nn.models import JK_MODES, MODELS, NORMS
+from gnnpart.train.device import DEVICES, check_device
 
 
 HALO_HELP = ("halo exchange policy: exact, sample:P, fp16, bf16, int8, topk:R, delta:T, stale:K, learned:L1[:MIN], "
@@ -47,6 +49,10 @@ class TrainConfig:
     watchdog: float = option(600.0, "end the job when no epoch completes in this many seconds, naming the stuck "
                                     "ranks and what they were doing (0: no watchdog)", metavar="SECONDS")
     threads: int = option(0, "torch threads per rank (0: cores / ranks)")
+    device: str = option("cpu", "where each rank trains: cpu, cuda (the GPU of its node-local rank, modulo the "
+                                "GPUs; ranks may share one) or auto (cuda when torch sees a GPU)", choices=DEVICES)
+    transport: str = option("mpi", "how GPU tensors travel: mpi (staged through pinned host memory), mpi-cuda "
+                                   "(a CUDA-aware MPI) or nccl (one GPU per rank)", choices=TRANSPORTS)
     nprocs: int | None = option(None, "start NPROCS ranks with mpiexec (omit when already started by mpiexec)",
                                 flags=("-n",), metavar="NPROCS")
 
@@ -78,6 +84,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if not 0 <= cfg.seed < 2**63:
         raise ValueError(f"--seed must be an integer in [0, 2**63) (got {cfg.seed})")
     check_outputs(cfg)
+    check_device(cfg.device)
+    if cfg.transport != "mpi" and cfg.device == "cpu":
+        raise ValueError(f"--transport {cfg.transport} moves GPU memory: it needs --device cuda (or auto)")
     if (cfg.resume or cfg.checkpoint_every) and not cfg.checkpoint:
         raise ValueError("--resume and --checkpoint-every need --checkpoint DIR")
     from gnnpart.comm.policy import parse_halo
@@ -203,7 +212,8 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
                       eval_every=cfg.eval_every, normalize_features=cfg.normalize_features, metrics_file=cfg.metrics,
                       checkpoint_dir=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every, printer=printer,
                       halo=cfg.halo, patience=cfg.patience, watchdog=cfg.watchdog or None,
-                      settings={k: getattr(cfg, k) for k in MODEL_SETTINGS})
+                      settings={k: getattr(cfg, k) for k in MODEL_SETTINGS}, device=cfg.device,
+                      transport=cfg.transport)
     if cfg.resume:
         trainer.load_checkpoint(cfg.checkpoint)
         saved_lr = trainer.optimizer.param_groups[0]["lr"]
@@ -217,7 +227,8 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
                 truncate_metrics(cfg.metrics, trainer.epoch)
             printer(f"resumed from {cfg.checkpoint} at epoch {trainer.epoch}")
     if comm.rank == 0:
-        printer(f"training {cfg.model} on {meta['dataset']}: {comm.size} ranks x {threads} threads, "
+        where = f"{threads} threads" if trainer.device.type == "cpu" else f"cuda ({cfg.transport})"
+        printer(f"training {cfg.model} on {meta['dataset']}: {comm.size} ranks x {where}, "
                 f"{meta['num_nodes']:,} nodes, {meta['num_edges']:,} edges")
     history = trainer.fit(cfg.epochs)
     total = sum(r.epoch_s for r in history)

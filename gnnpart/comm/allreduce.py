@@ -40,7 +40,7 @@ class GradientAllreduce:
         params (Iterable[torch.nn.Parameter]): the model's parameters (those without ``requires_grad`` are skipped).
 
     Attributes:
-        buffer (torch.Tensor): ``[P]``, every gradient, flat (``P`` = their total size).
+        buffer (torch.Tensor): ``[P]``, every gradient, flat (``P`` = their total size), on the parameters' device.
         seconds (float), bytes (int): time in, and bytes of, the all-reduces since the caller last zeroed them.
     """
 
@@ -48,7 +48,8 @@ class GradientAllreduce:
         self.comm = comm
         self.params = [p for p in params if p.requires_grad]
         dtype = self.params[0].dtype if self.params else torch.float32
-        self.buffer = torch.zeros(sum(p.numel() for p in self.params), dtype=dtype)
+        device = self.params[0].device if self.params else torch.device("cpu")
+        self.buffer = torch.zeros(sum(p.numel() for p in self.params), dtype=dtype, device=device)
         self._attach()
         self.seconds = 0.0
         self.bytes = 0

@@ -210,7 +210,7 @@ def quantize_rows_reference(src, index, dtype, stochastic=False, seed=0):
 def dequantize_rows_reference(out, index, payload, scales, factor=1.0, accumulate=False):
     """:func:`dequantize_rows_` in plain PyTorch (same arguments; returns new tensors)."""
     rows = (payload.float() * (scales * factor).unsqueeze(1)).to(out.dtype)
-    index = torch.arange(payload.shape[0]) if index is None else index
+    index = torch.arange(payload.shape[0], device=payload.device) if index is None else index
     return out.index_add(0, index, rows) if accumulate else out.index_copy(0, index, rows)
 
 
@@ -230,7 +230,7 @@ def gather_channels_reference(src, index, channels):
 def scatter_channels_reference(out, index, values, channels, factor=1.0, accumulate=False):
     """:func:`scatter_channels_` in plain PyTorch (same arguments; returns new tensors)."""
     out = out.clone()
-    index = torch.arange(values.shape[0]) if index is None else index
+    index = torch.arange(values.shape[0], device=values.device) if index is None else index
     rows = index.unsqueeze(1).expand_as(channels)
     out.index_put_((rows, channels.long()), values * factor, accumulate=accumulate)
     return out

@@ -1,18 +1,15 @@
 """A communicator object over mpi4py: pass it in, never a module-level singleton.
 
-All calls use mpi4py's uppercase (buffer) API on contiguous CPU tensors: no
-pickling on the hot path. Tensors on a GPU are staged through host memory.
+All calls use mpi4py's uppercase (buffer) API: no pickling on the hot path. Host tensors go straight to MPI;
+tensors on a GPU travel through the communicator's transport (:mod:`gnnpart.comm.transport`): staged through
+pinned host memory (``mpi``, the default), straight from GPU memory (``mpi-cuda``), or through NCCL (``nccl``).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-
-def _host(t: torch.Tensor) -> np.ndarray:
-    if t.device.type != "cpu" or not t.is_contiguous():
-        raise ValueError(f"MPI buffers must be contiguous CPU tensors (got device {t.device}, contiguous={t.is_contiguous()})")
-    return t.detach().numpy()
+from gnnpart.comm.transport import MPITransport, make_transport
 
 
 class Communicator:
@@ -20,6 +17,10 @@ class Communicator:
 
     Args:
         comm (mpi4py.MPI.Comm, optional): the MPI communicator (default ``MPI.COMM_WORLD``).
+
+    Attributes:
+        transport: how tensors travel (``transport.name``: ``mpi``, ``mpi-cuda`` or ``nccl``); see
+            :meth:`use_transport`.
     """
 
     def __init__(self, comm=None):
@@ -29,29 +30,49 @@ class Communicator:
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
+        self.transport = MPITransport(self.comm)
 
     def __repr__(self) -> str:
-        return f"Communicator(rank={self.rank}, size={self.size})"
+        return f"Communicator(rank={self.rank}, size={self.size}, transport={self.transport.name})"
+
+    def use_transport(self, name: str, device) -> None:
+        """Move GPU tensors with transport ``name`` (``mpi``, ``mpi-cuda``, ``nccl``) from now on; every rank calls it.
+
+        Args:
+            name (str): the transport.
+            device (torch.device | str): this rank's device (``mpi-cuda`` and ``nccl`` need a GPU).
+        """
+        if name != self.transport.name:
+            self.transport.close()
+            self.transport = make_transport(name, self.comm, torch.device(device))
+
+    def local_rank(self) -> int:
+        """This rank's index among the ranks of its node (``COMM_TYPE_SHARED``)."""
+        local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED, key=self.rank)
+        try:
+            return local.Get_rank()
+        finally:
+            local.Free()
 
     def allreduce_(self, t: torch.Tensor) -> torch.Tensor:
         """Sum ``t`` over all ranks, in place; returns ``t``.
 
         Args:
-            t (torch.Tensor): a contiguous CPU tensor, ``[*]`` (any shape), the same shape on every rank.
+            t (torch.Tensor): a contiguous tensor (CPU or GPU), ``[*]`` (any shape), the same shape on every rank.
         """
         if self.size > 1:
-            self.comm.Allreduce(self.MPI.IN_PLACE, _host(t), op=self.MPI.SUM)
+            self.transport.allreduce_(t)
         return t
 
     def broadcast_(self, t: torch.Tensor, root: int = 0) -> torch.Tensor:
         """Overwrite ``t`` on every rank with root's ``t``; returns ``t``.
 
         Args:
-            t (torch.Tensor): a contiguous CPU tensor, ``[*]``, the same shape on every rank.
+            t (torch.Tensor): a contiguous tensor (CPU or GPU), ``[*]``, the same shape on every rank.
             root (int): the rank whose values are kept (default 0).
         """
         if self.size > 1:
-            self.comm.Bcast(_host(t), root=root)
+            self.transport.broadcast_(t, root)
         return t
 
     def sum_scalars(self, values) -> list[float]:
@@ -67,16 +88,15 @@ class Communicator:
         """Personalised all-to-all: ``send_counts[r]`` elements to rank ``r``, ``recv_counts[r]`` from it.
 
         Args:
-            send (torch.Tensor): contiguous CPU ``[sum(send_counts)]`` (any dtype; counted in elements).
+            send (torch.Tensor): contiguous ``[sum(send_counts)]`` (any dtype; counted in elements; CPU or GPU).
             send_counts (np.ndarray): int ``[size]``.
-            recv (torch.Tensor): contiguous CPU ``[sum(recv_counts)]`` of the same dtype, written.
+            recv (torch.Tensor): contiguous ``[sum(recv_counts)]`` of the same dtype, on send's device, written.
             recv_counts (np.ndarray): int ``[size]``.
         """
-        self.comm.Alltoallv([_host(send), (send_counts, _displs(send_counts))],
-                            [_host(recv), (recv_counts, _displs(recv_counts))])
+        self.ialltoallv(send, send_counts, recv, recv_counts).Wait()
 
     def ialltoallv(self, send, send_counts, recv, recv_counts):
-        """Non-blocking :meth:`alltoallv`; returns the MPI request (``.Wait()``).
+        """Non-blocking :meth:`alltoallv`; returns a request (``.Wait()``).
 
         The caller keeps ``send`` and ``recv`` alive until the request completes (see :class:`~gnnpart.comm.Handle`).
 
@@ -84,8 +104,7 @@ class Communicator:
             send (torch.Tensor), send_counts (np.ndarray), recv (torch.Tensor), recv_counts (np.ndarray): as
                 :meth:`alltoallv`, with shapes ``[sum(send_counts)]`` and ``[sum(recv_counts)]``.
         """
-        return self.comm.Ialltoallv([_host(send), (send_counts, _displs(send_counts))],
-                                    [_host(recv), (recv_counts, _displs(recv_counts))])
+        return self.transport.ialltoallv(send, np.asarray(send_counts), recv, np.asarray(recv_counts))
 
     def barrier(self) -> None:
         """Wait until every rank has called it."""
@@ -98,9 +117,3 @@ class Communicator:
             code (int): the exit status (default 1).
         """
         self.comm.Abort(code)
-
-
-def _displs(counts: np.ndarray) -> np.ndarray:
-    displs = np.zeros_like(counts)
-    np.cumsum(counts[:-1], out=displs[1:])
-    return displs

@@ -90,18 +90,20 @@ class BufferPool:
     def __init__(self):
         self._free: dict = {}
 
-    def take(self, slot, nbytes: int) -> torch.Tensor:
+    def take(self, slot, nbytes: int, device=None) -> torch.Tensor:
         """A uint8 ``[nbytes]`` buffer: the slot's own when it is free and large enough, else a new one.
 
         Args:
             slot (hashable): which buffer (one message part in one direction of one exchange).
             nbytes (int): bytes needed.
+            device (torch.device, optional): where the buffer lives (default the CPU); each device has its own.
         """
-        buf = self._free.pop(slot, None)
+        device = torch.device("cpu" if device is None else device)
+        buf = self._free.pop((slot, device), None)
         if buf is None:
-            buf = torch.empty(nbytes, dtype=torch.uint8)
+            buf = torch.empty(nbytes, dtype=torch.uint8, device=device)
         elif buf.numel() < nbytes:  # the slot's messages vary in size (sampling): grow with headroom
-            buf = torch.empty(nbytes + nbytes // 8, dtype=torch.uint8)
+            buf = torch.empty(nbytes + nbytes // 8, dtype=torch.uint8, device=device)
         return buf[:nbytes]
 
     def give(self, slot, buf: torch.Tensor) -> None:
@@ -112,4 +114,4 @@ class BufferPool:
             buf (torch.Tensor): uint8 ``[nbytes]``, as :meth:`take` returned it.
         """
         base = buf._base if buf._base is not None else buf
-        self._free[slot] = base
+        self._free[(slot, base.device)] = base

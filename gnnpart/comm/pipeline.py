@@ -71,16 +71,16 @@ class _Lending:
         self.pool = pool
         self.lent: list = []
 
-    def take(self, slot, nbytes: int) -> torch.Tensor:
-        buf = self.pool.take(slot, nbytes)
+    def take(self, slot, nbytes: int, device=None) -> torch.Tensor:
+        buf = self.pool.take(slot, nbytes, device)
         self.lent.append((slot, buf))
         return buf
 
-    def alloc(self, slot):
-        """``alloc(shape, dtype)`` for a value codec: a tensor over a buffer of ``slot``."""
+    def alloc(self, slot, device):
+        """``alloc(shape, dtype)`` for a value codec: a tensor on ``device`` over a buffer of ``slot``."""
         def alloc(shape, dtype):
             nbytes = int(np.prod(shape, dtype=np.int64)) * torch.empty(0, dtype=dtype).element_size()
-            return self.take(slot, nbytes).view(dtype).view(shape)
+            return self.take(slot, nbytes, device).view(dtype).view(shape)
 
         return alloc
 
@@ -189,7 +189,7 @@ class PolicyExchange:
         transfer.send_channels = send_channels
         lending = _Lending(self.pool)
         values = self.values.encode(*send_channels.gather(src, index), self._seed(epoch, 0),
-                                    lending.alloc((self.link.key, "forward", "send")))
+                                    lending.alloc((self.link.key, "forward", "send"), src.device))
         message = self._post("forward", row_parts + channel_parts, values, transfer.send_counts, transfer.recv_counts,
                              lending)
         split = len(row_parts)
@@ -197,7 +197,8 @@ class PolicyExchange:
         def finish(dest: torch.Tensor | None = None) -> torch.Tensor:
             self.rows.received(transfer, message.head[:split])
             transfer.recv_channels = receive_channels(message.head[split:])
-            halo = torch.empty(plan.num_halo, src.shape[1], dtype=src.dtype) if dest is None else dest
+            halo = (torch.empty(plan.num_halo, src.shape[1], dtype=src.dtype, device=src.device) if dest is None
+                    else dest)
             target = self.rows.target(halo)
             slots = plan.halo_slots if transfer.recv_pos is None else plan.halo_slots[transfer.recv_pos]
             transfer.recv_channels.put_(target, slots, message.values, self.values, transfer.factor, accumulate=False)
@@ -233,7 +234,7 @@ class PolicyExchange:
             recv_channels, send_channels = transfer.recv_channels, transfer.send_channels
         lending = _Lending(self.pool)
         values = self.values.encode(*recv_channels.gather(grad, index), self._seed(epoch, 1),
-                                    lending.alloc((self.link.key, "backward", "send")))
+                                    lending.alloc((self.link.key, "backward", "send"), grad.device))
         message = self._post("backward", [], values, out_counts, in_counts, lending)
 
         def finish(grad_inner: torch.Tensor) -> torch.Tensor:
@@ -260,19 +261,19 @@ class PolicyExchange:
         comm, total = self.link.comm, int(recv_counts.sum())
         requests, buffers, received = [], [], []
         for i, (kind, t) in enumerate(head + values):
-            t = t.detach()
-            t = (t if t.device.type == "cpu" else t.cpu()).contiguous()
+            t = t.detach().contiguous()  # stays on its device: the transport moves GPU memory
             row_shape = tuple(t.shape[1:])
             row_bytes = int(np.prod(row_shape, dtype=np.int64)) * t.element_size()
-            send = t.reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8)
+            send = t.reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8, device=t.device)
             if i < len(head):
-                recv = torch.empty(total * row_bytes, dtype=torch.uint8)
+                recv = torch.empty(total * row_bytes, dtype=torch.uint8, device=t.device)
             else:
-                recv = lending.take((self.link.key, direction, "recv", i - len(head)), total * row_bytes)
+                recv = lending.take((self.link.key, direction, "recv", i - len(head)), total * row_bytes, t.device)
             requests.append(comm.ialltoallv(send, send_counts * row_bytes, recv, recv_counts * row_bytes))
             buffers += [send, recv]
             self.link.count(direction, kind, send.numel())
-            received.append(recv.view(t.dtype).view(total, *row_shape) if total else torch.empty((0, *row_shape), dtype=t.dtype))
+            received.append(recv.view(t.dtype).view(total, *row_shape) if total
+                            else torch.empty((0, *row_shape), dtype=t.dtype, device=t.device))
         return _Message(requests, buffers, received[: len(head)], received[len(head):])
 
 

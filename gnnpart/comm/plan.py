@@ -70,9 +70,30 @@ class ExchangePlan:
         if self.recv_index.numel() and not (self.num_inner <= int(self.recv_index.min())
                                             and int(self.recv_index.max()) < self.num_local):
             raise ValueError(f"`recv_index` must hold halo slots in [{self.num_inner}, {self.num_local})")
+        if self.recv_index.device != self.send_index.device:
+            raise ValueError(f"`send_index` and `recv_index` must be on one device (got {self.send_index.device} "
+                             f"and {self.recv_index.device})")
+        dev = self.send_index.device
         self.halo_slots = self.recv_index - self.num_inner
-        self.send_peer, self.recv_peer = _peer_of(self.send_rows), _peer_of(self.recv_rows)
-        self.send_offset, self.recv_offset = _offsets(self.send_rows), _offsets(self.recv_rows)
+        self.send_peer, self.recv_peer = _peer_of(self.send_rows).to(dev), _peer_of(self.recv_rows).to(dev)
+        self.send_offset, self.recv_offset = _offsets(self.send_rows).to(dev), _offsets(self.recv_rows).to(dev)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the index tensors live (the device of the rows they index)."""
+        return self.send_index.device
+
+    def to(self, device) -> "ExchangePlan":
+        """The same plan with its index tensors on ``device`` (counts stay host arrays).
+
+        Args:
+            device (torch.device | str): the device of the rows the plan will index.
+        """
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        return ExchangePlan(self.num_inner, self.num_local, self.send_index.to(device), self.send_rows,
+                            self.recv_index.to(device), self.recv_rows)
 
     @property
     def size(self) -> int:
@@ -86,7 +107,7 @@ class ExchangePlan:
 
     def counts(self, peers: torch.Tensor) -> np.ndarray:
         """int64 ``[size]``: how many entries of ``peers`` (int64 ``[n]``, ranks) go to each rank."""
-        return np.bincount(peers.numpy(), minlength=self.size).astype(np.int64)
+        return np.bincount(peers.cpu().numpy(), minlength=self.size).astype(np.int64)
 
     @classmethod
     def from_peers(cls, num_inner: int, num_local: int, send: Mapping, recv: Mapping, size: int) -> "ExchangePlan":

@@ -146,7 +146,8 @@ class Delta(RowChoice):
         link, plan = self.link, self.link.plan
         width = src.shape[1]
         if self.held_send is None or self.held_send.shape[1] != width or self.held_send.dtype != src.dtype:
-            self.held_send = torch.full((plan.send_index.shape[0], width), float("nan"), dtype=src.dtype)
+            self.held_send = torch.full((plan.send_index.shape[0], width), float("nan"), dtype=src.dtype,
+                                        device=src.device)
         send_pos = delta_select_(self.held_send, src, plan.send_index, self.threshold)
         send_counts = plan.counts(plan.send_peer[send_pos])
         recv_counts = np.empty_like(send_counts)
@@ -158,10 +159,11 @@ class Delta(RowChoice):
 
     def received(self, transfer, parts):
         plan = self.link.plan
-        peers = torch.repeat_interleave(torch.arange(plan.size), torch.from_numpy(transfer.recv_counts))
+        dev = plan.device
+        peers = torch.repeat_interleave(torch.arange(plan.size, device=dev), torch.from_numpy(transfer.recv_counts).to(dev))
         transfer.recv_pos = parts[0].long() + plan.recv_offset[peers]
 
     def target(self, halo):
         if self.held_recv is None or self.held_recv.shape != halo.shape or self.held_recv.dtype != halo.dtype:
-            self.held_recv = torch.zeros(halo.shape, dtype=halo.dtype)
+            self.held_recv = torch.zeros(halo.shape, dtype=halo.dtype, device=halo.device)
         return self.held_recv

@@ -219,14 +219,14 @@ class DistGATConv(HaloLayer):
         z = graph.halo(h @ self.weight, self).view(-1, heads, width)  # [L, H, C]
         a_src = (z * self.att_src).sum(-1)  # [L, H]
         a_dst = (z[:num_inner] * self.att_dst).sum(-1)  # [I, H]
-        loops = torch.arange(num_inner)
+        loops = torch.arange(num_inner, device=z.device)
         src = torch.cat([graph.indices, loops])
         dst = torch.cat([graph.edge_dst, loops])
         score = F.leaky_relu(a_src[src] + a_dst[dst], self.negative_slope)  # [E, H]
-        peak = torch.full((num_inner, heads), -math.inf, dtype=z.dtype).scatter_reduce(0, dst.unsqueeze(1).expand(-1, heads), score, "amax")
+        peak = torch.full((num_inner, heads), -math.inf, dtype=z.dtype, device=z.device).scatter_reduce(0, dst.unsqueeze(1).expand(-1, heads), score, "amax")
         weight = (score - peak.detach()[dst]).exp()  # the shift cancels in the softmax
-        total = torch.zeros(num_inner, heads, dtype=z.dtype).index_add(0, dst, weight)
+        total = torch.zeros(num_inner, heads, dtype=z.dtype, device=z.device).index_add(0, dst, weight)
         alpha = weight / total[dst]
-        out = torch.zeros(num_inner, heads, width, dtype=z.dtype).index_add(0, dst, z[src] * alpha.unsqueeze(-1))
+        out = torch.zeros(num_inner, heads, width, dtype=z.dtype, device=z.device).index_add(0, dst, z[src] * alpha.unsqueeze(-1))
         out = out.reshape(num_inner, heads * width) if self.concat else out.mean(dim=1)
         return out + self.bias

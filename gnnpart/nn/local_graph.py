@@ -22,8 +22,10 @@ class LocalGraph:
         part (Partition): this rank's part.
         exchange (HaloExchange): halo exchange of this rank (any rank count, 1 included).
         seed (int): seed of the partition-independent draws (dropout masks, sampling).
+        device (torch.device | str, optional): where the graph's tensors live (default the CPU).
 
     Attributes:
+        device (torch.device): where every tensor of the graph lives (the rank's device).
         num_inner (int), num_local (int): owned rows (``I``), and owned + halo rows (``L``).
         global_ids (torch.Tensor): int64 ``[L]``; ``inner_ids`` is its first ``I`` entries.
         in_degree (torch.Tensor): float ``[L]`` global in-degree of each local node.
@@ -36,23 +38,29 @@ class LocalGraph:
         cache (dict): per-graph values layers compute once (normalisations, cached aggregations).
     """
 
-    def __init__(self, part: Partition, exchange: HaloExchange, seed: int = 0):
+    def __init__(self, part: Partition, exchange: HaloExchange, seed: int = 0, device=None):
+        self.device = torch.device("cpu" if device is None else device)
         self.part = part
         self.exchange = exchange
         self.seed = int(seed)
         self.epoch = 0
         self.num_inner = part.num_inner
         self.num_local = part.num_local
-        self.global_ids = torch.from_numpy(np.ascontiguousarray(part.global_ids)).long()
+        dev = self.device
+
+        def tensor(array, dtype):
+            return torch.from_numpy(np.ascontiguousarray(array)).to(device=dev, dtype=dtype)
+
+        self.global_ids = tensor(part.global_ids, torch.long)
         self.inner_ids = self.global_ids[: self.num_inner]
-        self.in_degree = torch.from_numpy(np.asarray(part.in_degree, dtype=np.float32))
-        self.indptr = torch.from_numpy(np.ascontiguousarray(part.indptr)).long()
-        self.indices = torch.from_numpy(np.ascontiguousarray(part.indices)).long()
+        self.in_degree = tensor(np.asarray(part.in_degree, dtype=np.float32), torch.float32)
+        self.indptr = tensor(part.indptr, torch.long)
+        self.indices = tensor(part.indices, torch.long)
         rows = csr_rows(part.indptr)
         t_indptr, t_indices = coo_to_csr(part.indices, rows, self.num_local, self.num_inner, dedup=False)
-        self.t_indptr = torch.from_numpy(t_indptr)
-        self.t_indices = torch.from_numpy(t_indices)
-        self.edge_dst = torch.from_numpy(rows)  # inner local id of each edge's destination
+        self.t_indptr = tensor(t_indptr, torch.long)
+        self.t_indices = tensor(t_indices, torch.long)
+        self.edge_dst = tensor(rows, torch.long)  # inner local id of each edge's destination
         self.cache: dict = {}
         self.gates = None
         self.progress = None
@@ -83,7 +91,7 @@ class LocalGraph:
             try:
                 from torch_sparse import SparseTensor
             except ImportError:
-                ones = torch.ones(self.indices.shape[0])
+                ones = torch.ones(self.indices.shape[0], device=self.device)
                 adj = torch.sparse_csr_tensor(self.indptr, self.indices, ones, (self.num_inner, self.num_local))
             else:
                 adj = SparseTensor(rowptr=self.indptr, col=self.indices, sparse_sizes=(self.num_inner, self.num_local))
@@ -154,7 +162,7 @@ class LocalGraph:
     # ---------------------------------------------------------------------- building blocks
     def aggregate(self, h_local: torch.Tensor) -> torch.Tensor:
         """``[L, F]`` -> ``[I, F]``: for each inner node, the sum of its in-neighbours' rows (differentiable)."""
-        return _Aggregate.apply(h_local, self)
+        return spmm_sum(self.indptr, self.indices, h_local.contiguous(), self.t_indptr, self.t_indices)
 
     def gcn_norm(self, improved: bool = False, add_self_loops: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The edges and weights of PyG's ``gcn_norm`` on the whole graph, for the local edges.
@@ -171,7 +179,7 @@ class LocalGraph:
         if key not in self.cache:
             src, dst = self.edge_index
             loop = src == dst  # inner ids are the same in source and target space
-            has_loop = torch.zeros(self.num_inner, 1)
+            has_loop = torch.zeros(self.num_inner, 1, device=self.device)
             has_loop[dst[loop]] = 1.0
             has_loop_local = self.exchange.exchange_async(has_loop).wait()[:, 0]
             fill = 2.0 if improved else 1.0
@@ -188,14 +196,3 @@ class LocalGraph:
             self.cache[key] = (edge_index, weight)
         return self.cache[key]
 
-
-class _Aggregate(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, h_local, graph: LocalGraph):
-        ctx.graph = graph
-        return spmm_sum(graph.indptr, graph.indices, h_local.contiguous())
-
-    @staticmethod
-    def backward(ctx, grad):
-        g = ctx.graph
-        return spmm_sum(g.t_indptr, g.t_indices, grad.contiguous()), None

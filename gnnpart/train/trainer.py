@@ -23,6 +23,7 @@ from gnnpart.nn.local_graph import LocalGraph
 from gnnpart.partition.store import Partition
 from gnnpart.train.callbacks import Callback, Checkpointing, EarlyStopping, EpochPrinter, MetricsFile
 from gnnpart.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from gnnpart.train.device import resolve_device
 from gnnpart.train.watchdog import Progress, Watchdog
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,13 @@ class Trainer:
             ranks (default 600; None: no watchdog). See :mod:`gnnpart.train.watchdog`.
         settings (dict, optional): what shapes the model (e.g. ``{"model": "gcn", "hidden": 16}``); stored in
             checkpoints, and a resume whose settings differ is refused naming the setting.
+        device (str | torch.device): ``cpu`` (default), ``cuda`` (the GPU of this rank's node-local rank, modulo the
+            GPUs torch sees) or ``auto`` (CUDA when torch sees a GPU). Everything the rank holds lives there.
+        transport (str): how GPU tensors travel between ranks: ``mpi`` (default; staged through pinned host
+            memory), ``mpi-cuda`` or ``nccl`` (see :mod:`gnnpart.comm.transport`).
 
     Attributes:
+        device (torch.device): where the model, features, graph and buffers of this rank live.
         best (BestRecord): the best validation epoch so far.
         history (list[EpochRecord]): the epochs run by :meth:`fit`.
         layers (list[HaloLayer]): the model's halo layers, by ``layer_id``.
@@ -133,7 +139,7 @@ class Trainer:
                  weight_decay: float = 5e-4, seed: int = 0, eval_every: int = 1, normalize_features: bool = False,
                  metrics_file=None, checkpoint_dir=None, checkpoint_every: int = 0, printer=None,
                  dtype: torch.dtype = torch.float32, halo=None, loss_fn=None, callbacks=None, patience=None,
-                 settings: dict | None = None, watchdog: float | None = 600.0):
+                 settings: dict | None = None, watchdog: float | None = 600.0, device=None, transport: str = "mpi"):
         if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
             raise ValueError(f"`eval_every` must be an integer >= 1 (got {eval_every!r})")
         if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
@@ -141,28 +147,31 @@ class Trainer:
         if checkpoint_every and not checkpoint_dir:
             raise ValueError("`checkpoint_every` needs `checkpoint_dir`")
         self.model, self.part, self.comm = model, partition, comm
+        self.device = dev = resolve_device(device, comm)
+        comm.use_transport(transport, dev)
         self.settings = dict(settings or {})
         self.layers = halo_layers(model)
         self.halo_policies = parse_halo(halo, len(self.layers))
-        global_ids = torch.from_numpy(np.ascontiguousarray(partition.global_ids)).long()
-        self.exchange = HaloExchange(comm, ExchangePlan.from_partition(partition, comm.size), global_ids)
-        self.graph = LocalGraph(partition, self.exchange, seed)
+        global_ids = torch.from_numpy(np.ascontiguousarray(partition.global_ids)).long().to(dev)
+        self.exchange = HaloExchange(comm, ExchangePlan.from_partition(partition, comm.size).to(dev), global_ids)
+        self.graph = LocalGraph(partition, self.exchange, seed, device=dev)
         self.progress = self.graph.progress = Progress()
         self.watchdog = Watchdog(comm, self.progress, watchdog) if watchdog is not None else None
         if optimizer is None:
             gates = attach_halo_gates(model, self.halo_policies)
-            model.to(dtype)
+            model.to(device=dev, dtype=dtype)
             optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         else:
             gates = self._gates_of_user_optimizer(optimizer)
-            model.to(dtype)
+            model.to(device=dev, dtype=dtype)
         self.graph.use_policies(self.halo_policies, gates)
         x = torch.from_numpy(np.array(partition.x, dtype=np.float32))
         if normalize_features:
             x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)
-        self.x = x.to(dtype)
-        self.y = torch.from_numpy(np.asarray(partition.y)).long()
-        self.masks = {k: torch.from_numpy(np.asarray(getattr(partition, f"{k}_mask"))) for k in ("train", "val", "test")}
+        self.x = x.to(device=dev, dtype=dtype)
+        self.y = torch.from_numpy(np.asarray(partition.y)).long().to(dev)
+        self.masks = {k: torch.from_numpy(np.asarray(getattr(partition, f"{k}_mask"))).to(dev)
+                      for k in ("train", "val", "test")}
         self.eval_every = eval_every
         self.checkpoint_dir = checkpoint_dir
         self.loss_fn = loss_fn or cross_entropy_sum
@@ -242,6 +251,8 @@ class Trainer:
         self.reducer.allreduce()
         self.progress.enter("optimizer step")
         self.optimizer.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # GPU work is asynchronous: time it to its end
         seconds = time.perf_counter() - start
         self.progress.enter("all-reduce of the epoch's counts")
         ids = [layer.layer_id for layer in self.layers]

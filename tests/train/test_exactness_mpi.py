@@ -58,6 +58,8 @@ def test_n_ranks_equal_one_rank(graphs, reference, tmp_path, n):
         assert set(got[tag]) == set(ref)
         tol = TOLERANCE[tag]
         for key, want in ref.items():
+            if key.endswith("/device"):
+                continue
             if key.endswith("/halo_bytes"):
                 assert (got[tag][key] > 0).all() and (want == 0).all()
                 continue

@@ -3,7 +3,12 @@
 Usage: mpiexec -n N python -m mpi4py tests/workers/train_worker.py PART_DIR OUT.npz STEPS DTYPE SPEC [SPEC ...]
 with SPEC = model:hidden:layers:dropout:input_dropout[:key=value,...] (keys: norm, jk, residual). The weights are initialised from a fixed seed,
 so runs on any number of ranks start from the same model.
+
+Environment: GNNPART_TEST_DEVICE (cpu, cuda; default cpu), GNNPART_TEST_TRANSPORT (default mpi) and
+GNNPART_TEST_HALO (a --halo spec; default exact) choose where and how the ranks train;
+GNNPART_TEST_NORMALIZE=0 keeps the features as they are (default: row-normalised).
 """
+import os
 import sys
 
 import numpy as np
@@ -30,13 +35,18 @@ def main(part_dir, out, steps, dtype, *specs):
         model = build_model(name, meta["num_features"], int(hidden), meta["num_classes"], int(layers),
                             float(dropout), float(input_dropout), heads=2, **options)
         trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=7, eval_every=1000,
-                          normalize_features=True, dtype=getattr(torch, dtype))
+                          normalize_features=os.environ.get("GNNPART_TEST_NORMALIZE", "1") == "1",
+                          dtype=getattr(torch, dtype),
+                          device=os.environ.get("GNNPART_TEST_DEVICE", "cpu"),
+                          transport=os.environ.get("GNNPART_TEST_TRANSPORT", "mpi"),
+                          halo=os.environ.get("GNNPART_TEST_HALO"))
         history = trainer.fit(int(steps), restore_best=False)
         results[f"{spec}/loss"] = np.array([r.loss for r in history])
         results[f"{spec}/halo_bytes"] = np.array([r.halo_bytes for r in history])
         for key, value in model.state_dict().items():
-            results[f"{spec}/{key}"] = value.numpy()
-        flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
+            results[f"{spec}/{key}"] = value.cpu().numpy()
+        results[f"{spec}/device"] = np.array(str(trainer.device))
+        flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy()
         gathered = comm.comm.gather(flat, root=0)
         if comm.rank == 0 and not all(np.array_equal(gathered[0], g) for g in gathered):
             raise AssertionError(f"{spec}: ranks hold different weights after training")

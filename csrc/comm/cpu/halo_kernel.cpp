@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "comm/row_checks.h"
+#include "common/index_range.h"
 
 namespace gnnpart {
 namespace {
@@ -27,12 +28,6 @@ inline void prefetch_row(const char* row, int64_t row_bytes, int rw) {
   }
 }
 
-void check_range(const char* op, const int64_t* idx, int64_t n, int64_t bound) {
-  for (int64_t i = 0; i < n; ++i)
-    TORCH_CHECK(idx[i] >= 0 && idx[i] < bound, op, ": `index` entries must be in [0, ", bound, ") (got ", idx[i],
-                " at position ", i, ")");
-}
-
 void gather_rows(const char* from, const int64_t* idx, char* to, int64_t n, int64_t row_bytes) {
   at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
@@ -47,7 +42,7 @@ at::Tensor pack_rows_cpu(const at::Tensor& src, const at::Tensor& index_in) {
   const at::Tensor index = index_in.contiguous();
   const int64_t n = index.numel(), width = src.size(1);
   const int64_t* idx = index.data_ptr<int64_t>();
-  check_range("pack_rows", idx, n, src.size(0));
+  check_index_range("pack_rows", "index", index, src.size(0));
   at::Tensor out = at::empty({n, width}, src.options());
   gather_rows(static_cast<const char*>(src.data_ptr()), idx, static_cast<char*>(out.data_ptr()), n,
               width * src.element_size());
@@ -63,7 +58,7 @@ void pack_rows_into_cpu(const at::Tensor& src, const at::Tensor& index_in, at::T
               "pack_rows_into_: `out` must have shape [", n, ", ", width, "] and dtype ", src.scalar_type(), " (got ",
               out.sizes(), ", ", out.scalar_type(), ")");
   const int64_t* idx = index.data_ptr<int64_t>();
-  check_range("pack_rows_into_", idx, n, src.size(0));
+  check_index_range("pack_rows_into_", "index", index, src.size(0));
   gather_rows(static_cast<const char*>(src.data_ptr()), idx, static_cast<char*>(out.data_ptr()), n,
               width * src.element_size());
 }
@@ -74,7 +69,7 @@ void unpack_rows_cpu(at::Tensor& out, const at::Tensor& index_in, const at::Tens
   const at::Tensor rows = rows_in.contiguous();
   const int64_t n = index.numel(), width = out.size(1);
   const int64_t* idx = index.data_ptr<int64_t>();
-  check_range("unpack_rows_", idx, n, out.size(0));
+  check_index_range("unpack_rows_", "index", index, out.size(0));
   const int64_t row_bytes = width * out.element_size();
   const char* from = static_cast<const char*>(rows.data_ptr());
   char* to = static_cast<char*>(out.data_ptr());
@@ -92,7 +87,7 @@ void scatter_add_rows_cpu(at::Tensor& out, const at::Tensor& index_in, const at:
   const at::Tensor rows = rows_in.contiguous();
   const int64_t n = index.numel(), width = out.size(1);
   const int64_t* idx = index.data_ptr<int64_t>();
-  check_range("scatter_add_rows_", idx, n, out.size(0));
+  check_index_range("scatter_add_rows_", "index", index, out.size(0));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, out.scalar_type(), "scatter_add_rows_", [&] {
     const scalar_t* from = rows.data_ptr<scalar_t>();
     scalar_t* to = out.data_ptr<scalar_t>();

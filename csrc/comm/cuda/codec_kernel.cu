@@ -11,6 +11,7 @@
 
 #include "comm/codec_checks.h"
 #include "comm/quantize.h"
+#include "common/index_range.h"
 
 namespace gnnpart {
 namespace {
@@ -24,9 +25,11 @@ int row_blocks(int64_t rows) { return static_cast<int>(std::min<int64_t>((rows +
 
 __device__ __forceinline__ int64_t row_at(const int64_t* idx, int64_t i) { return idx ? idx[i] : i; }
 
-const int64_t* index_ptr(const std::optional<at::Tensor>& index, at::Tensor& keep) {
+// The row index as a device pointer (None: rows 0..n-1), its entries checked to lie in [0, bound).
+const int64_t* index_ptr(const char* op, const std::optional<at::Tensor>& index, at::Tensor& keep, int64_t bound) {
   if (!index.has_value()) return nullptr;
   keep = index->contiguous();
+  check_index_range(op, "index", keep, bound);
   return keep.data_ptr<int64_t>();
 }
 
@@ -55,7 +58,7 @@ std::tuple<at::Tensor, at::Tensor> quantize_rows_cuda(const at::Tensor& src, con
                                                       at::ScalarType dtype, bool stochastic, int64_t seed) {
   const int64_t n = check_quantize(src, index), width = src.size(1);
   at::Tensor keep;
-  const int64_t* idx = index_ptr(index, keep);
+  const int64_t* idx = index_ptr("quantize_rows", index, keep, src.size(0));
   at::Tensor scales = at::empty({n}, src.options().dtype(at::kFloat));
   at::Tensor payload;
   dispatch_payload("quantize_rows", dtype, [&](auto q_tag) {
@@ -89,7 +92,7 @@ void dequantize_rows_cuda(at::Tensor& out, const std::optional<at::Tensor>& inde
   const int64_t n = check_dequantize(out, index, payload_in, scales_in), width = out.size(1);
   if (n * width == 0) return;
   at::Tensor keep;
-  const int64_t* idx = index_ptr(index, keep);
+  const int64_t* idx = index_ptr("dequantize_rows_", index, keep, out.size(0));
   const at::Tensor payload = payload_in.contiguous(), scales = scales_in.contiguous();
   dispatch_payload("dequantize_rows_", payload.scalar_type(), [&](auto q_tag) {
     using Q = decltype(q_tag);
@@ -140,7 +143,7 @@ __global__ void topk_kernel(const T* src, const int64_t* idx, T* values, int32_t
 std::tuple<at::Tensor, at::Tensor> topk_rows_cuda(const at::Tensor& src, const std::optional<at::Tensor>& index, int64_t k) {
   const int64_t n = check_topk(src, index, k), width = src.size(1);
   at::Tensor keep;
-  const int64_t* idx = index_ptr(index, keep);
+  const int64_t* idx = index_ptr("topk_rows", index, keep, src.size(0));
   at::Tensor values = at::empty({n, k}, src.options());
   at::Tensor channels = at::empty({n, k}, src.options().dtype(at::kInt));
   if (n == 0) return {values, channels};
@@ -162,7 +165,8 @@ __global__ void gather_channels_kernel(const T* src, const int64_t* idx, const i
 at::Tensor gather_channels_cuda(const at::Tensor& src, const std::optional<at::Tensor>& index, const at::Tensor& channels_in) {
   const int64_t n = check_gather_channels(src, index, channels_in), width = src.size(1);
   at::Tensor keep;
-  const int64_t* idx = index_ptr(index, keep);
+  const int64_t* idx = index_ptr("gather_channels", index, keep, src.size(0));
+  check_entries_below("gather_channels", "channels", channels_in, width);
   const at::Tensor channels = channels_in.contiguous();
   const int64_t k = channels.size(1);
   at::Tensor values = at::empty({n, k}, src.options());
@@ -189,7 +193,8 @@ void scatter_channels_cuda(at::Tensor& out, const std::optional<at::Tensor>& ind
                            const at::Tensor& channels_in, double factor, bool accumulate) {
   const int64_t n = check_scatter_channels(out, index, values_in, channels_in), width = out.size(1);
   at::Tensor keep;
-  const int64_t* idx = index_ptr(index, keep);
+  const int64_t* idx = index_ptr("scatter_channels_", index, keep, out.size(0));
+  check_entries_below("scatter_channels_", "channels", channels_in, width);
   const at::Tensor channels = channels_in.contiguous(), values = values_in.contiguous();
   const int64_t k = channels.size(1);
   if (n * k == 0) return;
@@ -235,6 +240,7 @@ __global__ void delta_copy_kernel(const T* src, const int64_t* idx, const int64_
 at::Tensor delta_select_cuda(at::Tensor& held, const at::Tensor& src, const at::Tensor& index_in, double threshold) {
   const int64_t n = check_delta(held, src, index_in, threshold), width = src.size(1);
   const at::Tensor index = index_in.contiguous();
+  check_index_range("delta_select_", "index", index, src.size(0));
   at::Tensor send = at::zeros({n}, src.options().dtype(at::kBool));
   auto stream = c10::cuda::getCurrentCUDAStream();
   if (n > 0) {

@@ -1,0 +1,57 @@
+// CUDA kernel of gnnpart::spmm_sum: one row per group of lanes (up to a warp), the lanes splitting the
+// columns; each lane adds the row's neighbours in CSR order, so every output element is summed in the same
+// fixed order as on the CPU (no atomics): the same inputs give the same bits on any partitioning.
+// Checks: csrc/nn/spmm_checks.h.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <optional>
+
+#include "nn/spmm_checks.h"
+
+namespace gnnpart {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <typename T>
+__global__ void spmm_sum_kernel(const int64_t* ptr, const int64_t* idx, const T* x, T* out, int64_t rows,
+                                int64_t width) {
+  for (int64_t r = blockIdx.x * (int64_t)blockDim.y + threadIdx.y; r < rows; r += (int64_t)gridDim.x * blockDim.y) {
+    const int64_t begin = ptr[r], end = ptr[r + 1];
+    for (int64_t c = threadIdx.x; c < width; c += blockDim.x) {
+      T acc = T(0);
+      for (int64_t e = begin; e < end; ++e) acc += x[idx[e] * width + c];
+      out[r * width + c] = acc;
+    }
+  }
+}
+
+at::Tensor spmm_sum_cuda(const at::Tensor& indptr_in, const at::Tensor& indices_in, const at::Tensor& x_in,
+                         const std::optional<at::Tensor>&, const std::optional<at::Tensor>&) {
+  check_spmm(indptr_in, indices_in, x_in);
+  const at::Tensor indptr = indptr_in.contiguous(), indices = indices_in.contiguous(), x = x_in.contiguous();
+  const int64_t rows = indptr.numel() - 1, width = x.size(1);
+  at::Tensor out = at::empty({rows, width}, x.options());
+  if (rows * width == 0) return out.zero_();
+  int lanes = 1;
+  while (lanes < 32 && lanes < width) lanes *= 2;
+  const dim3 block(lanes, kThreads / lanes);
+  const int64_t blocks = std::min<int64_t>((rows + block.y - 1) / block.y, 65535 * 8);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spmm_sum", [&] {
+    spmm_sum_kernel<scalar_t><<<static_cast<int>(blocks), block, 0, c10::cuda::getCurrentCUDAStream()>>>(
+        indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+        rows, width);
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gnnpart, CUDA, m) { m.impl("spmm_sum", &spmm_sum_cuda); }
+
+}  // namespace gnnpart

@@ -1,0 +1,26 @@
+// Input checks of gnnpart::spmm_sum, shared by its CPU and CUDA kernels (same rules, same messages).
+#pragma once
+#include <ATen/ATen.h>
+
+#include "common/index_range.h"
+
+namespace gnnpart {
+
+inline void check_spmm(const at::Tensor& indptr, const at::Tensor& indices, const at::Tensor& x) {
+  TORCH_CHECK(indptr.dim() == 1 && indptr.scalar_type() == at::kLong && indptr.numel() >= 1,
+              "spmm_sum: `indptr` must be a non-empty 1-D int64 tensor");
+  TORCH_CHECK(indices.dim() == 1 && indices.scalar_type() == at::kLong, "spmm_sum: `indices` must be 1-D int64");
+  TORCH_CHECK(x.dim() == 2, "spmm_sum: `x` must be 2-D [num_cols, width] (got ", x.dim(), " dims)");
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "spmm_sum: `x` must be float32 or float64 (got ", x.scalar_type(), ")");
+  TORCH_CHECK(indptr.device() == x.device() && indices.device() == x.device(), "spmm_sum: `indptr` and `indices` must be on ",
+              x.device(), " (got ", indptr.device(), " and ", indices.device(), ")");
+  const int64_t rows = indptr.numel() - 1;
+  const int64_t first = indptr[0].item<int64_t>(), last = indptr[rows].item<int64_t>();
+  TORCH_CHECK(first == 0 && last == indices.numel(), "spmm_sum: `indptr` must run from 0 to len(indices) = ",
+              indices.numel(), " (got ", first, " .. ", last, ")");
+  // On the CPU the kernel checks each entry as it reads it (no extra pass); elsewhere one reduction.
+  if (!indices.is_cpu()) check_entries_below("spmm_sum", "indices", indices, x.size(0));
+}
+
+}  // namespace gnnpart
