@@ -27,10 +27,14 @@ step() {  # step NAME LIMIT_SECONDS COMMAND...: run, keep the log in $OUT/NAME.l
   rows+=("| $name | $result | $((SECONDS - t0)) s |")
 }
 
+if ! python3 -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+  echo "gpu_check.sh needs a GPU that python3's torch can use (every CUDA test would only skip)"; exit 1
+fi
 nvidia-smi -L
 echo "compilers: CC=${CC:-} CXX=${CXX:-}; $(${CXX:-g++} --version | head -1)"
 python3 -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name())'
 step build 90 bash -c 'source benchmarks/gpu_env.sh >/dev/null && gpu_build'
+export GNNPART_REQUIRE_CUDA=1  # a CUDA test that would skip fails instead
 step cuda-tests 80 python3 -m pytest -q -rs -p no:cacheprovider tests/ops tests/comm/test_rows.py \
   tests/comm/test_codec.py tests/hashing tests/nn/test_kernels.py
 # GPU_CHECK_K: a pytest -k expression choosing some of the training tests (to rerun them); GPU_CHECK_BENCHMARK=0

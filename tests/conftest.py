@@ -19,6 +19,15 @@ def _planetoid_root() -> Path | None:
     return None
 
 
+def pytest_configure(config):
+    """GNNPART_REQUIRE_CUDA=1 (set by benchmarks/gpu_check.sh): no GPU is an error, not a run of skipped tests."""
+    if os.environ.get("GNNPART_REQUIRE_CUDA") == "1":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise pytest.UsageError("GNNPART_REQUIRE_CUDA=1 but torch sees no CUDA device: the CUDA tests would skip")
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The datasets folder (GNNPART_DATA, else ../shared/datasets).

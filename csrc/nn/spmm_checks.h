@@ -19,6 +19,7 @@ inline void check_spmm(const at::Tensor& indptr, const at::Tensor& indices, cons
   const int64_t first = indptr[0].item<int64_t>(), last = indptr[rows].item<int64_t>();
   TORCH_CHECK(first == 0 && last == indices.numel(), "spmm_sum: `indptr` must run from 0 to len(indices) = ",
               indices.numel(), " (got ", first, " .. ", last, ")");
+  TORCH_CHECK(rows == 0 || (indptr.diff() >= 0).all().item<bool>(), "spmm_sum: `indptr` must not decrease");
   // On the CPU the kernel checks each entry as it reads it (no extra pass); elsewhere one reduction.
   if (!indices.is_cpu()) check_entries_below("spmm_sum", "indices", indices, x.size(0));
 }

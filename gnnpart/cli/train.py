@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise ValueError(f"--halo: {exc}") from None
     return cfg
 
+
+ABORT_GRACE_S = 0.5
+"""Seconds a failing rank waits between writing its error line and aborting the job."""
 
 MODEL_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk", "residual")
 """Options that shape the model: a checkpoint stores them, and a resume with other values is refused."""
@@ -230,7 +234,10 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
         where = f"{threads} threads" if trainer.device.type == "cpu" else f"cuda ({cfg.transport})"
         printer(f"training {cfg.model} on {meta['dataset']}: {comm.size} ranks x {where}, "
                 f"{meta['num_nodes']:,} nodes, {meta['num_edges']:,} edges")
-    history = trainer.fit(cfg.epochs)
+    try:
+        history = trainer.fit(cfg.epochs)
+    finally:
+        comm.transport.close()  # an NCCL group is destroyed before the process ends
     total = sum(r.epoch_s for r in history)
     sent, exact = sum(r.halo_bytes for r in history), sum(r.halo_bytes_exact for r in history)
     summary = {"best_val_acc": trainer.best.val_acc, "best_epoch": trainer.best.epoch,
@@ -273,5 +280,8 @@ def _run_rank(cfg: TrainConfig) -> int:
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job, not hang it
         line, _ = error_line(f"gnnpart train: rank {comm.rank}", exc, with_type=True)
         os.write(2, (line + "\n").encode())  # one write: the lines of several ranks never run together
+        # mpiexec forwards a rank's output asynchronously, and MPI_Abort ends the job at once: give the line a
+        # moment to reach the terminal first (without it a loaded machine sometimes lost every rank's line)
+        time.sleep(ABORT_GRACE_S)
         comm.abort(1)
     return 0

@@ -9,8 +9,9 @@ Every exchange and all-reduce of gnnpart goes through one transport, chosen with
 * ``mpi-cuda``: GPU buffers go straight to mpi4py (through ``__cuda_array_interface__``) after a stream
   synchronise. Only for an MPI library that says it is CUDA-aware (:func:`mpi_cuda_support`); otherwise refused.
 * ``nccl``: a ``torch.distributed`` NCCL group bootstrapped from the MPI ranks (rank 0 picks a free port and
-  broadcasts its address over MPI): the halo through ``all_to_all_single``, gradients through ``all_reduce``.
-  NCCL needs one GPU per rank: ranks that share a GPU are refused.
+  broadcasts its address over MPI: loopback on one node, else ``MASTER_ADDR`` or rank 0's host name): the halo
+  through ``all_to_all_single``, gradients through ``all_reduce``. NCCL needs one GPU per rank: ranks that share
+  a GPU are refused. Its calls are asynchronous, so ``halo_s`` and ``allreduce_s`` time only their enqueueing.
 
 Host tensors (counts, scalars, CPU rows) always travel through MPI, whatever the transport. The bytes counted
 are those of the message, the same for every transport (the pipeline counts them, not the transport).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import datetime
+import os
 import socket
 
 import numpy as np
@@ -109,10 +111,14 @@ class PinnedPool:
 
 
 class _StagedRequest:
-    """An MPI request on pinned host buffers; :meth:`Wait` copies what arrived into the GPU buffer."""
+    """An MPI request on pinned host buffers; :meth:`Wait` copies what arrived into the GPU buffer.
 
-    def __init__(self, request, pool: PinnedPool, host_send, host_recv, recv: torch.Tensor):
-        self.request, self.pool, self.host_send, self.host_recv, self.recv = request, pool, host_send, host_recv, recv
+    It holds the host buffers (``lent`` go back to the pool after the copy; ``keep`` is only kept alive) until then.
+    """
+
+    def __init__(self, request, pool: PinnedPool, lent: list, keep, host_recv, recv: torch.Tensor):
+        self.request, self.pool, self.lent, self.keep = request, pool, lent, keep
+        self.host_recv, self.recv = host_recv, recv
 
     def Wait(self):  # noqa: N802 - the mpi4py request interface
         if self.request is None:
@@ -121,8 +127,9 @@ class _StagedRequest:
         self.request = None
         if self.recv.numel():
             self.recv.copy_(self.host_recv)  # synchronous: the pinned buffer is free for the next message after it
-        self.pool.give(self.host_send)
-        self.pool.give(self.host_recv)
+        for buf in self.lent:
+            self.pool.give(buf)
+        self.lent, self.keep = [], None
 
 
 class MPITransport:
@@ -165,13 +172,21 @@ class MPITransport:
         if send.device.type == "cpu" and recv.device.type == "cpu":
             return self.comm.Ialltoallv([_host(send), (send_counts, _displs(send_counts))],
                                         [_host(recv), (recv_counts, _displs(recv_counts))])
-        host_send = self._to_host(send) if send.device.type != "cpu" else send.contiguous()
+        if send.dtype != recv.dtype:
+            raise ValueError(f"alltoallv: `send` and `recv` must have one dtype (got {send.dtype} and {recv.dtype})")
+        lent = []
+        if send.device.type == "cpu":
+            host_send = send.contiguous()
+        else:
+            host_send = self._to_host(send)
+            lent.append(host_send)
+            host_send = host_send.view(send.dtype)  # counts are in elements of send's dtype
         host_recv = self.pool.take(recv.numel() * recv.element_size())
+        lent.append(host_recv)
+        host_recv = host_recv.view(recv.dtype)
         request = self.comm.Ialltoallv([host_send.numpy(), (send_counts, _displs(send_counts))],
                                        [host_recv.numpy(), (recv_counts, _displs(recv_counts))])
-        if send.device.type == "cpu":
-            host_send = self.pool.take(0)
-        return _StagedRequest(request, self.pool, host_send, host_recv.view(recv.dtype).view(recv.shape), recv)
+        return _StagedRequest(request, self.pool, lent, host_send, host_recv.view(recv.shape), recv)
 
     def allreduce_(self, t: torch.Tensor) -> torch.Tensor:
         """Sum ``t`` over all ranks in place (GPU tensors through a pinned host copy).
@@ -295,8 +310,8 @@ class NCCLTransport(MPITransport):
             with socket.socket() as s:
                 s.bind(("", 0))
                 port = s.getsockname()[1]
-            ip = "127.0.0.1"  # one node: loopback (no name lookup, which can hang without DNS)
-            if len({h for h, _ in places}) > 1:
+            ip = os.environ.get("MASTER_ADDR") or "127.0.0.1"  # one node: loopback (a name lookup can hang)
+            if len({h for h, _ in places}) > 1 and not os.environ.get("MASTER_ADDR"):
                 try:
                     ip = socket.gethostbyname(host)
                 except OSError:

@@ -18,6 +18,12 @@ def cuda_unavailable_reason() -> str | None:
         return f"this torch ({torch.__version__}) is built without CUDA"
     if not torch.cuda.is_available():
         return "torch sees no CUDA device (check the driver and CUDA_VISIBLE_DEVICES)"
+    from gnnpart.capabilities import load_extension
+
+    load_extension()
+    if not torch._C._dispatch_has_kernel_for_dispatch_key("gnnpart::spmm_sum", "CUDA"):
+        return ("gnnpart._C was built without its CUDA kernels (rebuild with CUDA_HOME set, or FORCE_CUDA=1: "
+                "pip install --no-build-isolation -e .)")
     return None
 
 
@@ -47,13 +53,17 @@ def resolve_device(spec, comm=None) -> torch.device:
         return torch.device("cpu")
     if isinstance(spec, torch.device) and spec.index is not None:
         check_device(spec)
+        if spec.type == "cuda":
+            torch.cuda.set_device(spec)
         return spec
     name = str(spec)
     check_device(name)
     if name == "cpu" or (name == "auto" and cuda_unavailable_reason() is not None):
         return torch.device("cpu")
     if name.startswith("cuda:"):
-        return torch.device(name)
+        device = torch.device(name)
+        torch.cuda.set_device(device)
+        return device
     local = comm.local_rank() if comm is not None else 0
     device = torch.device("cuda", local % torch.cuda.device_count())
     torch.cuda.set_device(device)

@@ -130,4 +130,5 @@ class Watchdog:
 
     def _abort(self, line: str) -> None:
         os.write(2, (line + "\n").encode())
+        time.sleep(0.5)  # let mpiexec forward the line before MPI_Abort ends the job
         self.comm.abort(1)

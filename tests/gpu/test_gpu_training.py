@@ -99,6 +99,28 @@ def test_nccl_transport_on_one_rank_and_refused_for_ranks_sharing_a_gpu(parts, c
         assert proc.returncode != 0 and "needs one GPU per rank" in proc.stderr
 
 
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices (NCCL needs one GPU per rank)")
+def test_nccl_transport_on_two_gpus(parts, cpu_reference, tmp_path):
+    got = train(parts, tmp_path, 2, "cuda", specs=MODELS[:2], transport="nccl", timeout=200)
+    for m in MODELS[:2]:
+        np.testing.assert_allclose(got[f"{m}/loss"], cpu_reference[f"{m}/loss"], rtol=1e-5, atol=0, err_msg=m)
+
+
+@needs_cuda
+def test_transport_moves_any_dtype_counted_in_elements():
+    """One rank to itself: GPU tensors of several dtypes through the staged path, counts in elements."""
+    from gnnpart.comm import Communicator
+
+    comm = Communicator()
+    for dtype in (torch.float32, torch.float64, torch.int32, torch.uint8):
+        send = torch.arange(7, device="cuda").to(dtype)
+        recv = torch.zeros(7, dtype=dtype, device="cuda")
+        comm.alltoallv(send, np.array([7]), recv, np.array([7]))
+        assert torch.equal(recv, send), dtype
+    empty = torch.zeros(0, device="cuda")
+    comm.alltoallv(empty, np.array([0]), empty.clone(), np.array([0]))
+
+
 @needs_cuda
 def test_mpi_cuda_transport_works_or_is_refused_in_one_line(parts, cpu_reference, tmp_path):
     from gnnpart.comm.transport import mpi_cuda_support

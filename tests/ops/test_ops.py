@@ -72,12 +72,18 @@ def sample_inputs(device) -> dict[str, list[Case]]:
     cases: dict[str, list[Case]] = {
         "pack_rows": [Case(_ops.pack_rows, (src.to(dt), index), lambda a: rows.pack_rows_reference(*a))
                       for dt in (torch.float32, torch.float64, torch.float16, torch.bfloat16)]
-        + [Case(_ops.pack_rows, (randn(20, 300), ids([]),), lambda a: a[0][a[1]])],
+        + [Case(_ops.pack_rows, (randn(20, 300), ids([]),), lambda a: a[0][a[1]])]
+        # rows of 1200, 12 (at an offset of one row: not 16-byte aligned) and 6 bytes: each word size of the GPU kernel
+        + [Case(_ops.pack_rows, (table, ids([4, 19, 4, 0])), lambda a: a[0][a[1]])
+           for table in (randn(20, 300), randn(21, 3)[1:], randn(20, 3, dtype=torch.float16))],
         "pack_rows_into_": [Case(_ops.pack_rows_into_, (src, index, torch.empty(7, 9, device=dev)),
                                  lambda a: rows.pack_rows_reference(a[0], a[1]), lambda out, a: a[2])],
         "unpack_rows_": [Case(_ops.unpack_rows_, (src.to(dt), slots, values.to(dt)),
                               lambda a: rows.unpack_rows_reference(*a), lambda out, a: a[0])
-                         for dt in (torch.float32, torch.float64, torch.bfloat16)],
+                         for dt in (torch.float32, torch.float64, torch.bfloat16)]
+        + [Case(_ops.unpack_rows_, (table, ids([7, 2, 19]), randn(3, table.shape[1]).to(table.dtype)),
+                lambda a: rows.unpack_rows_reference(*a), lambda out, a: a[0])
+           for table in (randn(20, 300), randn(21, 3)[1:], randn(20, 3, dtype=torch.float16))],
         "scatter_add_rows_": [Case(_ops.scatter_add_rows_, (src.to(dt), index, values.to(dt)),
                                    lambda a: rows.scatter_add_rows_reference(*a), lambda out, a: a[0], exact=False)
                               for dt in (torch.float32, torch.float64)],

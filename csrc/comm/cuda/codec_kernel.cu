@@ -5,6 +5,7 @@
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -56,6 +57,7 @@ __global__ void quantize_kernel(const T* src, const int64_t* idx, Q* out, float*
 
 std::tuple<at::Tensor, at::Tensor> quantize_rows_cuda(const at::Tensor& src, const std::optional<at::Tensor>& index,
                                                       at::ScalarType dtype, bool stochastic, int64_t seed) {
+  const c10::cuda::CUDAGuard device_guard(src.device());  // launch on the tensors' GPU
   const int64_t n = check_quantize(src, index), width = src.size(1);
   at::Tensor keep;
   const int64_t* idx = index_ptr("quantize_rows", index, keep, src.size(0));
@@ -89,6 +91,7 @@ __global__ void dequantize_kernel(T* out, const int64_t* idx, const Q* payload, 
 
 void dequantize_rows_cuda(at::Tensor& out, const std::optional<at::Tensor>& index, const at::Tensor& payload_in,
                           const at::Tensor& scales_in, double factor, bool accumulate) {
+  const c10::cuda::CUDAGuard device_guard(out.device());  // launch on the tensors' GPU
   const int64_t n = check_dequantize(out, index, payload_in, scales_in), width = out.size(1);
   if (n * width == 0) return;
   at::Tensor keep;
@@ -141,6 +144,7 @@ __global__ void topk_kernel(const T* src, const int64_t* idx, T* values, int32_t
 }
 
 std::tuple<at::Tensor, at::Tensor> topk_rows_cuda(const at::Tensor& src, const std::optional<at::Tensor>& index, int64_t k) {
+  const c10::cuda::CUDAGuard device_guard(src.device());  // launch on the tensors' GPU
   const int64_t n = check_topk(src, index, k), width = src.size(1);
   at::Tensor keep;
   const int64_t* idx = index_ptr("topk_rows", index, keep, src.size(0));
@@ -163,6 +167,7 @@ __global__ void gather_channels_kernel(const T* src, const int64_t* idx, const i
 }
 
 at::Tensor gather_channels_cuda(const at::Tensor& src, const std::optional<at::Tensor>& index, const at::Tensor& channels_in) {
+  const c10::cuda::CUDAGuard device_guard(src.device());  // launch on the tensors' GPU
   const int64_t n = check_gather_channels(src, index, channels_in), width = src.size(1);
   at::Tensor keep;
   const int64_t* idx = index_ptr("gather_channels", index, keep, src.size(0));
@@ -191,6 +196,7 @@ __global__ void scatter_channels_kernel(T* out, const int64_t* idx, const T* val
 
 void scatter_channels_cuda(at::Tensor& out, const std::optional<at::Tensor>& index, const at::Tensor& values_in,
                            const at::Tensor& channels_in, double factor, bool accumulate) {
+  const c10::cuda::CUDAGuard device_guard(out.device());  // launch on the tensors' GPU
   const int64_t n = check_scatter_channels(out, index, values_in, channels_in), width = out.size(1);
   at::Tensor keep;
   const int64_t* idx = index_ptr("scatter_channels_", index, keep, out.size(0));
@@ -238,6 +244,7 @@ __global__ void delta_copy_kernel(const T* src, const int64_t* idx, const int64_
 }
 
 at::Tensor delta_select_cuda(at::Tensor& held, const at::Tensor& src, const at::Tensor& index_in, double threshold) {
+  const c10::cuda::CUDAGuard device_guard(src.device());  // launch on the tensors' GPU
   const int64_t n = check_delta(held, src, index_in, threshold), width = src.size(1);
   const at::Tensor index = index_in.contiguous();
   check_index_range("delta_select_", "index", index, src.size(0));

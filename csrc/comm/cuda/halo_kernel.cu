@@ -8,6 +8,7 @@
 #include <ATen/cuda/Atomic.cuh>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
 #include <cstdint>
@@ -65,6 +66,7 @@ __global__ void scatter_add_kernel(T* out, const int64_t* idx, const T* rows, in
 }
 
 at::Tensor pack_rows_cuda(const at::Tensor& src, const at::Tensor& index_in) {
+  const c10::cuda::CUDAGuard device_guard(src.device());  // launch on the tensors' GPU
   check_row_op("pack_rows", src, index_in, nullptr);
   const at::Tensor index = index_in.contiguous();
   check_index_range("pack_rows", "index", index, src.size(0));
@@ -75,6 +77,7 @@ at::Tensor pack_rows_cuda(const at::Tensor& src, const at::Tensor& index_in) {
 }
 
 void pack_rows_into_cuda(const at::Tensor& src, const at::Tensor& index_in, at::Tensor& out) {
+  const c10::cuda::CUDAGuard device_guard(src.device());  // launch on the tensors' GPU
   check_row_op("pack_rows_into_", src, index_in, nullptr);
   check_row_op("pack_rows_into_", out, index_in, nullptr);
   const at::Tensor index = index_in.contiguous();
@@ -87,6 +90,7 @@ void pack_rows_into_cuda(const at::Tensor& src, const at::Tensor& index_in, at::
 }
 
 void unpack_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at::Tensor& rows_in) {
+  const c10::cuda::CUDAGuard device_guard(out.device());  // launch on the tensors' GPU
   check_row_op("unpack_rows_", out, index_in, &rows_in);
   const at::Tensor index = index_in.contiguous();
   const at::Tensor rows = rows_in.contiguous();
@@ -96,6 +100,7 @@ void unpack_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at::Ten
 }
 
 void scatter_add_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at::Tensor& rows_in) {
+  const c10::cuda::CUDAGuard device_guard(out.device());  // launch on the tensors' GPU
   check_row_op("scatter_add_rows_", out, index_in, &rows_in);
   const at::Tensor index = index_in.contiguous();
   const at::Tensor rows = rows_in.contiguous();

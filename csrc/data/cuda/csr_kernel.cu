@@ -3,6 +3,7 @@
 // histogram and scan it. The result equals the CPU kernel's: columns ascending in each row, duplicates merged
 // with `dedup`. The same argument checks as on the CPU.
 #include <ATen/ATen.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
 #include <limits>
@@ -19,6 +20,7 @@ void check_ids(const at::Tensor& t, const char* name) {
 
 std::tuple<at::Tensor, at::Tensor> csr_from_coo_cuda(const at::Tensor& row_in, const at::Tensor& col_in,
                                                      int64_t num_rows, int64_t num_cols, bool dedup) {
+  const c10::cuda::CUDAGuard device_guard(row_in.device());  // launch on the tensors' GPU
   check_ids(row_in, "row");
   check_ids(col_in, "col");
   TORCH_CHECK(row_in.device() == col_in.device(), "csr_from_coo: `row` and `col` must be on one device");

@@ -3,6 +3,7 @@
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
 #include "hashing/hash.h"
@@ -22,6 +23,7 @@ __global__ void hash_dropout_kernel(const T* x, const int64_t* ids, T* out, int6
 
 at::Tensor hash_dropout_cuda(const at::Tensor& x_in, const at::Tensor& ids_in, int64_t seed, int64_t epoch,
                              int64_t layer, double p) {
+  const c10::cuda::CUDAGuard device_guard(x_in.device());  // launch on the tensors' GPU
   TORCH_CHECK(x_in.dim() == 2, "hash_dropout: `x` must be 2-D [rows, channels] (got ", x_in.dim(), " dims)");
   TORCH_CHECK(ids_in.dim() == 1 && ids_in.scalar_type() == at::kLong && ids_in.numel() == x_in.size(0),
               "hash_dropout: `ids` must be int64 with one global id per row of `x`");

@@ -6,6 +6,7 @@
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -32,6 +33,7 @@ __global__ void spmm_sum_kernel(const int64_t* ptr, const int64_t* idx, const T*
 
 at::Tensor spmm_sum_cuda(const at::Tensor& indptr_in, const at::Tensor& indices_in, const at::Tensor& x_in,
                          const std::optional<at::Tensor>&, const std::optional<at::Tensor>&) {
+  const c10::cuda::CUDAGuard device_guard(x_in.device());  // launch on the tensors' GPU
   check_spmm(indptr_in, indices_in, x_in);
   const at::Tensor indptr = indptr_in.contiguous(), indices = indices_in.contiguous(), x = x_in.contiguous();
   const int64_t rows = indptr.numel() - 1, width = x.size(1);
