@@ -15,13 +15,22 @@ inline void check_spmm(const at::Tensor& indptr, const at::Tensor& indices, cons
               "spmm_sum: `x` must be float32 or float64 (got ", x.scalar_type(), ")");
   TORCH_CHECK(indptr.device() == x.device() && indices.device() == x.device(), "spmm_sum: `indptr` and `indices` must be on ",
               x.device(), " (got ", indptr.device(), " and ", indices.device(), ")");
-  const int64_t rows = indptr.numel() - 1;
+  const int64_t rows = indptr.numel() - 1, nnz = indices.numel();
+  // The CSR's rules as one boolean tensor, read once (one synchronisation on a GPU); the CPU kernel checks each
+  // index as it reads it, so only other devices add the index range here.
+  at::Tensor ok = (indptr[0] == 0).logical_and(indptr[rows] == nnz);
+  if (rows > 0) ok = ok.logical_and((indptr.diff() >= 0).all());
+  const bool range_here = !indices.is_cpu() && nnz > 0;
+  if (range_here) {
+    const auto extremes = at::aminmax(indices);
+    ok = ok.logical_and(std::get<0>(extremes) >= 0).logical_and(std::get<1>(extremes) < x.size(0));
+  }
+  if (ok.item<bool>()) return;
   const int64_t first = indptr[0].item<int64_t>(), last = indptr[rows].item<int64_t>();
-  TORCH_CHECK(first == 0 && last == indices.numel(), "spmm_sum: `indptr` must run from 0 to len(indices) = ",
-              indices.numel(), " (got ", first, " .. ", last, ")");
+  TORCH_CHECK(first == 0 && last == nnz, "spmm_sum: `indptr` must run from 0 to len(indices) = ", nnz, " (got ", first,
+              " .. ", last, ")");
   TORCH_CHECK(rows == 0 || (indptr.diff() >= 0).all().item<bool>(), "spmm_sum: `indptr` must not decrease");
-  // On the CPU the kernel checks each entry as it reads it (no extra pass); elsewhere one reduction.
-  if (!indices.is_cpu()) check_entries_below("spmm_sum", "indices", indices, x.size(0));
+  if (range_here) check_entries_below("spmm_sum", "indices", indices, x.size(0));
 }
 
 }  // namespace gnnpart
