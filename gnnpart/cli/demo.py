@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 import time
 
-from gnnpart.comm.transport import TRANSPORTS
+from gnnpart.comm.transport import TRANSPORTS, check_transport
 from gnnpart.train.device import DEVICES, check_device
 
 DEMO_SPEC = "synthetic:nodes=100000,degree=10,classes=8,features=64,seed=0"
@@ -32,8 +32,7 @@ def run_cli(args: argparse.Namespace) -> int:
     from gnnpart.train.launcher import mpiexec_command
 
     check_device(args.device)  # before partitioning: no GPU for --device cuda is one line, not a failed job
-    if args.transport != "mpi" and args.device == "cpu":
-        raise ValueError(f"--transport {args.transport} moves GPU memory: it needs --device cuda (or auto)")
+    check_transport(args.transport, args.device)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gnnpart-demo-") as tmp:
         out = args.out or f"{tmp}/parts"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gnnpart.cli.options import add_options, build_config, option
-from gnnpart.comm.transport import TRANSPORTS
+from gnnpart.comm.transport import TRANSPORTS, check_transport
 from gnnpart.nn.models import JK_MODES, MODELS, NORMS
 from gnnpart.train.device import DEVICES, check_device
 
@@ -86,8 +86,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise ValueError(f"--seed must be an integer in [0, 2**63) (got {cfg.seed})")
     check_outputs(cfg)
     check_device(cfg.device)
-    if cfg.transport != "mpi" and cfg.device == "cpu":
-        raise ValueError(f"--transport {cfg.transport} moves GPU memory: it needs --device cuda (or auto)")
+    check_transport(cfg.transport, cfg.device)
     if (cfg.resume or cfg.checkpoint_every) and not cfg.checkpoint:
         raise ValueError("--resume and --checkpoint-every need --checkpoint DIR")
     from gnnpart.comm.policy import parse_halo

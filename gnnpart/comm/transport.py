@@ -349,6 +349,19 @@ class NCCLTransport(MPITransport):
             self.dist.destroy_process_group()
 
 
+def check_transport(name: str, device: str) -> None:
+    """Refuse, in one line, a transport that does not exist or that needs a GPU on a CPU run.
+
+    Args:
+        name (str): the ``--transport`` value.
+        device (str): the ``--device`` value (``cpu``, ``cuda``, ``auto``) or a device type.
+    """
+    if name not in TRANSPORTS:
+        raise ConfigError(f"--transport must be one of {', '.join(TRANSPORTS)} (got {name!r})")
+    if name != "mpi" and str(device) == "cpu":
+        raise ConfigError(f"--transport {name} moves GPU memory: it needs --device cuda (or auto) (got --device cpu)")
+
+
 def make_transport(name: str, comm, device: torch.device):
     """The transport called ``name`` for ``comm`` and this rank's ``device``.
 
@@ -357,12 +370,9 @@ def make_transport(name: str, comm, device: torch.device):
         comm (mpi4py.MPI.Comm): the job's communicator.
         device (torch.device): this rank's device.
     """
-    if name not in TRANSPORTS:
-        raise ConfigError(f"--transport must be one of {', '.join(TRANSPORTS)} (got {name!r})")
+    check_transport(name, torch.device(device).type)
     if name == "mpi":
         return MPITransport(comm)
-    if torch.device(device).type != "cuda":
-        raise ConfigError(f"--transport {name} moves GPU memory and needs --device cuda (got {device})")
     if name == "mpi-cuda":
         return MPICudaTransport(comm)
     return NCCLTransport(comm, torch.device(device))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gnnpart.processes import pid_alive
 
+
 def job_size() -> int | None:
     """The number of ranks of the MPI job this process was started in, or ``None`` when started alone."""
     for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
