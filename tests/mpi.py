@@ -33,6 +33,26 @@ def gnnpart_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess
                           timeout=timeout, env=env, cwd=ROOT)
 
 
+def npz_runs(graph, tmp_path_factory, worker: str, *args, timeout: float = 600):
+    """``runs(n)`` -> the arrays of ``OUT.npz``: ``graph`` partitioned into ``n`` parts and ``worker PART_DIR OUT.npz
+    *args`` run on ``n`` ranks, once per ``n``."""
+    import numpy as np
+
+    from gnnpart import partition_graph
+
+    done = {}
+
+    def runs(n: int) -> dict:
+        if n not in done:
+            base = tmp_path_factory.mktemp(f"{Path(worker).stem}{n}")
+            partition_graph(graph, n, base / "p")
+            run_mpi(n, worker, base / "p", base / "out.npz", *args, timeout=timeout)
+            done[n] = dict(np.load(base / "out.npz"))
+        return done[n]
+
+    return runs
+
+
 def named_check_runs(graph, tmp_path_factory, worker: str, *args: str):
     """``runs(n)`` -> ``{check: report}``: ``graph`` partitioned into ``n`` parts and ``worker`` run on ``n`` ranks
     once per ``n`` (the worker prints named checks, tests/workers/checks.py; the part directory is its last

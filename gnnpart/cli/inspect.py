@@ -38,6 +38,9 @@ def summary(meta: dict) -> dict:
         "seed": meta["seed"],
         "num_features": meta["num_features"],
         "num_classes": meta["num_classes"],
+        "task": meta["task"],
+        "num_outputs": meta["num_outputs"],
+        "num_edge_features": meta["num_edge_features"],
         "format_version": meta["version"],
     }
 
@@ -49,7 +52,9 @@ def format_summary(meta: dict, where: str) -> str:
     lines = [
         f"partition {where}: {s['dataset']}, {s['method']}{balance}, seed {s['seed']}, format v{s['format_version']}",
         f"{s['num_nodes']:,} nodes, {s['num_edges']:,} edges, {s['num_features']} features, "
-        f"{s['num_classes']} classes, {s['num_parts']} parts",
+        + (f"{s['num_edge_features']} edge features, " if s["num_edge_features"] else "")
+        + (f"{s['num_classes']} classes" if s["task"] == "multiclass" else f"{s['num_outputs']} {s['task']} targets")
+        + f", {s['num_parts']} parts",
         f"{'part':>6} {'inner':>12} {'halo':>12} {'edges':>14} {'train':>10}",
     ]
     for i, p in enumerate(s["parts"]):

@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from gnnpart.cli.options import add_options, build_config, option
 from gnnpart.comm.transport import TRANSPORTS, check_transport
 from gnnpart.nn.models import JK_MODES, MODELS, NORMS
+from gnnpart.train.tasks import TASKS
 from gnnpart.train.device import DEVICES, check_device
 
 
@@ -40,10 +40,12 @@ class TrainConfig:
     residual: bool = option(False, "add each layer's input to its output where the widths agree")
     seed: int = option(0, "seed of the weights, dropout masks and exchange draws")
     eval_every: int = option(1, "evaluate every k epochs")
-    patience: int | None = option(None, "stop when the validation accuracy has not improved for K epochs", metavar="K")
+    patience: int | None = option(None, "stop when the task's main validation metric (accuracy, rocauc, rmse) has not "
+                                        "improved for K epochs", metavar="K")
     normalize_features: bool = option(False, "divide each feature row by its sum")
     metrics: str | None = option(None, "write JSON lines, one per epoch, then a final line", metavar="FILE")
-    checkpoint: str | None = option(None, "checkpoint folder", metavar="DIR")
+    checkpoint: str | None = option(None, "checkpoint folder (written at the end too; `gnnpart predict` reads it)",
+                                    metavar="DIR")
     checkpoint_every: int = option(0, "checkpoint every K epochs", metavar="K")
     resume: bool = option(False, "resume from the checkpoint in --checkpoint")
     halo: str = option("exact", HALO_HELP, metavar="SPEC")
@@ -54,6 +56,8 @@ class TrainConfig:
                                 "GPUs; ranks may share one) or auto (cuda when torch sees a GPU)", choices=DEVICES)
     transport: str = option("mpi", "how GPU tensors travel: mpi (staged through pinned host memory), mpi-cuda "
                                    "(a CUDA-aware MPI) or nccl (one GPU per rank)", choices=TRANSPORTS)
+    task: str | None = option(None, "multiclass, multilabel or regression (default: what the labels are; regression "
+                                    "also trains on 0/1 targets)", choices=TASKS)
     nprocs: int | None = option(None, "start NPROCS ranks with mpiexec (omit when already started by mpiexec)",
                                 flags=("-n",), metavar="NPROCS")
 
@@ -98,10 +102,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-ABORT_GRACE_S = 0.5
-"""Seconds a failing rank waits between writing its error line and aborting the job."""
-
-MODEL_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk", "residual")
+MODEL_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk", "residual", "normalize_features")
 """Options that shape the model: a checkpoint stores them, and a resume with other values is refused."""
 
 
@@ -147,68 +148,48 @@ def check_outputs(cfg: TrainConfig) -> None:
 
 def check_memory(cfg: TrainConfig, meta: dict, ranks_here: int) -> None:
     """Refuse a model whose weights, optimizer state and activations would not fit (estimated from the options
-    and the partition's sizes), before building it."""
+    and the sizes of the largest part), before building it.
+
+    Per rank: 16 B per parameter (weights, gradients, two Adam moments), 20 B per inner node and hidden channel
+    of each hidden layer (its output, activation, dropout and their gradients), 8 B per local node and channel of
+    the widest exchanged rows (the rows and their gradients), 32 B per local edge (the CSR, its transpose, each
+    edge's target), and GAT's per-edge attention. Calibrated on bench_train.py's 1M-node graph, GCN hidden 256:
+    7.3 GiB estimated for 5.27 GiB measured on one rank, 3.1 GiB for 1.86 GiB per rank on four.
+    """
     from gnnpart.limits import require_memory
 
-    widths = [meta["num_features"]] + [cfg.hidden] * (cfg.layers - 1) + [meta["num_classes"]]
+    features, outputs = meta["num_features"], meta["num_outputs"]
+    widths = [features] + [cfg.hidden] * (cfg.layers - 1) + [outputs]
     params = 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))  # two maps per layer at most (SAGE, GIN)
-    inner = max((p["inner"] + p["halo"] for p in meta.get("stats", {}).get("parts", [])), default=meta["num_nodes"])
-    activations = inner * max(widths) * cfg.layers * 8
-    require_memory(ranks_here * 4 * (4 * params + activations),
+    parts = meta.get("stats", {}).get("parts") or [{"inner": meta["num_nodes"], "halo": 0, "edges": meta["num_edges"]}]
+    heads = cfg.heads if cfg.model == "gat" else 0
+
+    def rank_bytes(part: dict) -> float:
+        inner, local, edges = part["inner"], part["inner"] + part["halo"], part["edges"]
+        return (16 * params + 20 * inner * max(cfg.hidden, outputs) * max(cfg.layers - 1, 1)
+                + 8 * local * max(features, cfg.hidden) + edges * (32 + 16 * heads))
+
+    require_memory(ranks_here * max(rank_bytes(p) for p in parts),
                    f"a {cfg.model} of {cfg.layers} layers with --hidden {cfg.hidden} on {ranks_here} rank(s) here",
                    "lower --hidden or --layers, or use more parts")
-
-
-def _launch(cfg: TrainConfig, argv: list[str]) -> int:
-    """Re-run this command under ``mpiexec -n NPROCS`` (without ``-n``) and return its exit status."""
-    from gnnpart.partition import read_meta
-    from gnnpart.train.launcher import mpiexec_command, run_job
-
-    meta = read_meta(cfg.part_dir)
-    if cfg.nprocs != meta["num_parts"]:
-        raise ValueError(f"-n must equal the number of parts of {cfg.part_dir} ({meta['num_parts']}) (got {cfg.nprocs})")
-    check_memory(cfg, meta, cfg.nprocs)
-    inner = _strip_nprocs(argv)
-    cmd = mpiexec_command(cfg.nprocs, ["-m", "gnnpart", *inner])
-    return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))
-
-
-def _strip_nprocs(argv: list[str]) -> list[str]:
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in ("-n", "--nprocs"):
-            skip = True
-            continue
-        if a.startswith("--nprocs=") or (a.startswith("-n") and a[2:].isdigit()):
-            continue
-        out.append(a)
-    return out
 
 
 def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
     """Train on this rank (inside an MPI job, or alone for a 1-part directory). Returns the final summary."""
     import torch
 
-    from gnnpart.comm import Communicator
+    from gnnpart.cli.ranks import open_rank
     from gnnpart.nn import build_model
-    from gnnpart.partition import load_partition, read_meta
+    from gnnpart.partition import load_partition
     from gnnpart.train import Trainer
 
-    comm = comm or Communicator()
-    meta = read_meta(cfg.part_dir)
-    if comm.size != meta["num_parts"]:
-        raise ValueError(f"the number of ranks ({comm.size}) must equal the number of parts of {cfg.part_dir} "
-                         f"({meta['num_parts']}): run with -n {meta['num_parts']}")
+    comm, meta, threads = open_rank(cfg.part_dir, comm, cfg.threads)
     check_memory(cfg, meta, 1)
-    threads = cfg.threads or max(1, (os.cpu_count() or 1) // comm.size)
-    torch.set_num_threads(threads)
     part = load_partition(cfg.part_dir, comm.rank)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, meta["num_features"], cfg.hidden, meta["num_classes"], cfg.layers,
-                        cfg.dropout, cfg.input_dropout, cfg.heads, norm=cfg.norm, jk=cfg.jk, residual=cfg.residual)
+    model = build_model(cfg.model, meta["num_features"], cfg.hidden, meta["num_outputs"], cfg.layers,
+                        cfg.dropout, cfg.input_dropout, cfg.heads, edge_dim=meta["num_edge_features"], norm=cfg.norm,
+                        jk=cfg.jk, residual=cfg.residual)
     if cfg.metrics and comm.rank == 0 and not cfg.resume and os.path.exists(cfg.metrics):
         os.remove(cfg.metrics)
     trainer = Trainer(model, part, comm, lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed,
@@ -216,7 +197,7 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
                       checkpoint_dir=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every, printer=printer,
                       halo=cfg.halo, patience=cfg.patience, watchdog=cfg.watchdog or None,
                       settings={k: getattr(cfg, k) for k in MODEL_SETTINGS}, device=cfg.device,
-                      transport=cfg.transport)
+                      transport=cfg.transport, task=cfg.task)
     if cfg.resume:
         trainer.load_checkpoint(cfg.checkpoint)
         saved_lr = trainer.optimizer.param_groups[0]["lr"]
@@ -234,17 +215,25 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
         printer(f"training {cfg.model} on {meta['dataset']}: {comm.size} ranks x {where}, "
                 f"{meta['num_nodes']:,} nodes, {meta['num_edges']:,} edges")
     try:
-        history = trainer.fit(cfg.epochs)
+        history = trainer.fit(cfg.epochs, restore_best=False)
+        if cfg.checkpoint:  # the last epoch's state, with the best epoch's weights inside: what predict reads
+            trainer.save_checkpoint(cfg.checkpoint)
     finally:
         comm.transport.close()  # an NCCL group is destroyed before the process ends
+    if trainer.best.state is not None:
+        trainer.model.load_state_dict(trainer.best.state)
     total = sum(r.epoch_s for r in history)
     sent, exact = sum(r.halo_bytes for r in history), sum(r.halo_bytes_exact for r in history)
-    summary = {"best_val_acc": trainer.best.val_acc, "best_epoch": trainer.best.epoch,
-               "test_acc": trainer.best.test_acc, "train_s": total, "epochs": trainer.epoch,
-               "halo_bytes": sent, "halo_bytes_exact": exact}
+    best = trainer.best
+    summary = {"best_val_acc": best.val_acc, "best_epoch": best.epoch, "test_acc": best.test_acc,
+               "metric": best.metric, "best_val_score": best.val_score, "test_score": best.test_score,
+               "train_s": total, "epochs": trainer.epoch, "halo_bytes": sent, "halo_bytes_exact": exact}
     if comm.rank == 0:
-        printer(f"done: best val acc {summary['best_val_acc']:.4f} at epoch {summary['best_epoch']}, "
-                f"test acc {summary['test_acc']:.4f}; {total:.1f} s of training")
+        def fmt(v):
+            return "-" if v is None else f"{v:.4f}"
+
+        printer(f"done: best val {best.metric} {fmt(best.val_score)} at epoch {best.epoch}, "
+                f"test {best.metric} {fmt(best.test_score)}; {total:.1f} s of training")
         if history and exact:
             printer(f"halo traffic ({cfg.halo}): {sent / len(history) / 2**20:.3f} MiB per epoch, "
                     f"{sent / exact:.4f}x exact ({exact / max(sent, 1):.1f}x fewer bytes)")
@@ -253,34 +242,8 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
 
 def run_cli(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    from gnnpart.train.launcher import job_size
+    from gnnpart.cli.ranks import dispatch
 
-    size = job_size()
-    if cfg.nprocs is not None and size is None:
-        return _launch(cfg, list(args.argv))
-    if cfg.nprocs is not None and size != cfg.nprocs:
-        raise ValueError(f"-n {cfg.nprocs} does not match the MPI job this runs in ({size} ranks)")
-    if size is None or size == 1:
-        run(cfg, printer=lambda s: print(s, flush=True))
-        return 0
-    return _run_rank(cfg)
-
-
-def _run_rank(cfg: TrainConfig) -> int:
-    """Run one rank of a job; any error on any rank aborts the whole job at once."""
-    from gnnpart.cli.errors import error_line
-    from gnnpart.comm import Communicator
-    from gnnpart.train.launcher import watch_launcher
-
-    watch_launcher()
-    comm = Communicator()
-    try:
-        run(cfg, comm, printer=lambda s: print(s, flush=True))
-    except BaseException as exc:  # noqa: BLE001 - every failure must end the job, not hang it
-        line, _ = error_line(f"gnnpart train: rank {comm.rank}", exc, with_type=True)
-        os.write(2, (line + "\n").encode())  # one write: the lines of several ranks never run together
-        # mpiexec forwards a rank's output asynchronously, and MPI_Abort ends the job at once: give the line a
-        # moment to reach the terminal first (without it a loaded machine sometimes lost every rank's line)
-        time.sleep(ABORT_GRACE_S)
-        comm.abort(1)
-    return 0
+    return dispatch(cfg.nprocs, cfg.part_dir, list(args.argv), "gnnpart train",
+                    lambda comm: run(cfg, comm, printer=lambda s: print(s, flush=True)),
+                    check=lambda meta: check_memory(cfg, meta, cfg.nprocs))

@@ -84,6 +84,26 @@ class Communicator:
         buf = torch.tensor(list(values), dtype=torch.float64)
         return self.allreduce_(buf).tolist()
 
+    def gather_rows(self, rows: np.ndarray, root: int) -> np.ndarray | None:
+        """Every rank's rows, concatenated in rank order, on rank ``root`` (None elsewhere); no pickle.
+
+        Args:
+            rows (np.ndarray): ``[n_r, *]`` this rank's rows (the same trailing shape and dtype on every rank).
+            root (int): the rank that receives them.
+        """
+        rows = np.ascontiguousarray(rows)
+        if self.size == 1:
+            return rows.copy()
+        counts = np.zeros(self.size, dtype=np.int64)
+        self.comm.Allgather(np.array([rows.shape[0]], dtype=np.int64), counts)
+        width = int(np.prod(rows.shape[1:], dtype=np.int64))
+        sizes = counts * width
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        out = np.empty((int(counts.sum()),) + rows.shape[1:], dtype=rows.dtype) if self.rank == root else None
+        target = [out.reshape(-1), sizes, offsets, self.MPI._typedict[rows.dtype.char]] if out is not None else None
+        self.comm.Gatherv(rows.reshape(-1), target, root=root)
+        return out
+
     def alltoallv(self, send: torch.Tensor, send_counts: np.ndarray, recv: torch.Tensor, recv_counts: np.ndarray) -> None:
         """Personalised all-to-all: ``send_counts[r]`` elements to rank ``r``, ``recv_counts[r]`` from it.
 

@@ -64,3 +64,30 @@ def coo_to_csr_reference(row, col, num_rows: int, dedup: bool = True):
 def csr_rows(indptr: np.ndarray) -> np.ndarray:
     """Row id of every stored entry of a CSR structure (``repeat(arange, degree)``)."""
     return np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+
+
+def coo_to_csr_with_rows(row: np.ndarray, col: np.ndarray, rows: np.ndarray, num_rows: int):
+    """:func:`coo_to_csr` of ``(row, col)`` that carries one data row per pair along (edge features).
+
+    Repeated pairs are merged and their data rows averaged (in float64). A lexicographic sort: O(E log E).
+
+    Args:
+        row, col (np.ndarray): int64 ``[E]`` pairs.
+        rows (np.ndarray): ``[E, D]`` data of each pair.
+        num_rows (int): number of rows.
+
+    Returns:
+        ``(indptr, indices, data)``: as :func:`coo_to_csr`, and float32 ``[E', D]`` data in the order of ``indices``.
+    """
+    order = np.lexsort((col, row))
+    row, col = row[order], col[order]
+    data = rows[order].astype(np.float64)
+    first = np.ones(len(row), dtype=bool)
+    first[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1])
+    starts = np.flatnonzero(first)
+    if len(starts) < len(row):
+        counts = np.diff(np.append(starts, len(row)))
+        data = np.add.reduceat(data, starts, axis=0) / counts[:, None]
+    indptr = np.zeros(num_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[starts], minlength=num_rows), out=indptr[1:])
+    return indptr, col[starts], data.astype(np.float32)

@@ -8,7 +8,10 @@ pair per line, separated by whitespace or a comma; ``#`` starts a comment.
 * edges, either ``indptr`` + ``indices`` (CSR of in-edges, as :class:`Graph`)
   or ``src`` + ``dst`` (COO, duplicates merged; ``edge_index`` of shape
   ``[2, E]`` is accepted for ``src``/``dst``);
-* ``x`` (float ``[N, F]``), ``y`` (int ``[N]``, ``-1`` = unlabelled);
+* ``x`` (float ``[N, F]``), ``y`` (int ``[N]`` class ids, ``-1`` = unlabelled; or float ``[N, T]`` multi-label
+  or regression targets, ``NaN`` = unlabelled entry);
+* optional ``edge_attr`` (float ``[E, D]``): one row per edge, in the order of the edges given (``indices``,
+  ``src``/``dst`` or ``edge_index``); duplicates are merged as :meth:`Graph.from_edges` says (rows averaged);
 * optional ``train_mask``, ``val_mask``, ``test_mask`` (bool ``[N]``, or int node ids);
 * optional ``num_nodes`` (scalar) and ``undirected`` (scalar bool: add reverse edges).
 
@@ -80,7 +83,8 @@ def _parse_edgelist(path: Path) -> np.ndarray:
 def load_edgelist(
     path, x=None, y=None, train=None, val=None, test=None, num_nodes=None, undirected: bool = False
 ) -> Graph:
-    """Load a text edge list; ``x``, ``y``, ``train``, ``val``, ``test`` are optional ``.npy`` paths."""
+    """Load a text edge list; ``x``, ``y``, ``train``, ``val``, ``test`` are optional ``.npy`` paths (``y``: int
+    ``[N]`` class ids, or float ``[N, T]`` targets with ``NaN`` for unlabelled entries)."""
     path = Path(path)
     edges = _parse_edgelist(path)
     feats = load_npy(x, "x") if x else None
@@ -121,10 +125,12 @@ def load_npz(path) -> Graph:
         n = int(given)
     undirected = bool(arrays["undirected"]) if "undirected" in arrays else False
     masks = {k: as_mask(arrays.get(k), n, k) for k in ("train_mask", "val_mask", "test_mask") if k in arrays}
+    edge_attr = arrays.get("edge_attr")
     if "indptr" in arrays and "indices" in arrays:
         if y is None:
             y = np.full(n, -1, dtype=np.int64)
-        return Graph(arrays["indptr"], arrays["indices"], x, y, undirected=undirected, name=str(path), **masks)
+        return Graph(arrays["indptr"], arrays["indices"], x, y, undirected=undirected, name=str(path),
+                     edge_attr=edge_attr, **masks)
     if "edge_index" in arrays:
         ei = arrays["edge_index"]
         if ei.ndim != 2 or ei.shape[0] != 2:
@@ -133,5 +139,6 @@ def load_npz(path) -> Graph:
     if "src" not in arrays or "dst" not in arrays:
         raise DataError(f"{path} must hold `indptr`+`indices`, `src`+`dst` or `edge_index`; it has {sorted(arrays)}")
     return Graph.from_edges(
-        arrays["src"], arrays["dst"], num_nodes=n, x=x, y=y, undirected=undirected, name=str(path), **masks
+        arrays["src"], arrays["dst"], num_nodes=n, x=x, y=y, undirected=undirected, name=str(path),
+        edge_attr=edge_attr, **masks
     )

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gnnpart.data.csr import coo_to_csr, csr_rows
+from gnnpart.data.csr import coo_to_csr, coo_to_csr_with_rows, csr_rows
 from gnnpart.errors import DataError
 
 _CHUNK_ROWS = 1 << 16  # rows of features checked for NaN/inf at a time (bounds temporary memory)
@@ -39,13 +39,69 @@ def _as_mask(name: str, value, n: int) -> np.ndarray:
     return arr
 
 
-def _check_finite(x: np.ndarray) -> None:
+def _check_finite(x: np.ndarray, name: str = "x", row: str = "node", column: str = "feature",
+                  allow_nan: bool = False) -> None:
     for start in range(0, x.shape[0], _CHUNK_ROWS):
         block = x[start : start + _CHUNK_ROWS]
         ok = np.isfinite(block)
+        if allow_nan:
+            ok |= np.isnan(block)
         if not ok.all():
             r, c = np.argwhere(~ok)[0]
-            raise DataError(f"`x` must be finite (got {block[r, c]} at node {start + r}, feature {c})")
+            raise DataError(f"`{name}` must be finite (got {block[r, c]} at {row} {start + r}, {column} {c})")
+
+
+def _float_labels(y: np.ndarray, n: int) -> np.ndarray:
+    """Check and convert 2-D labels: float32 ``[N, T]``, ``NaN`` = unlabelled entry, finite otherwise."""
+    if y.shape[0] != n:
+        raise DataError(f"`y` must have one row of targets per node ({n}) (got {y.shape[0]} rows)")
+    if y.shape[1] < 1:
+        raise DataError(f"`y` of shape [N, T] must have at least one target (got shape {y.shape})")
+    if y.dtype.kind == "b":
+        y = y.astype(np.float32)
+    if y.dtype.kind in "iu":
+        if y.size and (y.min() < 0 or y.max() > 1):
+            bad = y.min() if y.min() < 0 else y.max()
+            raise DataError(f"`y` of shape [N, T] with integer dtype must hold 0/1 multi-label targets (got {bad}); "
+                            "pass float32 with NaN for unlabelled entries, or class ids as a 1-D array")
+        y = y.astype(np.float32)
+    if y.dtype.kind != "f":
+        raise DataError(f"`y` of shape [N, T] must hold float targets (got dtype {y.dtype})")
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    _check_finite(y, "y", "node", "target", allow_nan=True)
+    if n and np.isnan(y).all():
+        raise DataError(f"`y` has no labelled entry (all {y.size} targets are NaN): give at least one label")
+    return y
+
+
+def _class_labels(y: np.ndarray, n: int) -> np.ndarray:
+    """Check and convert 1-D labels: int64 class ids, ``-1`` = unlabelled."""
+    if y.dtype.kind == "b":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f":
+        known = y[~np.isnan(y)]
+        if n and not known.size:
+            raise DataError(f"`y` has no labelled node (all {n} labels are NaN): give at least one label")
+        if known.size and (not np.isfinite(known).all() or np.any(known != np.round(known))):
+            bad = known[~np.isfinite(known) | (known != np.round(known))][0]
+            raise DataError(f"`y` of shape [N] must hold class ids (got the non-integer {bad}); regression or "
+                            "multi-label targets are a float array of shape [N, T] (T = 1 for one target)")
+        y = np.where(np.isnan(y), -1, y).astype(np.int64)
+    return _as_int64("y", y)
+
+
+def labels_task(y: np.ndarray) -> str:
+    """The task labels imply: ``multiclass`` (1-D class ids), ``multilabel`` (2-D, every known entry 0 or 1) or
+    ``regression`` (2-D, any other values)."""
+    if y.ndim == 1:
+        return "multiclass"
+    known = y[~np.isnan(y)]
+    return "multilabel" if np.all((known == 0) | (known == 1)) else "regression"
+
+
+def labelled_rows(y: np.ndarray) -> np.ndarray:
+    """bool ``[N]``: nodes with a label (class id >= 0, or at least one non-NaN target)."""
+    return y >= 0 if y.ndim == 1 else ~np.isnan(y).all(axis=1)
 
 
 @dataclass(eq=False, repr=False)
@@ -60,9 +116,14 @@ class Graph:
         indptr (np.ndarray): int64 ``[N + 1]`` row offsets, starting at 0, non-decreasing.
         indices (np.ndarray): int64 ``[E]`` source node of each in-edge.
         x (np.ndarray): float32 ``[N, F]`` node features, finite.
-        y (np.ndarray): int64 ``[N]`` labels, ``-1`` for an unlabelled node.
+        y (np.ndarray): labels, of one of two kinds: int64 ``[N]`` class ids (``-1`` for an unlabelled node;
+            a float ``[N]`` array of whole numbers and ``NaN`` is converted), or float32 ``[N, T]`` targets,
+            ``NaN`` for an unlabelled entry (multi-label 0/1, or regression values; integer or bool ``[N, T]``
+            arrays of 0/1 are converted). Float targets must be finite or NaN, and not all NaN.
         train_mask, val_mask, test_mask (np.ndarray, optional): bool ``[N]``; masked nodes
-            must be labelled. Missing masks are all ``False``.
+            must be labelled (with ``[N, T]`` targets: at least one entry). Missing masks are all ``False``.
+        edge_attr (np.ndarray, optional): float32 ``[E, D]`` features of the edges, finite, in the order of
+            ``indices`` (row ``e`` belongs to the edge ``indices[e] -> v``).
         undirected (bool): every edge ``u -> v`` also exists as ``v -> u``.
         name (str): where the graph came from (a dataset spec), for the record.
 
@@ -79,6 +140,7 @@ class Graph:
     test_mask: np.ndarray | None = None
     undirected: bool = False
     name: str = ""
+    edge_attr: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.indptr = _as_int64("indptr", self.indptr)
@@ -118,7 +180,41 @@ class Graph:
         self.x = np.ascontiguousarray(x, dtype=np.float32)
         _check_finite(self.x)
 
-        self.y = _as_int64("y", self.y)
+        y = np.asarray(self.y)
+        if y.ndim == 2:
+            self.y = _float_labels(y, n)
+        elif y.ndim != 1:
+            raise DataError(f"`y` must be class ids of shape [N] or targets of shape [N, T] (got shape {y.shape})")
+        else:
+            self.y = _class_labels(y, n)
+        self._check_class_ids(n)
+        labelled = labelled_rows(self.y)
+        for field in ("train_mask", "val_mask", "test_mask"):
+            mask = _as_mask(field, getattr(self, field), n)
+            if mask.any() and not labelled[mask].all():
+                node = int(np.flatnonzero(mask & ~labelled)[0])
+                raise DataError(f"`{field}` must select labelled nodes only (got unlabelled node {node})")
+            setattr(self, field, mask)
+        self.undirected = bool(self.undirected)
+        if self.edge_attr is not None:
+            self.edge_attr = self._checked_edge_attr(self.edge_attr)
+
+    def _checked_edge_attr(self, value) -> np.ndarray:
+        attr = np.asarray(value)
+        if attr.ndim == 1:
+            attr = attr.reshape(-1, 1)
+        if attr.ndim != 2 or attr.shape[0] != self.num_edges or attr.shape[1] < 1:
+            raise DataError(f"`edge_attr` must have shape [E, D] with one row per stored edge ({self.num_edges}) and "
+                            f"D >= 1 (got shape {attr.shape})")
+        if attr.dtype.kind not in "fiub":
+            raise DataError(f"`edge_attr` must be numeric (got dtype {attr.dtype})")
+        attr = np.ascontiguousarray(attr, dtype=np.float32)
+        _check_finite(attr, "edge_attr", "edge", "feature")
+        return attr
+
+    def _check_class_ids(self, n: int) -> None:
+        if self.y.ndim != 1:
+            return
         if self.y.shape != (n,):
             raise DataError(f"`y` must have one label per node ({n}) (got {self.y.shape[0]} labels)")
         if n and self.y.min() < -1:
@@ -128,14 +224,6 @@ class Graph:
             raise DataError(f"`y` names class {int(self.y.max())}, far beyond the {labelled} labelled nodes (a model "
                             f"would need {int(self.y.max()) + 1} outputs); class ids must be at most "
                             f"{MAX_CLASSES_PER_LABEL * labelled + MAX_CLASSES_SLACK - 1}: renumber the classes 0..C-1")
-
-        for field in ("train_mask", "val_mask", "test_mask"):
-            mask = _as_mask(field, getattr(self, field), n)
-            if mask.any() and self.y[mask].min() < 0:
-                node = int(np.flatnonzero(mask & (self.y < 0))[0])
-                raise DataError(f"`{field}` must select labelled nodes only (got unlabelled node {node})")
-            setattr(self, field, mask)
-        self.undirected = bool(self.undirected)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -151,6 +239,7 @@ class Graph:
         test_mask=None,
         undirected: bool = False,
         name: str = "",
+        edge_attr=None,
     ) -> "Graph":
         """Build a graph from directed edges ``src[i] -> dst[i]``, merging duplicates.
 
@@ -158,8 +247,11 @@ class Graph:
             src, dst (array-like of int): ``[E]`` edge endpoints.
             num_nodes (int, optional): defaults to ``max id + 1`` (or the rows of ``x``).
             x (array-like, optional): ``[N, F]`` features; default one constant feature.
-            y (array-like, optional): ``[N]`` labels; default all ``-1`` (unlabelled).
+            y (array-like, optional): ``[N]`` class ids or ``[N, T]`` targets; default all ``-1`` (unlabelled).
             undirected (bool): add every reverse edge, so the graph is undirected.
+            edge_attr (array-like, optional): ``[E, D]`` features of the given edges, in their order. A reverse
+                edge added by ``undirected`` gets its edge's row; edges given more than once (a reverse edge
+                included) are merged into one whose row is the mean of theirs.
         """
         src = _as_int64("src", src)
         dst = _as_int64("dst", dst)
@@ -176,14 +268,29 @@ class Graph:
             if len(arr) and (arr.min() < 0 or arr.max() >= num_nodes):
                 bad = arr.min() if arr.min() < 0 else arr.max()
                 raise DataError(f"`{arr_name}` must hold node ids in [0, {num_nodes}) (got {bad})")
+        attr = None
+        if edge_attr is not None:
+            attr = np.asarray(edge_attr)
+            attr = attr.reshape(-1, 1) if attr.ndim == 1 else attr
+            if attr.ndim != 2 or attr.shape[0] != len(src):
+                raise DataError(f"`edge_attr` must have shape [E, D] with one row per given edge ({len(src)}) "
+                                f"(got shape {np.asarray(edge_attr).shape})")
+            if attr.dtype.kind not in "fiub":
+                raise DataError(f"`edge_attr` must be numeric (got dtype {attr.dtype})")
+            _check_finite(attr, "edge_attr", "given edge", "feature")  # named by its place in the input
         if undirected:
             src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
-        indptr, indices = coo_to_csr(dst, src, num_nodes)
+            attr = None if attr is None else np.concatenate([attr, attr])
+        if attr is None:
+            indptr, indices = coo_to_csr(dst, src, num_nodes)
+        else:
+            indptr, indices, attr = coo_to_csr_with_rows(dst, src, attr, num_nodes)
         if x is None:
             x = np.ones((num_nodes, 1), dtype=np.float32)
         if y is None:
             y = np.full(num_nodes, -1, dtype=np.int64)
-        return cls(indptr, indices, x, y, train_mask, val_mask, test_mask, undirected=undirected, name=name)
+        return cls(indptr, indices, x, y, train_mask, val_mask, test_mask, undirected=undirected, name=name,
+                   edge_attr=attr)
 
     # ---------------------------------------------------------------- properties
     @property
@@ -201,7 +308,30 @@ class Graph:
 
     @property
     def num_classes(self) -> int:
+        """Classes of multi-class labels (``max id + 1``); 0 for ``[N, T]`` targets."""
+        if self.y.ndim != 1:
+            return 0
         return int(self.y.max()) + 1 if self.num_nodes and self.y.max() >= 0 else 0
+
+    @property
+    def task(self) -> str:
+        """What the labels ask for: ``multiclass``, ``multilabel`` or ``regression`` (see :func:`labels_task`)."""
+        return labels_task(self.y)
+
+    @property
+    def num_targets(self) -> int:
+        """``T`` of ``[N, T]`` targets; 1 for class ids."""
+        return 1 if self.y.ndim == 1 else self.y.shape[1]
+
+    @property
+    def num_outputs(self) -> int:
+        """The width a model's output needs: the classes, or the targets."""
+        return self.num_classes if self.y.ndim == 1 else self.num_targets
+
+    @property
+    def num_edge_features(self) -> int:
+        """``D`` of ``edge_attr``; 0 without edge features."""
+        return 0 if self.edge_attr is None else self.edge_attr.shape[1]
 
     def in_degree(self) -> np.ndarray:
         """int64 ``[N]``: in-edges of each node."""
@@ -225,6 +355,8 @@ class Graph:
         kind = "undirected" if self.undirected else "directed"
         return (
             f"Graph({self.name or 'unnamed'}: {self.num_nodes} nodes, {self.num_edges} {kind} edges, "
-            f"{self.num_features} features, {self.num_classes} classes, "
-            f"train/val/test {int(self.train_mask.sum())}/{int(self.val_mask.sum())}/{int(self.test_mask.sum())})"
+            f"{self.num_features} features, "
+            + (f"{self.num_classes} classes, " if self.y.ndim == 1 else f"{self.num_targets} {self.task} targets, ")
+            + (f"{self.num_edge_features} edge features, " if self.edge_attr is not None else "")
+            + f"train/val/test {int(self.train_mask.sum())}/{int(self.val_mask.sum())}/{int(self.test_mask.sum())})"
         )

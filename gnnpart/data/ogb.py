@@ -4,7 +4,10 @@ Expected files, all gzip-compressed CSV without header::
 
     raw/edge.csv.gz           one "src,dst" per line (directed edges)
     raw/node-feat.csv.gz      one row of comma-separated floats per node
-    raw/node-label.csv.gz     one label per node ("nan" or empty for unlabelled)
+    raw/node-label.csv.gz     one label per node ("nan" or empty for unlabelled); with several columns (or
+                              one column of fractions), one row of targets per node (multi-label 0/1 or
+                              regression, "nan" = unlabelled)
+    raw/edge-feat.csv.gz      optional: one row of comma-separated floats per edge, in edge.csv order
     raw/num-node-list.csv.gz  the number of nodes
     split/<name>/{train,valid,test}.csv.gz   one node id per line
 
@@ -73,10 +76,18 @@ def load_ogb(path, split: str | None = None, undirected: bool = False) -> Graph:
         raise DataError(f"`x` from {raw / 'node-feat.csv.gz'} must have {num_nodes} rows (got {len(x)})")
     y = None
     if (raw / "node-label.csv.gz").exists():
-        labels = _read_csv(raw / "node-label.csv.gz", np.float64, 1)
+        labels = _read_csv(raw / "node-label.csv.gz", np.float64, 2)
         if len(labels) != num_nodes:
             raise DataError(f"`y` from {raw / 'node-label.csv.gz'} must have {num_nodes} labels (got {len(labels)})")
-        y = np.where(np.isnan(labels), -1, labels).astype(np.int64)
+        known = labels[~np.isnan(labels)]
+        class_ids = labels.shape[1] == 1 and np.all(known == np.round(known))
+        y = labels[:, 0] if class_ids else labels.astype(np.float32)  # class ids, or [N, T] targets
+    edge_attr = None
+    if (raw / "edge-feat.csv.gz").exists():
+        edge_attr = _read_csv(raw / "edge-feat.csv.gz", np.float32, 2)
+        if len(edge_attr) != len(edges):
+            raise DataError(f"`edge_attr` from {raw / 'edge-feat.csv.gz'} must have one row per edge of edge.csv.gz "
+                            f"({len(edges)}) (got {len(edge_attr)})")
     masks = {}
     folder = _split_dir(root, split)
     if folder is not None:
@@ -89,5 +100,6 @@ def load_ogb(path, split: str | None = None, undirected: bool = False) -> Graph:
             m[ids] = True
             masks[key] = m
     return Graph.from_edges(
-        edges[:, 0], edges[:, 1], num_nodes=num_nodes, x=x, y=y, undirected=undirected, name=str(root), **masks
+        edges[:, 0], edges[:, 1], num_nodes=num_nodes, x=x, y=y, undirected=undirected, name=str(root),
+        edge_attr=edge_attr, **masks
     )

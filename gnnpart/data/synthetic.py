@@ -15,6 +15,10 @@ signal     1.0      strength of the class signal in the features
 seed       0        seed of every random draw
 train      0.6      fraction of nodes in the training set
 val        0.2      fraction in the validation set (the rest is test)
+task       multiclass  the labels: ``multiclass`` (the planted class),
+                    ``multilabel:T`` (``T`` binary tasks) or ``regression[:T]``
+                    (``T`` real targets, default 1)
+edge_features  0    width ``D`` of the edge features (0: none)
 =========  =======  ==========================================================
 
 Model (a degree-corrected stochastic block model, Chung-Lu style): node
@@ -28,6 +32,14 @@ N(0, I)`` for a random class centroid ``mu_c``: one node's own features
 separate the classes poorly, its neighbourhood's average well, so a GCN
 beats an MLP clearly. All draws come from numpy's PCG64 with the given seed,
 so a spec gives the same graph on every machine.
+
+The other tasks plant their signal in the same classes: each class ``c`` gets
+a logit ``b[c, t] ~ N(0, 4)`` per binary task ``t``, and a node of class ``c``
+has label 1 for task ``t`` with probability ``sigmoid(b[c, t])``
+(``multilabel``); or a mean ``m[c, t] ~ N(0, 1)``, and a node's target is
+``m[c, t] + N(0, 0.25)`` (``regression``). Edge features are
+``N(0, I)`` plus, in the first column, 1 for an edge inside a class; both
+directions of an edge have the same row.
 """
 from __future__ import annotations
 
@@ -37,7 +49,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gnnpart.data.csr import coo_to_csr
+from gnnpart.data.csr import coo_to_csr, coo_to_csr_with_rows
 from gnnpart.data.graph import Graph
 from gnnpart.errors import DataError
 from gnnpart.limits import require_memory
@@ -61,10 +73,19 @@ class SyntheticSpec:
     seed: int = 0
     train: float = 0.6
     val: float = 0.2
+    task: str = "multiclass"
+    edge_features: int = 0
 
     def __post_init__(self) -> None:
         def fail(key, rule):
             raise DataError(f"synthetic `{key}` must be {rule} (got {getattr(self, key)})")
+
+        kind, _, targets = str(self.task).partition(":")
+        if kind not in ("multiclass", "multilabel", "regression") or (kind == "multiclass" and targets) or (
+                targets and not (targets.isdigit() and int(targets) >= 1)) or (kind == "multilabel" and not targets):
+            fail("task", "multiclass, multilabel:T or regression[:T] with T >= 1 targets")
+        if self.edge_features < 0:
+            fail("edge_features", ">= 0")
 
         if self.nodes < 2:
             fail("nodes", ">= 2")
@@ -88,9 +109,17 @@ class SyntheticSpec:
         if not 0 <= self.seed < 2**63:
             fail("seed", "an integer in [0, 2**63)")
 
+    @property
+    def num_targets(self) -> int:
+        """``T`` of a multi-label or regression task (0 for multiclass)."""
+        kind, _, targets = self.task.partition(":")
+        return 0 if kind == "multiclass" else int(targets or 1)
+
     def memory_estimate(self) -> int:
         """Bytes the generator needs at its peak (measured: 1.75 GiB for 1M nodes, degree 20, 128 features)."""
-        return int(self.nodes * self.features * 4 * 1.05 + self.nodes * self.degree * 56 + self.nodes * 64)
+        edge_rows = self.nodes * self.degree * (self.edge_features * 12 + 40) if self.edge_features else 0
+        return int(self.nodes * self.features * 4 * 1.05 + self.nodes * self.degree * 56 + self.nodes * 64
+                   + self.nodes * self.num_targets * 8 + edge_rows)
 
     @classmethod
     def parse(cls, text: str) -> "SyntheticSpec":
@@ -102,6 +131,9 @@ class SyntheticSpec:
             key = key.strip()
             if not sep or key not in types:
                 raise DataError(f"synthetic spec keys must be `key=value` with key in {sorted(types)} (got '{item}')")
+            if types[key] in (str, "str"):
+                values[key] = raw.strip()
+                continue
             conv = int if types[key] in (int, "int") else float
             try:
                 number = float(raw)
@@ -116,7 +148,9 @@ class SyntheticSpec:
         def fmt(v):
             return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
-        return "synthetic:" + ",".join(f"{f.name}={fmt(getattr(self, f.name))}" for f in fields(self))
+        optional = {"task": "multiclass", "edge_features": 0}  # left out at their defaults: older names stay
+        return "synthetic:" + ",".join(f"{f.name}={fmt(getattr(self, f.name))}" for f in fields(self)
+                                       if optional.get(f.name, object()) != getattr(self, f.name))
 
 
 class _Inverter:
@@ -197,7 +231,15 @@ def generate(spec: SyntheticSpec) -> Graph:
     if len(a) > target:
         chosen = np.sort(rng.permutation(len(a))[:target])
         a, b = a[chosen], b[chosen]
-    indptr, indices = coo_to_csr(np.concatenate([a, b]), np.concatenate([b, a]), n, dedup=False)
+    edge_attr = None
+    if spec.edge_features:
+        pair_attr = rng.standard_normal((len(a), spec.edge_features), dtype=np.float32)
+        pair_attr[:, 0] += labels[a] == labels[b]
+        indptr, indices, edge_attr = coo_to_csr_with_rows(np.concatenate([b, a]), np.concatenate([a, b]),
+                                                    np.concatenate([pair_attr, pair_attr]), n)
+        del pair_attr
+    else:
+        indptr, indices = coo_to_csr(np.concatenate([a, b]), np.concatenate([b, a]), n, dedup=False)
     del a, b
 
     centroids = rng.standard_normal((k, spec.features), dtype=np.float32)
@@ -212,4 +254,23 @@ def generate(spec: SyntheticSpec) -> Graph:
     masks[0][perm[:n_train]] = True
     masks[1][perm[n_train : n_train + n_val]] = True
     masks[2][perm[n_train + n_val :]] = True
-    return Graph(indptr, indices, x, labels, *masks, undirected=True, name=spec.to_spec())
+    y = _targets(rng, spec, labels) if spec.num_targets else labels
+    return Graph(indptr, indices, x, y, *masks, undirected=True, name=spec.to_spec(), edge_attr=edge_attr)
+
+
+def _targets(rng, spec: SyntheticSpec, labels: np.ndarray) -> np.ndarray:
+    """float32 ``[N, T]`` multi-label or regression targets planted in the classes (see the module docstring)."""
+    t = spec.num_targets
+    if spec.task.startswith("multilabel"):
+        logit = rng.standard_normal((spec.classes, t)) * 2.0
+        prob = 1.0 / (1.0 + np.exp(-logit))
+        y = np.empty((len(labels), t), dtype=np.float32)
+        for start in range(0, len(labels), 1 << 16):
+            block = labels[start : start + (1 << 16)]
+            y[start : start + len(block)] = rng.random((len(block), t)) < prob[block]
+        return y
+    mean = rng.standard_normal((spec.classes, t)).astype(np.float32)
+    y = rng.standard_normal((len(labels), t), dtype=np.float32) * np.float32(0.5)
+    for start in range(0, len(labels), 1 << 16):
+        y[start : start + (1 << 16)] += mean[labels[start : start + (1 << 16)]]
+    return y

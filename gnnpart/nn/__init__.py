@@ -10,9 +10,9 @@ from gnnpart.nn.gates import HaloGates, attach_halo_gates, attached_halo_gates
 from gnnpart.nn.halo_conv import HaloConv
 from gnnpart.nn.layers import DistGATConv, DistGCNConv, DistGINConv, DistSAGEConv
 from gnnpart.nn.local_graph import LocalGraph
-from gnnpart.nn.models import GAT, GCN, GIN, MODELS, BasicGNN, GraphSAGE, build_model
+from gnnpart.nn.models import GAT, GCN, GIN, GINE, MODELS, BasicGNN, GraphSAGE, build_model
 from gnnpart.nn.norm import SyncBatchNorm
 
 __all__ = ["HaloLayer", "halo_layers", "HashDropout", "HaloGates", "attach_halo_gates", "attached_halo_gates", "HaloConv", "LocalGraph",
-           "DistGCNConv", "DistSAGEConv", "DistGATConv", "DistGINConv", "BasicGNN", "GCN", "GraphSAGE", "GAT", "GIN",
+           "DistGCNConv", "DistSAGEConv", "DistGATConv", "DistGINConv", "BasicGNN", "GCN", "GraphSAGE", "GAT", "GIN", "GINE",
            "build_model", "MODELS", "SyncBatchNorm"]

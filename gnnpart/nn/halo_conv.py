@@ -44,16 +44,22 @@ class HaloConv(HaloLayer):
     ``normalize`` off; the result is exact too. Convs that normalise by local degrees and take no bipartite input
     (``SGConv``, ``TAGConv``, ``ChebConv``, ...: :data:`LOCAL_DEGREE_CONVS`) are refused.
 
+    Edge features: with ``edge_attr=True`` the wrapper passes ``edge_attr=graph.edge_attr`` (the partition's
+    ``[E, D]`` edge features, in the order of ``graph.edge_index``, cast to the input's dtype) to the conv, as
+    ``GINEConv``, ``TransformerConv(edge_dim=D)``, ``GATConv(edge_dim=D)`` or ``GENConv`` take it. An edge's
+    features live with its target's part, so they are never exchanged.
+
     Args:
         conv (torch_geometric.nn.MessagePassing): the layer.
         exchange_width (int, optional): width of the exchanged rows (default: the conv's ``in_channels``, its
             source side if a tuple).
+        edge_attr (bool): pass the graph's edge features to the conv (default False).
 
     Shapes:
         ``[I, F_in]`` -> ``[I, F_out]``; it exchanges ``[I, F_in]`` -> ``[L, F_in]``.
     """
 
-    def __init__(self, conv: nn.Module, exchange_width: int | None = None):
+    def __init__(self, conv: nn.Module, exchange_width: int | None = None, edge_attr: bool = False):
         super().__init__()
         from torch_geometric.nn import GCNConv, MessagePassing
 
@@ -65,6 +71,10 @@ class HaloConv(HaloLayer):
                              "(HaloConv passes it the whole graph's normalisation) or a conv that takes (x_src, x_dst)")
         self.conv = conv
         self._is_gcn = isinstance(conv, GCNConv)
+        if edge_attr and self._is_gcn:
+            raise ValueError("GCNConv takes edge weights, not edge features: leave `edge_attr` False (HaloConv passes "
+                             "GCNConv the whole graph's normalisation)")
+        self.edge_attr = bool(edge_attr)
         width = exchange_width if exchange_width is not None else getattr(conv, "in_channels", None)
         width = width[0] if isinstance(width, (tuple, list)) else width
         self._exchange_width = width
@@ -92,4 +102,9 @@ class HaloConv(HaloLayer):
                 return self.conv(x_local, edge_index, weight.to(x.dtype), *args, **kwargs)[: graph.num_inner]
         if self._is_gcn:
             return self.conv(x_local, graph.edge_index, *args, **kwargs)[: graph.num_inner]
+        if self.edge_attr:
+            if graph.edge_attr is None:
+                raise ValueError(f"HaloConv({type(self.conv).__name__}, edge_attr=True) needs edge features, and this "
+                                 "partition has none: partition a graph with `edge_attr`")
+            kwargs["edge_attr"] = graph.edge_attr.to(x.dtype)
         return self.conv((x_local, x), graph.edge_index, *args, **kwargs)

@@ -31,6 +31,8 @@ class LocalGraph:
         in_degree (torch.Tensor): float ``[L]`` global in-degree of each local node.
         indptr (torch.Tensor), indices (torch.Tensor): int64 ``[I + 1]`` / ``[E]``, the CSR of the in-edges of the
             inner nodes (sources as local ids).
+        edge_attr (torch.Tensor | None): float32 ``[E, D]`` features of the local edges, in the order of
+            :attr:`edge_index` (None when the partition has none).
         epoch (int): set by the trainer each epoch; keys dropout masks and the exchanges' draws.
         gates (HaloGates | None): the model's learned halo gates (see :meth:`use_policies`).
         progress: where the graph records what the rank is doing (``progress.enter(phase)``; the trainer's
@@ -61,6 +63,7 @@ class LocalGraph:
         self.t_indptr = tensor(t_indptr, torch.long)
         self.t_indices = tensor(t_indices, torch.long)
         self.edge_dst = tensor(rows, torch.long)  # inner local id of each edge's destination
+        self.edge_attr = None if part.edge_attr is None else tensor(part.edge_attr, torch.float32)
         self.cache: dict = {}
         self.gates = None
         self.progress = None

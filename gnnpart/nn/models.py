@@ -17,7 +17,7 @@ from gnnpart.nn.layers import DistGATConv, DistGCNConv, DistGINConv, DistSAGECon
 from gnnpart.nn.local_graph import LocalGraph
 from gnnpart.nn.norm import SyncBatchNorm
 
-MODELS = ("gcn", "sage", "gat", "gin")
+MODELS = ("gcn", "sage", "gat", "gin", "gine")
 JK_MODES = ("last", "cat", "max")
 NORMS = ("batch", "layer")
 
@@ -127,6 +127,25 @@ class BasicGNN(nn.Module):
             x (torch.Tensor): ``[I, F]``.
             graph (LocalGraph): this rank's graph.
         """
+        return self._run(x, graph, None)
+
+    def embed(self, x: torch.Tensor, graph: LocalGraph, layer: int) -> torch.Tensor:
+        """The representation after layer ``layer`` (``0 .. num_layers - 1``): its conv, then the norm and the
+        activation that follow it (dropout too in training mode); after the last layer without ``jk``, the output.
+
+        Args:
+            x (torch.Tensor): ``[I, F]``.
+            graph (LocalGraph): this rank's graph.
+            layer (int): which layer.
+
+        Shapes:
+            ``[I, F]`` -> ``[I, hidden_channels]`` (``[I, C]`` after the last layer without ``jk``).
+        """
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.num_layers:
+            raise ValueError(f"`layer` must be in [0, {self.num_layers}) (got {layer!r})")
+        return self._run(x, graph, layer)
+
+    def _run(self, x: torch.Tensor, graph: LocalGraph, stop_after: int | None) -> torch.Tensor:
         h = self.input_drop(x, graph, stream=0)
         xs = []
         for i, conv in enumerate(self.convs):
@@ -140,6 +159,8 @@ class BasicGNN(nn.Module):
                 if self.act is not None:
                     h = self.act(h)
                 h = self.drop(h, graph, stream=i + 1)
+            if i == stop_after:
+                return h
             xs.append(h)
         if self.jk_mode is None:
             return h
@@ -198,6 +219,39 @@ class GIN(BasicGNN):
         return DistGINConv(in_channels, out_channels, **kwargs)
 
 
+class GINE(BasicGNN):
+    r"""GIN with edge features: PyG's ``GINEConv`` (an MLP of two linear maps, ``eps = 0``) through
+    :class:`~gnnpart.nn.HaloConv`, reading the partition's edge features.
+
+    .. math::
+        \mathbf{x}'_i = \mathrm{MLP}\big((1 + \epsilon) \mathbf{x}_i + \textstyle\mathrm{AGG}_{j \in \mathcal{N}(i)}
+        \mathrm{ReLU}(\mathbf{x}_j + \mathbf{W}_e \mathbf{e}_{j,i})\big)
+
+    ``AGG`` is the mean by default (``aggr="add"`` gives GINEConv's sum): the messages are all >= 0, and their
+    sum over a node's in-edges grows with its degree; on the synthetic multi-label graph (degree 10, 64
+    features, 16 tasks) the sum drove every unit of the output layer's MLP below zero within five Adam steps
+    (validation ROC-AUC 0.50 after 30 epochs), where the mean reached 0.61.
+
+    Args: as :class:`BasicGNN`, plus ``edge_dim`` (int): the width ``D`` of the edge features, and ``aggr``
+    (str): the aggregation (default ``"mean"``); other keyword arguments go to ``GINEConv``.
+
+    Shapes:
+        ``[I, F]`` -> ``[I, C]``; each layer exchanges its input, ``[I, F_in]`` -> ``[L, F_in]``.
+    """
+
+    def init_conv(self, in_channels, out_channels, edge_dim: int = 0, aggr: str = "mean", **kwargs):
+        from torch_geometric.nn import GINEConv
+
+        from gnnpart.nn.halo_conv import HaloConv
+
+        if isinstance(edge_dim, bool) or not isinstance(edge_dim, int) or edge_dim < 1:
+            raise ValueError(f"`edge_dim` of GINE must be the width of the edge features, >= 1 (got {edge_dim!r}); "
+                             "partition a graph with edge features")
+        mlp = nn.Sequential(nn.Linear(in_channels, out_channels), nn.ReLU(), nn.Linear(out_channels, out_channels))
+        return HaloConv(GINEConv(mlp, edge_dim=edge_dim, aggr=aggr, **kwargs), exchange_width=in_channels,
+                        edge_attr=True)
+
+
 class GAT(BasicGNN):
     r"""GAT with :class:`~gnnpart.nn.DistGATConv` layers, as PyG's ``GAT``: hidden layers have ``heads`` heads of
     ``hidden_channels // heads`` channels, concatenated; the layer that maps to ``out_channels`` averages its heads.
@@ -221,19 +275,20 @@ class GAT(BasicGNN):
 
 
 def build_model(name: str, in_dim: int, hidden: int, out_dim: int, num_layers: int = 2, dropout: float = 0.5,
-                input_dropout: float = 0.0, heads: int = 8, **kwargs) -> BasicGNN:
-    """A model by name: ``gcn``, ``sage``, ``gat`` or ``gin`` (what ``gnnpart train --model`` builds).
+                input_dropout: float = 0.0, heads: int = 8, edge_dim: int = 0, **kwargs) -> BasicGNN:
+    """A model by name: ``gcn``, ``sage``, ``gat``, ``gin`` or ``gine`` (what ``gnnpart train --model`` builds).
 
     Args:
         name (str): the model.
         in_dim (int), hidden (int), out_dim (int), num_layers (int): widths and depth.
         dropout (float), input_dropout (float): as :class:`BasicGNN`.
         heads (int): GAT's heads.
+        edge_dim (int): the width of the edge features (GINE needs it; the others ignore it).
         **kwargs: more :class:`BasicGNN` options (``norm``, ``jk``, ``residual``, ``act``).
     """
-    classes = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN}
+    classes = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN, "gine": GINE}
     if name not in classes:
         raise ValueError(f"`model` must be one of {', '.join(MODELS)} (got '{name}')")
-    extra = {"heads": heads} if name == "gat" else {}
+    extra = {"heads": heads} if name == "gat" else {"edge_dim": edge_dim} if name == "gine" else {}
     return classes[name](in_dim, hidden, num_layers, out_dim, dropout=dropout, input_dropout=input_dropout,
                          **extra, **kwargs)

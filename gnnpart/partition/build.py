@@ -28,7 +28,7 @@ class PartArrays:
     in_degree: np.ndarray  # int64 [num_local]: global in-degree
     out_degree: np.ndarray  # int64 [num_local]: global out-degree
     x: np.ndarray  # float32 [num_inner, F]
-    y: np.ndarray  # int64 [num_inner]
+    y: np.ndarray  # int64 [num_inner] class ids, or float32 [num_inner, T] targets
     train_mask: np.ndarray  # bool [num_inner]
     val_mask: np.ndarray
     test_mask: np.ndarray
@@ -37,20 +37,21 @@ class PartArrays:
     recv_slot: np.ndarray  # int64 [H]: local id (>= num_inner) of each halo slot
     recv_remote: np.ndarray  # int64 [H]: the owner's local id of that node
     num_cut_edges: int  # local edges whose source is a halo node
+    edge_attr: np.ndarray | None = None  # float32 [num_local_edges, D], in the order of indices
 
     @property
     def num_halo(self) -> int:
         return len(self.global_ids) - self.num_inner
 
 
-def _gather_rows(graph: Graph, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The in-edge CSR restricted to ``rows``: (local indptr, global source ids)."""
+def _gather_rows(graph: Graph, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The in-edge CSR restricted to ``rows``: (local indptr, global source ids, the edges' ids in ``graph``)."""
     deg = graph.indptr[rows + 1] - graph.indptr[rows]
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(deg, out=indptr[1:])
     edge_ids = np.arange(indptr[-1], dtype=np.int64)
     edge_ids += np.repeat(graph.indptr[rows] - indptr[:-1], deg)
-    return indptr, graph.indices[edge_ids]
+    return indptr, graph.indices[edge_ids], edge_ids
 
 
 def build_parts(graph: Graph, owner: np.ndarray, num_parts: int) -> Iterator[PartArrays]:
@@ -74,7 +75,7 @@ def build_parts(graph: Graph, owner: np.ndarray, num_parts: int) -> Iterator[Par
 
     for p in range(num_parts):
         inner = order[part_ptr[p] : part_ptr[p + 1]]
-        indptr, src = _gather_rows(graph, inner)
+        indptr, src, edge_ids = _gather_rows(graph, inner)
         remote = src[owner[src] != p]
         seen[remote] = True
         halo = np.flatnonzero(seen)
@@ -105,6 +106,7 @@ def build_parts(graph: Graph, owner: np.ndarray, num_parts: int) -> Iterator[Par
             recv_slot=np.arange(num_inner, len(global_ids), dtype=np.int64),
             recv_remote=local_of[halo],
             num_cut_edges=len(remote),
+            edge_attr=None if graph.edge_attr is None else graph.edge_attr[edge_ids],
         )
 
 

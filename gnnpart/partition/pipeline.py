@@ -85,6 +85,8 @@ def partition_graph(
             sub = part_dir_name(part.part_id)
             for name in _PART_FIELDS:
                 writer.save(f"{sub}/{name}.npy", getattr(part, name))
+            if part.edge_attr is not None:
+                writer.save(f"{sub}/edge_attr.npy", part.edge_attr)
             recv[part.part_id] = (part.recv_peers, part.recv_ptr, part.recv_remote)
             counts.append({
                 "inner": part.num_inner, "halo": part.num_halo, "edges": len(part.indices),
@@ -109,6 +111,9 @@ def partition_graph(
             "num_parts": num_parts,
             "num_features": graph.num_features,
             "num_classes": graph.num_classes,
+            "task": graph.task,
+            "num_outputs": graph.num_outputs,
+            "num_edge_features": graph.num_edge_features,
             "undirected": graph.undirected,
             "method": method,
             "balance": list(balance) if method == "metis" else [],

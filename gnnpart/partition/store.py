@@ -1,10 +1,14 @@
-"""The on-disk partition format (version 1): writing it atomically and loading one part.
+"""The on-disk partition format (version 2; version 1 is still read): writing it atomically and loading one part.
 
 A partition directory holds ``meta.json`` (format, version, sizes, method,
 statistics, and the size and CRC-32 of every file) and one folder
 ``part-<i>/`` per part with plain ``.npy`` arrays (no pickle): the files in
 :data:`PART_ARRAYS`. Each field is documented in README.md, section
 "Partition directory format"; that table is the one place it is described.
+
+Version 2 added ``task``, ``num_outputs`` and ``num_edge_features`` to ``meta.json``, ``[I, T]`` float
+targets in ``y.npy``, and ``edge_attr.npy`` (present when ``num_edge_features`` > 0). A version 1 directory
+reads as version 2 with ``task`` multiclass, ``num_outputs`` = ``num_classes`` and no edge features.
 
 Writing goes to a hidden temporary folder next to the target, ``meta.json``
 last, then one rename (or one atomic exchange with the directory it replaces;
@@ -25,13 +29,21 @@ import numpy as np
 from gnnpart.errors import PartitionFormatError
 
 FORMAT_NAME = "gnnpart-partition"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+TASKS = ("multiclass", "multilabel", "regression")
 META_FILE = "meta.json"
 
 PART_ARRAYS = (
     "global_ids", "indptr", "indices", "in_degree", "out_degree", "x", "y", "train_mask", "val_mask", "test_mask",
     "recv_peers", "recv_ptr", "recv_slot", "recv_remote", "send_peers", "send_ptr", "send_local",
 )
+"""The arrays of every part; ``edge_attr`` (:func:`part_arrays`) is there too when the graph has edge features."""
+
+
+def part_arrays(meta: dict) -> tuple[str, ...]:
+    """The names of the arrays each part of the directory described by ``meta`` holds."""
+    return PART_ARRAYS + (("edge_attr",) if meta.get("num_edge_features", 0) else ())
 
 
 def part_dir_name(part_id: int) -> str:
@@ -92,10 +104,15 @@ def read_meta(path) -> dict:
         raise PartitionFormatError(f"corrupted {meta_path}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise PartitionFormatError(f"{meta_path} is not a gnnpart partition description (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("version") not in READ_VERSIONS:
         raise PartitionFormatError(
-            f"{meta_path} has format version {meta.get('version')}; this gnnpart reads version {FORMAT_VERSION}"
+            f"{meta_path} has format version {meta.get('version')}; this gnnpart reads versions "
+            f"{', '.join(map(str, READ_VERSIONS))}"
         )
+    if meta["version"] == 1:  # what version 2 added, at the values version 1 implied
+        meta.setdefault("task", "multiclass")
+        meta.setdefault("num_outputs", meta.get("num_classes"))
+        meta.setdefault("num_edge_features", 0)
     check_meta_schema(meta, meta_path)
     return meta
 
@@ -112,6 +129,9 @@ META_SCHEMA = {
     "num_parts": (lambda v: _count(v, 1), "an integer >= 1"),
     "num_features": (_count, "an integer >= 0"),
     "num_classes": (_count, "an integer >= 0"),
+    "task": (lambda v: v in TASKS, f"one of {', '.join(TASKS)}"),
+    "num_outputs": (_count, "an integer >= 0"),
+    "num_edge_features": (_count, "an integer >= 0"),
     "method": (lambda v: isinstance(v, str), "a string"),
     "balance": (lambda v: isinstance(v, list) and all(isinstance(b, str) for b in v), "a list of strings"),
     "seed": (_count, "an integer >= 0"),
@@ -194,11 +214,13 @@ class Partition:
         num_inner (int): number of inner (owned) nodes ``I``.
         indptr, indices (np.ndarray): int64 local in-edge CSR over the inner rows; columns index local nodes.
         in_degree, out_degree (np.ndarray): int64 ``[L]`` global degrees of the local nodes.
-        x (np.ndarray): float32 ``[I, F]``; y (np.ndarray): int64 ``[I]``.
+        x (np.ndarray): float32 ``[I, F]``; y (np.ndarray): int64 ``[I]`` class ids, or float32 ``[I, T]``
+            targets (``NaN`` = unlabelled entry).
         train_mask, val_mask, test_mask (np.ndarray): bool ``[I]``.
         recv (dict[int, tuple[np.ndarray, np.ndarray]]): peer -> (halo slots, the peer's local ids).
         send (dict[int, np.ndarray]): peer -> my inner local ids the peer needs, in its slot order.
         meta (dict): the directory's ``meta.json``.
+        edge_attr (np.ndarray | None): float32 ``[E, D]`` features of the local edges, in the order of ``indices``.
     """
 
     part_id: int
@@ -217,6 +239,12 @@ class Partition:
     recv: dict = field(default_factory=dict)
     send: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    edge_attr: np.ndarray | None = None
+
+    @property
+    def task(self) -> str:
+        """``multiclass``, ``multilabel`` or ``regression`` (from ``meta.json``)."""
+        return self.meta.get("task", "multiclass")
 
     @property
     def num_local(self) -> int:
@@ -248,14 +276,23 @@ def _check_part(root: Path, a: dict, meta: dict) -> None:
     """Cross-check the shapes of one part's arrays (a wrong shape names the file)."""
     num_inner = len(a["indptr"]) - 1
     num_local = len(a["global_ids"])
+    num_edges = int(a["indptr"][-1]) if len(a["indptr"]) else 0
+    targets = meta["task"] != "multiclass"
     expect = {
-        "indices": (int(a["indptr"][-1]) if len(a["indptr"]) else 0,),
+        "indices": (num_edges,),
         "in_degree": (num_local,), "out_degree": (num_local,),
-        "x": (num_inner, meta["num_features"]), "y": (num_inner,),
+        "x": (num_inner, meta["num_features"]), "y": (num_inner, meta["num_outputs"]) if targets else (num_inner,),
         "train_mask": (num_inner,), "val_mask": (num_inner,), "test_mask": (num_inner,),
         "recv_ptr": (len(a["recv_peers"]) + 1,), "recv_slot": (num_local - num_inner,),
         "recv_remote": (num_local - num_inner,), "send_ptr": (len(a["send_peers"]) + 1,),
     }
+    if "edge_attr" in a:
+        expect["edge_attr"] = (num_edges, meta["num_edge_features"])
+    dtypes = {"y": np.float32 if targets else np.int64, "x": np.float32, "edge_attr": np.float32}
+    for name, dtype in dtypes.items():
+        if name in a and a[name].dtype != dtype:
+            raise PartitionFormatError(f"partition file {root / (name + '.npy')} has dtype {a[name].dtype}, expected "
+                                       f"{np.dtype(dtype)}")
     for name, shape in expect.items():
         if a[name].shape != shape:
             raise PartitionFormatError(f"partition file {root / (name + '.npy')} has shape {a[name].shape}, expected {shape}")
@@ -277,7 +314,7 @@ def load_partition(path, part_id: int, verify: bool = True) -> Partition:
         raise ValueError(f"`part_id` must be in [0, {num_parts}) for {root} (got {part_id})")
     sub = part_dir_name(int(part_id))
     arrays = {}
-    for name in PART_ARRAYS:
+    for name in part_arrays(meta):
         rel = f"{sub}/{name}.npy"
         if rel not in meta["files"]:
             raise PartitionFormatError(f"{root / META_FILE} lists no file {rel}")
@@ -300,4 +337,5 @@ def load_partition(path, part_id: int, verify: bool = True) -> Partition:
         recv=_plan(arrays, "recv", ("recv_slot", "recv_remote")),
         send=_plan(arrays, "send", ("send_local",)),
         meta=meta,
+        edge_attr=arrays.get("edge_attr"),
     )

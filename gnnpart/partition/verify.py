@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from gnnpart.errors import PartitionFormatError
-from gnnpart.partition.store import META_FILE, PART_ARRAYS, load_partition, part_dir_name, read_meta
+from gnnpart.partition.store import META_FILE, load_partition, part_arrays, part_dir_name, read_meta
 
 
 def _fail(where: Path, rule: str) -> None:
@@ -32,8 +32,14 @@ def _check_part(root: Path, part, meta: dict) -> None:
     if np.any(part.in_degree < 0) or np.any(part.out_degree < 0):
         _fail(where, "degrees must be >= 0")
     y = part.y
-    if len(y) and (y.min() < -1 or y.max() >= max(meta["num_classes"], 1)):
+    if meta["task"] == "multiclass" and len(y) and (y.min() < -1 or y.max() >= max(meta["num_classes"], 1)):
         _fail(where / "y.npy", f"labels must be -1 or in [0, {meta['num_classes']})")
+    if meta["task"] != "multiclass" and np.isinf(y).any():
+        _fail(where / "y.npy", "targets must be finite, or NaN for an unlabelled entry")
+    if meta["task"] == "multilabel" and np.any((y != 0) & (y != 1) & ~np.isnan(y)):
+        _fail(where / "y.npy", "multi-label targets must be 0, 1 or NaN")
+    if part.edge_attr is not None and not np.isfinite(part.edge_attr).all():
+        _fail(where / "edge_attr.npy", "edge features must be finite")
     filled = np.zeros(local - inner, dtype=np.int64)
     for peer, (slots, remote) in part.recv.items():
         if not 0 <= peer < part.num_parts or peer == part.part_id:
@@ -62,7 +68,7 @@ def verify_partition(path) -> dict:
     root = Path(path)
     meta = read_meta(root)
     parts = [load_partition(root, p, verify=True) for p in range(meta["num_parts"])]
-    expected = {f"{part_dir_name(p)}/{name}.npy" for p in range(meta["num_parts"]) for name in PART_ARRAYS}
+    expected = {f"{part_dir_name(p)}/{name}.npy" for p in range(meta["num_parts"]) for name in part_arrays(meta)}
     unchecked = sorted(set(meta["files"]) - expected)
     owned = np.zeros(meta["num_nodes"], dtype=np.int64)
     for part in parts:

@@ -66,8 +66,8 @@ class MetricsFile(Callback):
 
 
 class EpochPrinter(Callback):
-    """Rank 0 prints one line per epoch through ``printer`` (loss, accuracies, time, halo bytes and their ratio
-    to exact, all-reduce time).
+    """Rank 0 prints one line per epoch through ``printer`` (loss, the task's main metric on each split, named,
+    time, halo bytes and their ratio to exact, all-reduce time).
 
     Args:
         printer (callable): e.g. ``print``.
@@ -79,7 +79,8 @@ class EpochPrinter(Callback):
     def on_epoch_end(self, trainer, r):
         if trainer.comm.rank != 0:
             return
-        acc = "" if r.val_acc is None else f"  train {r.train_acc:.4f}  val {r.val_acc:.4f}  test {r.test_acc:.4f}"
+        acc = "" if not r.metrics else (f"  {r.metric}: train {_fmt(r.train_score)}  val {_fmt(r.val_score)}  "
+                                        f"test {_fmt(r.test_score)}")
         ratio = f", {r.halo_bytes / r.halo_bytes_exact:.3f}x exact" if r.halo_bytes_exact else ""
         self.printer(f"epoch {r.epoch:4d}  loss {r.loss:.4f}{acc}  {r.epoch_s * 1000:.0f} ms "
                      f"(halo {r.halo_s * 1000:.0f} ms, {r.halo_bytes / 2**20:.2f} MiB{ratio}; "
@@ -87,8 +88,12 @@ class EpochPrinter(Callback):
 
     def on_fit_end(self, trainer, summary):
         if trainer.comm.rank == 0 and summary.stopped_early:
-            self.printer(f"stopped early at epoch {summary.epochs}: no better validation accuracy since epoch "
+            self.printer(f"stopped early at epoch {summary.epochs}: no better validation {summary.metric} since epoch "
                          f"{summary.best_epoch}")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 class Checkpointing(Callback):
@@ -110,10 +115,11 @@ class Checkpointing(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when the validation accuracy has not improved for ``patience`` epochs (checked after evaluations).
+    """Stop when the task's main validation metric has not improved for ``patience`` epochs (checked after
+    evaluations).
 
     Args:
-        patience (int): epochs without a better validation accuracy before stopping (>= 1).
+        patience (int): epochs without a better validation score before stopping (>= 1).
     """
 
     def __init__(self, patience: int):
@@ -122,7 +128,7 @@ class EarlyStopping(Callback):
         self.patience = patience
 
     def on_epoch_end(self, trainer, record):
-        if record.val_acc is not None and trainer.best.epoch >= 0 and trainer.epoch - trainer.best.epoch >= self.patience:
-            log.info("early stopping at epoch %d (best validation accuracy at epoch %d)", trainer.epoch,
-                     trainer.best.epoch)
+        if record.val_score is not None and trainer.best.epoch >= 0 and trainer.epoch - trainer.best.epoch >= self.patience:
+            log.info("early stopping at epoch %d (best validation %s at epoch %d)", trainer.epoch,
+                     trainer.best.metric, trainer.best.epoch)
             trainer.should_stop = True

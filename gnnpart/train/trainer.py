@@ -24,6 +24,7 @@ from gnnpart.partition.store import Partition
 from gnnpart.train.callbacks import Callback, Checkpointing, EarlyStopping, EpochPrinter, MetricsFile
 from gnnpart.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from gnnpart.train.device import resolve_device
+from gnnpart.train.tasks import SPLITS, resolve_task
 from gnnpart.train.watchdog import Progress, Watchdog
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EpochRecord:
-    """One epoch's numbers, summed or reduced over all ranks (see README: metrics file)."""
+    """One epoch's numbers, summed or reduced over all ranks (see README: metrics file).
+
+    ``train_acc``/``val_acc``/``test_acc`` are the accuracies of a multi-class task (None otherwise, and in epochs
+    without evaluation); ``metric`` names the task's main metric, ``train_score``/``val_score``/``test_score`` are
+    its values, and ``metrics`` holds every metric of every split (``{split: {metric: value}}``, empty in epochs
+    without evaluation).
+    """
 
     epoch: int
     loss: float
@@ -49,40 +56,78 @@ class EpochRecord:
     halo_bytes_exact: int = 0
     halo_bytes_detail: dict = field(default_factory=dict)
     halo_channels_kept: dict = field(default_factory=dict)
+    task: str = "multiclass"
+    metric: str = "accuracy"
+    train_score: float | None = None
+    val_score: float | None = None
+    test_score: float | None = None
+    metrics: dict = field(default_factory=dict)
 
 
 @dataclass
 class BestRecord:
-    """The best validation accuracy so far, its epoch, the test accuracy then, and the weights then.
+    """The best validation score so far (the task's main metric), its epoch, the test score then, and the weights
+    then.
 
     Attributes:
-        val_acc (float): -1 before the first evaluation.
+        val_score (float | None): None before the first evaluation.
         epoch (int): -1 before the first evaluation.
-        test_acc (float | None): test accuracy at that epoch.
+        test_score (float | None): the test score at that epoch.
         state (dict | None): the model's ``state_dict`` at that epoch.
+        metric (str): which metric the scores are (``accuracy``, ``rocauc``, ``rmse``).
     """
 
-    val_acc: float = -1.0
+    val_score: float | None = None
     epoch: int = -1
-    test_acc: float | None = None
+    test_score: float | None = None
     state: dict | None = field(default=None, repr=False)
+    metric: str = "accuracy"
+
+    @property
+    def val_acc(self) -> float | None:
+        """The validation accuracy (a multi-class task; -1.0 before the first evaluation), else None."""
+        if self.metric != "accuracy":
+            return None
+        return -1.0 if self.val_score is None else self.val_score
+
+    @property
+    def test_acc(self) -> float | None:
+        """The test accuracy at the best epoch (a multi-class task), else None."""
+        return self.test_score if self.metric == "accuracy" else None
 
     def as_dict(self) -> dict:
         """Plain values (what a checkpoint stores)."""
-        return {"val_acc": self.val_acc, "epoch": self.epoch, "test_acc": self.test_acc, "state": self.state}
+        return {"val_score": self.val_score, "epoch": self.epoch, "test_score": self.test_score, "state": self.state,
+                "metric": self.metric}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BestRecord":
+        """The record :meth:`as_dict` wrote (or an older checkpoint's ``val_acc``/``test_acc`` record).
+
+        Args:
+            d (dict): the stored record.
+        """
+        if "val_score" not in d:  # written before tasks: accuracy, -1.0 before the first evaluation
+            val = d.get("val_acc")
+            return cls(None if val is None or val < 0 else val, d.get("epoch", -1), d.get("test_acc"), d.get("state"))
+        return cls(d["val_score"], d["epoch"], d["test_score"], d["state"], d.get("metric", "accuracy"))
 
 
 @dataclass
 class FitSummary:
-    """What :meth:`Trainer.fit` ran (the final line of the metrics file)."""
+    """What :meth:`Trainer.fit` ran (the final line of the metrics file); ``best_val_acc``/``test_acc`` are set
+    for a multi-class task, ``best_val_score``/``test_score`` (of ``metric``) for every task."""
 
-    best_val_acc: float
+    best_val_acc: float | None
     best_epoch: int
     test_acc: float | None
     total_s: float
     epochs: int
     setup_halo_bytes: int
     stopped_early: bool = False
+    metric: str = "accuracy"
+    best_val_score: float | None = None
+    test_score: float | None = None
 
 
 def cross_entropy_sum(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -113,9 +158,13 @@ class Trainer:
             (a ReLU input near 0, Adam on a gradient near 0). float64 keeps the runs together far longer.
         halo (str | list, optional): the halo exchange policy, ``--halo`` syntax (see :mod:`gnnpart.comm.policy`):
             one spec for all layers, or one per layer (by ``layer_id``). Default exact.
+        task (str, optional): ``multiclass``, ``multilabel`` or ``regression`` (:mod:`gnnpart.train.tasks`); default
+            the one the partition's labels imply. It chooses the default loss, the metrics and how the best epoch
+            is chosen.
         loss_fn (callable, optional): ``loss_fn(out, target)`` -> the *sum* of the losses of the given rows
-            (default :func:`cross_entropy_sum`); the trainer divides by the number of training nodes of all ranks,
-            so the all-reduced gradients are those of one process.
+            (default: the task's loss, e.g. :func:`cross_entropy_sum`); the trainer divides by the number of
+            labelled training entries of all ranks (training nodes, for class ids), so the all-reduced gradients
+            are those of one process.
         callbacks (list[Callback], optional): more callbacks, called after the ones the arguments above add.
         patience (int, optional): adds :class:`~gnnpart.train.callbacks.EarlyStopping` with this patience.
         watchdog (float, optional): end the job when no epoch completes in this many seconds, naming the stuck
@@ -129,6 +178,7 @@ class Trainer:
 
     Attributes:
         device (torch.device): where the model, features, graph and buffers of this rank live.
+        task (Task): the task (its loss, metrics and main metric).
         best (BestRecord): the best validation epoch so far.
         history (list[EpochRecord]): the epochs run by :meth:`fit`.
         layers (list[HaloLayer]): the model's halo layers, by ``layer_id``.
@@ -139,7 +189,8 @@ class Trainer:
                  weight_decay: float = 5e-4, seed: int = 0, eval_every: int = 1, normalize_features: bool = False,
                  metrics_file=None, checkpoint_dir=None, checkpoint_every: int = 0, printer=None,
                  dtype: torch.dtype = torch.float32, halo=None, loss_fn=None, callbacks=None, patience=None,
-                 settings: dict | None = None, watchdog: float | None = 600.0, device=None, transport: str = "mpi"):
+                 settings: dict | None = None, watchdog: float | None = 600.0, device=None, transport: str = "mpi",
+                 task: str | None = None):
         if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
             raise ValueError(f"`eval_every` must be an integer >= 1 (got {eval_every!r})")
         if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
@@ -147,6 +198,8 @@ class Trainer:
         if checkpoint_every and not checkpoint_dir:
             raise ValueError("`checkpoint_every` needs `checkpoint_dir`")
         self.model, self.part, self.comm = model, partition, comm
+        self.task = resolve_task(task, partition.task)
+        self.normalize_features, self.dtype = bool(normalize_features), dtype
         self.device = dev = resolve_device(device, comm)
         comm.use_transport(transport, dev)
         self.settings = dict(settings or {})
@@ -169,12 +222,12 @@ class Trainer:
         if normalize_features:
             x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)
         self.x = x.to(device=dev, dtype=dtype)
-        self.y = torch.from_numpy(np.asarray(partition.y)).long().to(dev)
+        self.y = self.task.labels(partition.y, dev)
         self.masks = {k: torch.from_numpy(np.asarray(getattr(partition, f"{k}_mask"))).to(dev)
                       for k in ("train", "val", "test")}
         self.eval_every = eval_every
         self.checkpoint_dir = checkpoint_dir
-        self.loss_fn = loss_fn or cross_entropy_sum
+        self.loss_fn = loss_fn or self.task.loss_sum
         self.callbacks: list[Callback] = []
         if metrics_file:
             self.callbacks.append(MetricsFile(metrics_file))
@@ -189,12 +242,12 @@ class Trainer:
         broadcast_parameters(comm, list(model.parameters()) + list(model.buffers()))
         self.optimizer = optimizer
         self.reducer = GradientAllreduce(comm, model.parameters())
-        self.num_train = int(comm.sum_scalars([int(self.masks["train"].sum())])[0])
+        self.num_train = int(comm.sum_scalars([self.task.count(self.y[self.masks["train"]])])[0])
         if self.num_train == 0:
-            raise ValueError("the partition has no training nodes on any rank: nothing to train on")
+            raise ValueError("the partition has no labelled training nodes on any rank: nothing to train on")
         self.epoch = 0
         self.history: list[EpochRecord] = []
-        self.best = BestRecord()
+        self.best = BestRecord(metric=self.task.metric)
         self.should_stop = False
         self.summary: FitSummary | None = None
         start = time.perf_counter()
@@ -275,16 +328,38 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict:
-        """Accuracy on train/val/test over the whole graph (summed correct counts over summed totals)."""
+        """Every metric of the task on train/val/test over the whole graph: ``{split: {metric: value or None}}``,
+        e.g. ``{"val": {"accuracy": 0.81, "macro_f1": 0.79}, ...}`` (see :mod:`gnnpart.train.tasks`; the same on
+        every rank). Before tasks it returned ``{"train_acc": ...}``: read ``["train"]["accuracy"]``."""
         self.model.eval()
         self.progress.enter("evaluation")
-        pred = self.model(self.x, self.graph).argmax(dim=1)
-        counts = []
-        for key in ("train", "val", "test"):
-            m = self.masks[key]
-            counts += [int((pred[m] == self.y[m]).sum()), int(m.sum())]
-        c = self.comm.sum_scalars(counts)
-        return {f"{k}_acc": (c[2 * i] / c[2 * i + 1] if c[2 * i + 1] else None) for i, k in enumerate(("train", "val", "test"))}
+        out = self.model(self.x, self.graph)
+        return self.task.evaluate(out, self.y, self.masks, self.comm)
+
+    @torch.no_grad()
+    def predict(self, out=None, embeddings: int | None = None, probabilities: bool = False):
+        """Run the model over the full graph (exact halo exchange, no dropout; learned halo gates, which are part
+        of the model, still apply).
+
+        Args:
+            out (str | Path, optional): write every rank's rows into this one ``.npy`` in global node order
+                (see :func:`gnnpart.train.predict.write_rows`); every rank calls it. Without it, this rank's rows
+                are returned.
+            embeddings (int, optional): return the hidden representation after halo layer ``embeddings``
+                (``0 .. layers - 1``) instead of the outputs.
+            probabilities (bool): softmax (multi-class) or sigmoid (multi-label) of the outputs.
+
+        Returns:
+            ``[I, C]`` this rank's rows (float32, on the CPU) without ``out``; else the path written.
+        """
+        from gnnpart.train.predict import model_rows, write_rows
+
+        self.progress.enter("prediction")
+        rows = model_rows(self.model, self.x, self.graph, self.task, embeddings, probabilities)
+        if out is None:
+            return rows
+        return write_rows(self.comm, out, self.part.global_ids[: self.part.num_inner], rows,
+                          int(self.part.meta.get("num_nodes", 0)))
 
     # ------------------------------------------------------------------------------ the loop
     def fit(self, epochs: int, restore_best: bool = True) -> list[EpochRecord]:
@@ -305,7 +380,9 @@ class Trainer:
                 self.watchdog.stop()
         self.exchange.drain()
         self.summary = FitSummary(self.best.val_acc, self.best.epoch, self.best.test_acc, time.perf_counter() - start,
-                                  self.epoch, self.setup_halo_bytes, stopped_early=self.should_stop and self.epoch < epochs)
+                                  self.epoch, self.setup_halo_bytes, stopped_early=self.should_stop and self.epoch < epochs,
+                                  metric=self.task.metric, best_val_score=self.best.val_score,
+                                  test_score=self.best.test_score)
         for callback in self.callbacks:
             callback.on_fit_end(self, self.summary)
         if restore_best and self.best.state is not None:
@@ -315,16 +392,19 @@ class Trainer:
     def _epochs(self, epochs: int) -> None:
         while self.epoch < epochs and not self.should_stop:
             loss = self.train_step()
-            accs = {"train_acc": None, "val_acc": None, "test_acc": None}
-            eval_s = 0.0
+            metrics, eval_s = {}, 0.0
             if (self.epoch + 1) % self.eval_every == 0 or self.epoch + 1 == epochs:
                 t0 = time.perf_counter()
-                accs = self.evaluate()
+                metrics = self.evaluate()
                 eval_s = time.perf_counter() - t0
-                if accs["val_acc"] is not None and accs["val_acc"] > self.best.val_acc:
-                    self.best = BestRecord(accs["val_acc"], self.epoch + 1, accs["test_acc"],
-                                           copy.deepcopy(self.model.state_dict()))
-            record = EpochRecord(epoch=self.epoch + 1, loss=loss, eval_s=eval_s, **accs, **self.last_step)
+                if self.task.better(metrics["val"][self.task.metric], self.best.val_score):
+                    self.best = BestRecord(metrics["val"][self.task.metric], self.epoch + 1,
+                                           metrics["test"][self.task.metric], copy.deepcopy(self.model.state_dict()),
+                                           self.task.metric)
+            main = {f"{split}_score": metrics[split][self.task.metric] if metrics else None for split in SPLITS}
+            accs = {f"{split}_acc": metrics[split].get("accuracy") if metrics else None for split in SPLITS}
+            record = EpochRecord(epoch=self.epoch + 1, loss=loss, eval_s=eval_s, **accs, **self.last_step,
+                                 task=self.task.name, metric=self.task.metric, metrics=metrics, **main)
             self.history.append(record)
             self.epoch += 1
             self.progress.enter("callbacks (metrics, checkpoint)")
@@ -343,7 +423,15 @@ class Trainer:
         graph and settings it belongs to."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "epoch": self.epoch,
                 "best": self.best.as_dict(), "losses": [r.loss for r in self.history], "rng": torch.get_rng_state(),
-                "graph": self.graph_identity(), "settings": self.settings}
+                "graph": self.graph_identity(), "settings": self.settings, "inference": self.inference_settings()}
+
+    def inference_settings(self) -> dict:
+        """What running the model again needs besides its settings: the task, the input and output widths, the
+        feature normalisation, the halo spec (a learned gate is part of the model) and the dtype."""
+        halo = [str(policy) for policy in self.halo_policies]  # one spec per layer, whatever form `halo` took
+        return {"task": self.task.name, "num_features": int(self.x.shape[1]), "num_outputs": int(self.part.meta.get(
+                "num_outputs", 0)), "normalize_features": self.normalize_features, "halo": halo,
+                "dtype": str(self.dtype).replace("torch.", "")}
 
     def save_checkpoint(self, directory=None) -> None:
         """Rank 0 writes ``directory/checkpoint.pt`` (default ``checkpoint_dir``); the others wait until it is
@@ -367,6 +455,10 @@ class Trainer:
             raise ValueError(f"checkpoint {path} was trained on {graph['dataset']} ({graph['num_nodes']:,} nodes), not "
                              f"on this partition's {here['dataset']} ({here['num_nodes']:,} nodes): resume on a "
                              "partition of the same graph")
+        saved_task = (state.get("inference") or {}).get("task")
+        if saved_task is not None and saved_task != self.task.name:
+            raise ValueError(f"checkpoint {path} was trained for task {saved_task}; this run's task is {self.task.name}: "
+                             "use the checkpoint's task, or start without --resume")
         saved = state.get("settings") or {}
         for key in sorted(saved.keys() & self.settings.keys()):
             if saved[key] != self.settings[key]:
@@ -381,5 +473,5 @@ class Trainer:
                              f"{first[1].strip() if len(first) > 1 else first[0] if first else type(exc).__name__}") from None
         self.reducer.zero_grad()
         self.epoch = int(state["epoch"])
-        self.best = BestRecord(**state["best"])
+        self.best = BestRecord.from_dict(state["best"])
         torch.set_rng_state(state["rng"])

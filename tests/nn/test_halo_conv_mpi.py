@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gnnpart import partition_graph
-from tests.mpi import run_mpi
+from tests.mpi import npz_runs
 from tests.workers.pyg_convs import CONVS, WholeGraph, whole_graph_state
 
 STEPS = 10
@@ -25,17 +24,7 @@ def cora_tensors(cora):
 
 @pytest.fixture(scope="module")
 def runs(cora, tmp_path_factory):
-    done = {}
-
-    def get(n):
-        if n not in done:
-            base = tmp_path_factory.mktemp(f"convs{n}")
-            partition_graph(cora, n, base / "p")
-            run_mpi(n, "pyg_conv_worker.py", base / "p", base / "out.npz", STEPS, timeout=600)
-            done[n] = dict(np.load(base / "out.npz"))
-        return done[n]
-
-    return get
+    return npz_runs(cora, tmp_path_factory, "pyg_conv_worker.py", STEPS)
 
 
 def reference(name, init, t):

@@ -35,7 +35,13 @@ def check_partition(graph, out_dir, num_parts):
         np.testing.assert_array_equal(p.out_degree, out_deg[p.global_ids])
         inner = p.global_ids[: p.num_inner]
         np.testing.assert_array_equal(p.x, graph.x[inner])
-        np.testing.assert_array_equal(p.y, graph.y[inner])
+        np.testing.assert_array_equal(p.y, graph.y[inner])  # NaN entries compare equal
+        if graph.edge_attr is None:
+            assert p.edge_attr is None
+        else:  # each local edge carries the row of the same (source, target) edge of the graph
+            attr_of = {k: i for i, k in enumerate((graph.edges()[1] * n + graph.edges()[0]).tolist())}
+            rows = [attr_of[k] for k in (dst * n + src).tolist()]
+            np.testing.assert_array_equal(p.edge_attr, graph.edge_attr[rows])
         for key in ("train_mask", "val_mask", "test_mask"):
             np.testing.assert_array_equal(getattr(p, key), getattr(graph, key)[inner])
         for q, (slots, remote_ids) in p.recv.items():

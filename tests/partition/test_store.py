@@ -65,11 +65,32 @@ def test_bad_meta_and_version(written):
     meta = json.loads((written / "meta.json").read_text())
     meta["version"] = 99
     (written / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(PartitionFormatError, match=r"format version 99; this gnnpart reads version 1"):
+    with pytest.raises(PartitionFormatError, match=r"format version 99; this gnnpart reads versions 1, 2"):
         load_partition(written, 0)
     (written / "meta.json").write_text("{not json")
     with pytest.raises(PartitionFormatError, match=r"corrupted .*meta\.json"):
         load_partition(written, 0)
+
+
+def test_version_1_directory_still_loads(written):
+    """A version 1 directory (no task, outputs or edge features in meta.json) reads as a multiclass version 2 one."""
+    current = load_partition(written, 1)
+    meta = json.loads((written / "meta.json").read_text())
+    assert meta["version"] == 2 and meta["task"] == "multiclass" and meta["num_outputs"] == meta["num_classes"]
+    for key in ("task", "num_outputs", "num_edge_features"):
+        del meta[key]
+    meta["version"] = 1
+    (written / "meta.json").write_text(json.dumps(meta))
+    old = load_partition(written, 1)
+    assert old.task == "multiclass" and old.edge_attr is None and old.meta["num_outputs"] == meta["num_classes"]
+    np.testing.assert_array_equal(old.y, current.y)
+    np.testing.assert_array_equal(old.indices, current.indices)
+    meta["task"] = "ranking"
+    meta["version"] = 2
+    (written / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(PartitionFormatError, match=r"`task` must be one of multiclass, multilabel, regression "
+                                                   r"\(got 'ranking'\)"):
+        read_meta(written)
 
 
 def test_part_id_out_of_range(written):

@@ -197,3 +197,15 @@ def test_policies_reach_a_users_layers_by_layer_id(part, comm):
     assert trainer.graph._exchange_for(first).policy.is_exact  # evaluation exchanges exactly
     trainer.fit(2)
     assert set(trainer.history[-1].halo_bytes_by_layer) == {"0", "1"}
+
+
+def test_checkpoint_state_records_what_inference_needs(part, comm):
+    from gnnpart.comm import HaloPolicy
+
+    trainer = Trainer(gcn(part), part, comm, halo=HaloPolicy(encoding="fp16"), normalize_features=True)
+    inference = trainer.state_dict()["inference"]
+    assert inference == {"task": "multiclass", "num_features": 1433, "num_outputs": 7, "normalize_features": True,
+                         "halo": ["fp16", "fp16"], "dtype": "float32"}
+    metrics = trainer.evaluate()
+    assert set(metrics) == {"train", "val", "test"} and set(metrics["val"]) == {"accuracy", "macro_f1"}
+    assert 0 <= metrics["val"]["accuracy"] <= 1
