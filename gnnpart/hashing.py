@@ -10,6 +10,7 @@ the same value for it, and N ranks draw what one process draws. Different stream
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from gnnpart.capabilities import load_extension
@@ -38,6 +39,46 @@ def _hash_dropout_backward(ctx, grad):
 
 
 torch.library.register_autograd("gnnpart::hash_dropout", _hash_dropout_backward, setup_context=_hash_dropout_setup)
+
+
+@torch.library.register_fake("gnnpart::hash_dropout_relu")
+def _hash_dropout_relu_fake(x, ids, seed, epoch, layer, p):
+    return torch.empty_like(x)
+
+
+def _hash_dropout_relu_setup(ctx, inputs, output):
+    ctx.save_for_backward(output)
+    ctx.scale = float(np.float32(1.0) / np.float32(1.0 - inputs[5]))  # the kernels' float scale
+
+
+def _hash_dropout_relu_backward(ctx, grad):
+    # an output > 0 is an element both kept and positive: the gradient passes there, scaled, and nowhere else
+    (out,) = ctx.saved_tensors
+    return torch.ops.aten.threshold_backward(grad, out, 0).mul_(ctx.scale), None, None, None, None, None
+
+
+torch.library.register_autograd("gnnpart::hash_dropout_relu", _hash_dropout_relu_backward,
+                                setup_context=_hash_dropout_relu_setup)
+
+
+def hash_dropout_relu(x: torch.Tensor, ids: torch.Tensor, seed: int, epoch: int, stream: int, p: float) -> torch.Tensor:
+    """``hash_dropout(relu(x), ...)`` in one pass, differentiable in ``x``.
+
+    Forward reads ``x`` once and writes the output once; backward needs only the output (an element passes the
+    gradient exactly where the output is positive), so neither ``relu(x)`` nor the mask is kept.
+
+    Args:
+        x (torch.Tensor): float ``[N, F]``.
+        ids (torch.Tensor): int64 ``[N]``, the global id of each row.
+        seed (int), epoch (int), stream (int): key the draw, as :func:`hash_dropout`.
+        p (float): drop probability in ``[0, 1)``.
+
+    Shapes:
+        ``[N, F]`` -> ``[N, F]``.
+    """
+    if p == 0.0:
+        return torch.relu(x)
+    return _ops.hash_dropout_relu(x, ids, int(seed), int(epoch), int(stream), float(p))
 
 
 def hash_dropout(x: torch.Tensor, ids: torch.Tensor, seed: int, epoch: int, stream: int, p: float) -> torch.Tensor:

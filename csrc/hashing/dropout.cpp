@@ -1,9 +1,11 @@
-// Schema of gnnpart::hash_dropout: dropout whose mask is a counter-based hash of
+// Schemas of gnnpart::hash_dropout: dropout whose mask is a counter-based hash of
 // (seed, epoch, layer, global node id, channel), so that it does not depend on
-// how the graph is partitioned: N ranks and one rank draw the same mask.
+// how the graph is partitioned: N ranks and one rank draw the same mask; and of
+// gnnpart::hash_dropout_relu, the same dropout of relu(x) in one pass.
 // Kernels: csrc/hashing/cpu/dropout_kernel.cpp, csrc/hashing/cuda/dropout_kernel.cu.
 #include <torch/library.h>
 
 TORCH_LIBRARY_FRAGMENT(gnnpart, m) {
   m.def("hash_dropout(Tensor x, Tensor ids, int seed, int epoch, int layer, float p) -> Tensor");
+  m.def("hash_dropout_relu(Tensor x, Tensor ids, int seed, int epoch, int layer, float p) -> Tensor");
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gnnpart.hashing import hash_dropout
+from gnnpart.hashing import hash_dropout, hash_dropout_relu
 
 
 class HashDropout(nn.Module):
@@ -42,6 +42,19 @@ class HashDropout(nn.Module):
         if not self.training or self.p == 0.0:
             return h
         return hash_dropout(h, graph.inner_ids, graph.seed, graph.epoch, stream, self.p)
+
+    def after_relu(self, h: torch.Tensor, graph, stream: int) -> torch.Tensor:
+        """``self(relu(h), graph, stream)`` in one pass (:func:`gnnpart.hashing.hash_dropout_relu`), and plain
+        ReLU in evaluation mode or with ``p = 0``.
+
+        Args:
+            h (torch.Tensor): ``[I, F]``.
+            graph (LocalGraph): gives the global ids, the seed and the epoch.
+            stream (int): keys the draw.
+        """
+        if not self.training or self.p == 0.0:
+            return torch.relu(h)
+        return hash_dropout_relu(h, graph.inner_ids, graph.seed, graph.epoch, stream, self.p)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -156,9 +156,11 @@ class BasicGNN(nn.Module):
             if i < self.num_layers - 1 or self.jk_mode is not None:
                 if self.norms is not None:
                     h = self.norms[i](h, graph)
-                if self.act is not None:
-                    h = self.act(h)
-                h = self.drop(h, graph, stream=i + 1)
+                if isinstance(self.act, nn.ReLU):  # ReLU and dropout in one pass
+                    h = self.drop.after_relu(h, graph, stream=i + 1)
+                else:
+                    h = h if self.act is None else self.act(h)
+                    h = self.drop(h, graph, stream=i + 1)
             if i == stop_after:
                 return h
             xs.append(h)

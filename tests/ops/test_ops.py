@@ -121,6 +121,10 @@ def sample_inputs(device) -> dict[str, list[Case]]:
                               lambda a: hashing.hash_dropout_reference(a[0].cpu(), a[1].cpu(), *a[2:]).to(a[0]),
                               exact=False)
                          for dt in (torch.float32, torch.float64)],
+        "hash_dropout_relu": [Case(_ops.hash_dropout_relu, (feats.to(dt), node_ids, 5, 2, 1, 0.3),
+                                   lambda a: hashing.hash_dropout_reference(torch.relu(a[0]).cpu(), a[1].cpu(),
+                                                                            *a[2:]).to(a[0]), exact=False)
+                              for dt in (torch.float32, torch.float64)],
         "spmm_sum": [Case(_ops.spmm_sum, (indptr, indices, x, t_indptr, t_indices),
                           lambda a: kernels.spmm_sum_reference(*a)),
                      Case(_ops.spmm_sum, (indptr, indices, x.float(), None, None),
@@ -197,6 +201,26 @@ def test_hash_dropout_gradients(device):
     want = hashing.hash_dropout_reference(weight.cpu(), node_ids.cpu(), 3, 1, 0, 0.25)
     torch.testing.assert_close(grad.cpu(), want)
     assert (grad == 0).any() and (grad != 0).any()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_hash_dropout_relu_equals_relu_then_dropout(device):
+    """The fused op gives the values and the gradients of ReLU followed by hash_dropout (NaN passes as in relu)."""
+    x = torch.randn(40, 9, dtype=torch.float64, device=device)
+    x[3, 2] = float("nan")
+    node_ids = torch.arange(40, device=device) * 7
+    weight = torch.randn(40, 9, dtype=torch.float64, device=device)
+    grads = []
+    for fused in (True, False):
+        v = x.clone().requires_grad_(True)
+        out = (hashing.hash_dropout_relu(v, node_ids, 3, 1, 2, 0.4) if fused else
+               hashing.hash_dropout(torch.relu(v), node_ids, 3, 1, 2, 0.4))
+        out.nan_to_num().mul(weight).sum().backward()
+        grads.append((out.detach(), v.grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0], equal_nan=True)
+    torch.testing.assert_close(grads[0][1], grads[1][1])
+    assert (grads[0][1] == 0).any() and (grads[0][1] != 0).any()
+    assert torch.equal(hashing.hash_dropout_relu(x, node_ids, 3, 1, 2, 0.0).nan_to_num(), torch.relu(x).nan_to_num())
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")

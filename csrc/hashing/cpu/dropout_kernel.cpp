@@ -1,10 +1,10 @@
-// CPU kernel of gnnpart::hash_dropout: parallel over rows, one 64-bit hash per four elements.
+// CPU kernels of gnnpart::hash_dropout and hash_dropout_relu: parallel over rows, one 64-bit hash per four
+// elements; the ReLU variant clamps each value at 0 in the same pass.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "hashing/hash.h"
@@ -26,8 +26,13 @@ inline float masked(float value, uint32_t draw, uint32_t threshold, float scale)
   return out;
 }
 
+template <bool Relu>
+inline float input(float value) {
+  return Relu && value < 0.0f ? 0.0f : value;  // NaN passes, as torch.relu lets it
+}
+
 // Rows [begin, end) of the dropout, four channels per 64-bit hash in a fixed-trip inner loop.
-template <typename T>
+template <typename T, bool Relu>
 void dropout_rows(const T* __restrict__ src, T* __restrict__ dst, const int64_t* __restrict__ ids, int64_t begin,
                   int64_t end, int64_t width, uint64_t stream, uint32_t threshold, float scale) {
   const int64_t full = width & ~int64_t{3};
@@ -38,16 +43,17 @@ void dropout_rows(const T* __restrict__ src, T* __restrict__ dst, const int64_t*
     for (int64_t c0 = 0; c0 < full; c0 += 4) {
       const uint64_t bits = group_hash(key, c0 >> 2);
       for (int64_t c = c0; c < c0 + 4; ++c)
-        d[c] = static_cast<T>(masked(static_cast<float>(s[c]), draw16(bits, c), threshold, scale));
+        d[c] = static_cast<T>(masked(input<Relu>(static_cast<float>(s[c])), draw16(bits, c), threshold, scale));
     }
     if (full < width) {
       const uint64_t bits = group_hash(key, full >> 2);
       for (int64_t c = full; c < width; ++c)
-        d[c] = static_cast<T>(masked(static_cast<float>(s[c]), draw16(bits, c), threshold, scale));
+        d[c] = static_cast<T>(masked(input<Relu>(static_cast<float>(s[c])), draw16(bits, c), threshold, scale));
     }
   }
 }
 
+template <bool Relu>
 at::Tensor hash_dropout_cpu(const at::Tensor& x_in, const at::Tensor& ids_in, int64_t seed, int64_t epoch,
                             int64_t layer, double p) {
   TORCH_CHECK(x_in.dim() == 2, "hash_dropout: `x` must be 2-D [rows, channels] (got ", x_in.dim(), " dims)");
@@ -67,7 +73,7 @@ at::Tensor hash_dropout_cpu(const at::Tensor& x_in, const at::Tensor& ids_in, in
     scalar_t* dst = out.data_ptr<scalar_t>();
     const float scale = 1.0f / static_cast<float>(1.0 - p);
     at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-      dropout_rows<scalar_t>(src, dst, id, begin, end, width, stream, threshold, scale);
+      dropout_rows<scalar_t, Relu>(src, dst, id, begin, end, width, stream, threshold, scale);
     });
   });
   return out;
@@ -75,6 +81,9 @@ at::Tensor hash_dropout_cpu(const at::Tensor& x_in, const at::Tensor& ids_in, in
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(gnnpart, CPU, m) { m.impl("hash_dropout", &hash_dropout_cpu); }
+TORCH_LIBRARY_IMPL(gnnpart, CPU, m) {
+  m.impl("hash_dropout", &hash_dropout_cpu<false>);
+  m.impl("hash_dropout_relu", &hash_dropout_cpu<true>);
+}
 
 }  // namespace gnnpart

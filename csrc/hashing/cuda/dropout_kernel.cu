@@ -1,4 +1,5 @@
-// CUDA kernel of gnnpart::hash_dropout: one thread per element, the same hash as the CPU kernel.
+// CUDA kernels of gnnpart::hash_dropout and hash_dropout_relu: one thread per element, the same hash as the CPU
+// kernel; the ReLU variant clamps each value at 0 first.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
@@ -11,16 +12,19 @@
 namespace gnnpart {
 namespace {
 
-template <typename T>
+template <typename T, bool Relu>
 __global__ void hash_dropout_kernel(const T* x, const int64_t* ids, T* out, int64_t rows, int64_t width,
                                     uint64_t stream, uint32_t threshold, float scale) {
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * width; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t r = e / width, c = e % width;
     const uint64_t key = row_key(stream, ids[r]);
-    out[e] = draw16(group_hash(key, c >> 2), c) >= threshold ? static_cast<T>(static_cast<float>(x[e]) * scale) : T(0);
+    const float in = static_cast<float>(x[e]);
+    const float value = Relu && in < 0.0f ? 0.0f : in;  // NaN passes, as torch.relu lets it
+    out[e] = draw16(group_hash(key, c >> 2), c) >= threshold ? static_cast<T>(value * scale) : T(0);
   }
 }
 
+template <bool Relu>
 at::Tensor hash_dropout_cuda(const at::Tensor& x_in, const at::Tensor& ids_in, int64_t seed, int64_t epoch,
                              int64_t layer, double p) {
   const c10::cuda::CUDAGuard device_guard(x_in.device());  // launch on the tensors' GPU
@@ -37,7 +41,7 @@ at::Tensor hash_dropout_cuda(const at::Tensor& x_in, const at::Tensor& ids_in, i
   const int blocks = static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, 65535 * 8));
   auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "hash_dropout", [&] {
-    hash_dropout_kernel<scalar_t><<<blocks, threads, 0, stream>>>(
+    hash_dropout_kernel<scalar_t, Relu><<<blocks, threads, 0, stream>>>(
         x.data_ptr<scalar_t>(), ids.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), x.size(0), x.size(1),
         stream_key(seed, epoch, layer), keep_threshold(p), 1.0f / static_cast<float>(1.0 - p));
   });
@@ -47,6 +51,9 @@ at::Tensor hash_dropout_cuda(const at::Tensor& x_in, const at::Tensor& ids_in, i
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(gnnpart, CUDA, m) { m.impl("hash_dropout", &hash_dropout_cuda); }
+TORCH_LIBRARY_IMPL(gnnpart, CUDA, m) {
+  m.impl("hash_dropout", &hash_dropout_cuda<false>);
+  m.impl("hash_dropout_relu", &hash_dropout_cuda<true>);
+}
 
 }  // namespace gnnpart
