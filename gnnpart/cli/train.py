@@ -102,7 +102,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-MODEL_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk", "residual", "normalize_features")
+MODEL_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk", "residual")
 """Options that shape the model: a checkpoint stores them, and a resume with other values is refused."""
 
 

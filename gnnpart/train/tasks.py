@@ -29,6 +29,17 @@ SPLITS = ("train", "val", "test")
 _GATHER_FLOATS = 1 << 24  # scores gathered at a time for ROC-AUC (128 MiB of float64 scores, over all ranks)
 
 
+def cross_entropy_sum(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The multi-class loss (the Trainer's default ``loss_fn`` then): summed cross-entropy of ``[n, C]`` logits
+    against ``[n]`` class labels.
+
+    Args:
+        logits (torch.Tensor): ``[n, C]``.
+        target (torch.Tensor): int64 ``[n]``.
+    """
+    return F.cross_entropy(logits, target, reduction="sum")
+
+
 def _f1(tp: float, fp: float, fn: float, entries: float) -> float | None:
     """F1 from counts; 0.0 when there is nothing positive to find or predict (scikit-learn's zero_division), None
     when there are no entries at all."""
@@ -160,7 +171,7 @@ class MultiClass(Task):
         return int((y >= 0).sum())
 
     def loss_sum(self, out, y):
-        return F.cross_entropy(out, y, reduction="sum")
+        return cross_entropy_sum(out, y)
 
     def output(self, out, probabilities):
         return torch.softmax(out, dim=1) if probabilities else out

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from gnnpart.comm import Communicator, ExchangePlan, GradientAllreduce, HaloExchange, broadcast_parameters, parse_halo
 from gnnpart.comm.stats import DIRECTIONS, KINDS
@@ -25,9 +24,12 @@ from gnnpart.train.callbacks import Callback, Checkpointing, EarlyStopping, Epoc
 from gnnpart.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from gnnpart.train.device import resolve_device
 from gnnpart.train.tasks import SPLITS, resolve_task
+from gnnpart.train.tasks import cross_entropy_sum  # where it was before tasks: kept importable
 from gnnpart.train.watchdog import Progress, Watchdog
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Trainer", "EpochRecord", "BestRecord", "FitSummary", "cross_entropy_sum"]
 
 
 @dataclass
@@ -128,11 +130,6 @@ class FitSummary:
     metric: str = "accuracy"
     best_val_score: float | None = None
     test_score: float | None = None
-
-
-def cross_entropy_sum(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The default ``loss_fn``: summed cross-entropy of ``[n, C]`` logits against ``[n]`` class labels."""
-    return F.cross_entropy(logits, target, reduction="sum")
 
 
 class Trainer:
@@ -455,10 +452,11 @@ class Trainer:
             raise ValueError(f"checkpoint {path} was trained on {graph['dataset']} ({graph['num_nodes']:,} nodes), not "
                              f"on this partition's {here['dataset']} ({here['num_nodes']:,} nodes): resume on a "
                              "partition of the same graph")
-        saved_task = (state.get("inference") or {}).get("task")
-        if saved_task is not None and saved_task != self.task.name:
-            raise ValueError(f"checkpoint {path} was trained for task {saved_task}; this run's task is {self.task.name}: "
-                             "use the checkpoint's task, or start without --resume")
+        saved_run, here_run = state.get("inference") or {}, self.inference_settings()
+        for key in ("task", "normalize_features"):  # what changes the loss or the input, on any model
+            if key in saved_run and saved_run[key] != here_run[key]:
+                raise ValueError(f"checkpoint {path} was trained with {key} = {saved_run[key]!r}; this run has {key} = "
+                                 f"{here_run[key]!r}: use the checkpoint's value, or start without --resume")
         saved = state.get("settings") or {}
         for key in sorted(saved.keys() & self.settings.keys()):
             if saved[key] != self.settings[key]:

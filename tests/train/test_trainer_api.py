@@ -209,3 +209,11 @@ def test_checkpoint_state_records_what_inference_needs(part, comm):
     metrics = trainer.evaluate()
     assert set(metrics) == {"train", "val", "test"} and set(metrics["val"]) == {"accuracy", "macro_f1"}
     assert 0 <= metrics["val"]["accuracy"] <= 1
+
+
+def test_resume_with_other_feature_normalisation_is_refused(part, comm, tmp_path):
+    Trainer(gcn(part), part, comm, normalize_features=True).save_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match=r"was trained with normalize_features = True; this run has "
+                                         r"normalize_features = False"):
+        Trainer(gcn(part), part, comm).load_checkpoint(tmp_path)
+    Trainer(gcn(part), part, comm, normalize_features=True).load_checkpoint(tmp_path)  # the same: accepted
