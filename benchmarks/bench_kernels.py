@@ -1,8 +1,8 @@
-"""Benchmark: the CPU kernels of gnnpart._C against PyTorch equivalents, one thread.
+"""Benchmark: the CPU kernels of gnnpart._C against PyTorch equivalents, one thread (spmm_sum also two).
 
 - hash_dropout against torch.nn.functional.dropout (ns per element), in cache and on a large tensor;
 - pack_rows / unpack_rows_ / scatter_add_rows_ against index_select / index_copy_ / index_add_ (GB/s);
-- spmm_sum against torch.sparse.mm on a CSR matrix;
+- spmm_sum against torch.sparse.mm on a CSR matrix, widths 16, 64, 256, with 1 and 2 threads;
 - the halo codec ops (pack + encode, decode + unpack, top-k, delta selection) against a single-core
   memory copy of the same run (bandwidth = bytes read + bytes written, per second, for every line).
 
@@ -31,7 +31,7 @@ def best_of(fn, repeat=5) -> float:
 def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    print(f"# one thread, torch {torch.__version__}")
+    print(f"# one thread (spmm_sum: one and two), torch {torch.__version__}")
     for n, width in ((10_000, 128), (1_000_000, 128)):
         x = torch.randn(n, width)
         ids = torch.arange(n)
@@ -54,15 +54,25 @@ def main() -> None:
         print(f"{name} [300000 rows x 256]: {moved / a / 1e9:.2f} GB/s, torch {moved / b / 1e9:.2f} GB/s; "
               f"contiguous copy {moved / copy / 1e9:.2f} GB/s")
 
-    n, deg, width = 200_000, 20, 64
+    spmm()
+    torch.set_num_threads(1)
+    codecs()
+
+
+def spmm() -> None:
+    """spmm_sum against torch.sparse.mm (MKL) on one CSR, widths 16, 64 and 256, 1 and 2 threads."""
+    n, deg = 200_000, 20
     rng = np.random.default_rng(0)
     indptr = torch.arange(0, n * deg + 1, deg)
     indices = torch.from_numpy(np.sort(rng.integers(0, n, (n, deg)), axis=1).reshape(-1))
-    x = torch.randn(n, width)
     adj = torch.sparse_csr_tensor(indptr, indices, torch.ones(n * deg), (n, n))
-    ours, ref = best_of(lambda: kernels.spmm_sum(indptr, indices, x)), best_of(lambda: torch.sparse.mm(adj, x))
-    print(f"spmm_sum [{n} rows, {n * deg} edges, width {width}]: {ours * 1e3:.1f} ms, torch.sparse.mm {ref * 1e3:.1f} ms")
-    codecs()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for width in (16, 64, 256):
+            x = torch.randn(n, width)
+            ours, ref = best_of(lambda: kernels.spmm_sum(indptr, indices, x)), best_of(lambda: torch.sparse.mm(adj, x))
+            print(f"spmm_sum [{n} rows, {n * deg} edges, width {width}], {threads} thread(s): {ours * 1e3:.1f} ms, "
+                  f"torch.sparse.mm {ref * 1e3:.1f} ms ({ours / ref:.2f}x its time)")
 
 
 def codecs() -> None:

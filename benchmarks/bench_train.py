@@ -2,9 +2,11 @@
 
 For GCN and GraphSAGE (2 layers, hidden 256, dropout 0.5 between layers and none on the input, Adam):
 - PyG single-process on the whole graph, 2 threads, CSR path (``torch.sparse_csr`` adjacency);
-- gnnpart on 1, 2 and 4 ranks (METIS parts), 1 thread per rank.
-Prints the median epoch time (forward + backward + optimizer step), peak memory per process
-(VmHWM), and gnnpart's halo bytes per epoch against the exact lower bound (halo rows x widths x 4 B).
+- gnnpart on 1, 2 and 4 ranks (METIS parts), 1 thread per rank (``--threads``), the halo exchange overlapped
+  with the inner-source aggregation (``--overlap off`` waits for it; ``both`` runs each rank count both ways).
+Prints the median epoch time (forward + backward + optimizer step), the halo exchanges' span (``halo``) and the
+part of it not overlapped with computation (``exposed``), peak memory per process (VmHWM), and gnnpart's halo
+bytes per epoch against the exact lower bound (halo rows x widths x 4 B).
 
     python benchmarks/bench_train.py                       # the full run (about 15 minutes here)
     python benchmarks/bench_train.py --nodes 100000 --epochs 3
@@ -67,7 +69,7 @@ def pyg_child(graph_file: str, model: str, hidden: int, epochs: int, threads: in
 
 
 def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int, device: str = "cpu",
-                   transport: str = "mpi") -> None:
+                   transport: str = "mpi", overlap: bool = True, threads: int = 1) -> None:
     """One rank of gnnpart's run; rank 0 prints the medians and every rank's peak memory (VmHWM on the CPU,
     ``torch.cuda.max_memory_allocated`` on a GPU) as one JSON line."""
     import torch
@@ -78,13 +80,13 @@ def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int, device: 
     from gnnpart.train import Trainer
 
     comm = Communicator()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     meta = read_meta(part_dir)
     part = load_partition(part_dir, comm.rank)
     torch.manual_seed(0)
     net = build_model(model, meta["num_features"], hidden, meta["num_classes"], 2, dropout=0.5, input_dropout=0.0)
     trainer = Trainer(net, part, comm, lr=0.01, weight_decay=5e-4, eval_every=10**9, device=device,
-                      transport=transport, watchdog=None)
+                      transport=transport, watchdog=None, overlap=overlap)
     on_gpu = trainer.device.type == "cuda"
     if on_gpu:
         torch.cuda.reset_peak_memory_stats(trainer.device)
@@ -101,6 +103,7 @@ def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int, device: 
         print(json.dumps({
             "epoch_s": statistics.median(r["epoch_s"] for r in steady),
             "halo_s": statistics.median(r["halo_s"] for r in steady),
+            "halo_wait_s": statistics.median(r["halo_wait_s"] for r in steady),
             "allreduce_s": statistics.median(r["allreduce_s"] for r in steady),
             "halo_bytes": steady[0]["halo_bytes"], "setup_halo_bytes": trainer.setup_halo_bytes,
             "setup_s": trainer.setup_s, "peak_gib": [p / 2**30 for p in peaks], "loss": steady[-1]["loss"], "total_s": total,
@@ -129,6 +132,9 @@ def main() -> None:
     graph_arguments(parser, epochs=5)
     parser.add_argument("--ranks", default="1,2,4")
     parser.add_argument("--no-pyg", action="store_true")
+    parser.add_argument("--overlap", choices=("on", "off", "both"), default="on",
+                        help="overlap the halo exchange with the inner-source aggregation (both: off, then on)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per gnnpart rank")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -136,7 +142,8 @@ def main() -> None:
         if kind == "pyg":
             print(json.dumps(pyg_child(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]))))
         else:
-            gnnpart_worker(rest[0], rest[1], int(rest[2]), int(rest[3]))
+            gnnpart_worker(rest[0], rest[1], int(rest[2]), int(rest[3]), overlap=rest[4] == "on",
+                           threads=int(rest[5]))
         return
 
     import numpy as np
@@ -162,15 +169,17 @@ def main() -> None:
             if not args.no_pyg:
                 base = spawn([sys.executable, __file__, "--child", "pyg", graph_file, model, str(args.hidden), str(args.epochs), "2"], 2)
                 print(f"{model} PyG 1 process x 2 threads: epoch {base['epoch_s']:.2f} s, peak {base['peak_gib']:.2f} GiB", flush=True)
-            for r in ranks:
+            modes = ("off", "on") if args.overlap == "both" else (args.overlap,)
+            for r, mode in ((r, mode) for r in ranks for mode in modes):
                 part_dir, halo_rows = parts[r]
-                cmd = mpiexec_command(r, [__file__, "--child", "gnnpart", part_dir, model, str(args.hidden), str(args.epochs)])
-                res = spawn(cmd, 1)
+                cmd = mpiexec_command(r, [__file__, "--child", "gnnpart", part_dir, model, str(args.hidden), str(args.epochs),
+                                          mode, str(args.threads)])
+                res = spawn(cmd, args.threads)
                 width = 16  # both models exchange the 16-wide output-layer rows, forward and backward, each epoch
                 bound = halo_rows * width * 4 * 2
                 ratio = f", {res['epoch_s'] / base['epoch_s']:.2f}x PyG time, {max(res['peak_gib']) / base['peak_gib']:.2f}x PyG memory" if base else ""
-                print(f"{model} gnnpart {r} rank(s) x 1 thread: epoch {res['epoch_s']:.2f} s (halo {res['halo_s']:.2f} s, "
-                      f"allreduce {res['allreduce_s']:.3f} s), peak per rank {max(res['peak_gib']):.2f} GiB"
+                print(f"{model} gnnpart {r} rank(s) x {args.threads} thread(s), overlap {mode}: epoch {res['epoch_s']:.2f} s "
+                      f"(halo {res['halo_s']:.2f} s, exposed {res['halo_wait_s']:.2f} s, allreduce {res['allreduce_s']:.3f} s), peak per rank {max(res['peak_gib']):.2f} GiB"
                       f"{ratio}; halo {res['halo_bytes']:,} B/epoch = {res['halo_bytes'] / bound if bound else float('nan'):.4f} "
                       f"x bound ({halo_rows:,} rows x 16 x 4 B x 2); setup {res['setup_s']:.1f} s, "
                       f"{res['setup_halo_bytes']:,} B once", flush=True)

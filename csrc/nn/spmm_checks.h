@@ -33,4 +33,27 @@ inline void check_spmm(const at::Tensor& indptr, const at::Tensor& indices, cons
   if (range_here) check_entries_below("spmm_sum", "indices", indices, x.size(0));
 }
 
+// Checks of gnnpart::spmm_sum_add_ (the index range is checked by the kernels as they read the entries).
+inline void check_spmm_add(const at::Tensor& out, const at::Tensor& begin, const at::Tensor& end,
+                           const at::Tensor& indices, const at::Tensor& x, int64_t offset) {
+  TORCH_CHECK(x.dim() == 2 && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble),
+              "spmm_sum_add_: `x` must be a 2-D float32 or float64 tensor (got ", x.dim(), " dims, ", x.scalar_type(), ")");
+  TORCH_CHECK(out.dim() == 2 && out.is_contiguous() && out.scalar_type() == x.scalar_type() && out.size(1) == x.size(1),
+              "spmm_sum_add_: `out` must be a contiguous [rows, ", x.size(1), "] ", x.scalar_type(), " tensor (got ",
+              out.sizes(), ", ", out.scalar_type(), out.is_contiguous() ? "" : ", not contiguous", ")");
+  const int64_t rows = out.size(0);
+  TORCH_CHECK(begin.dim() == 1 && end.dim() == 1 && begin.scalar_type() == at::kLong && end.scalar_type() == at::kLong &&
+                  begin.numel() == rows && end.numel() == rows,
+              "spmm_sum_add_: `begin` and `end` must be 1-D int64 tensors of ", rows, " entries, one per row of `out` (got ",
+              begin.sizes(), " and ", end.sizes(), ")");
+  TORCH_CHECK(indices.dim() == 1 && indices.scalar_type() == at::kLong, "spmm_sum_add_: `indices` must be 1-D int64");
+  TORCH_CHECK(offset >= 0, "spmm_sum_add_: `offset` must be >= 0 (got ", offset, ")");
+  TORCH_CHECK(out.device() == x.device() && begin.device() == x.device() && end.device() == x.device() &&
+                  indices.device() == x.device(),
+              "spmm_sum_add_: every tensor must be on ", x.device());
+  if (rows == 0) return;
+  const bool ok = (begin >= 0).logical_and(begin <= end).logical_and(end <= indices.numel()).all().item<bool>();
+  TORCH_CHECK(ok, "spmm_sum_add_: each row's edges must satisfy 0 <= begin <= end <= len(indices) = ", indices.numel());
+}
+
 }  // namespace gnnpart

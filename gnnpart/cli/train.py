@@ -52,6 +52,8 @@ class TrainConfig:
     watchdog: float = option(600.0, "end the job when no epoch completes in this many seconds, naming the stuck "
                                     "ranks and what they were doing (0: no watchdog)", metavar="SECONDS")
     threads: int = option(0, "torch threads per rank (0: cores / ranks)")
+    no_overlap: bool = option(False, "wait for each halo exchange before aggregating (default: aggregate the inner "
+                              "sources while the halo rows travel; the same results)")
     device: str = option("cpu", "where each rank trains: cpu, cuda (the GPU of its node-local rank, modulo the "
                                 "GPUs; ranks may share one) or auto (cuda when torch sees a GPU)", choices=DEVICES)
     transport: str = option("mpi", "how GPU tensors travel: mpi (staged through pinned host memory), mpi-cuda "
@@ -197,7 +199,7 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
                       checkpoint_dir=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every, printer=printer,
                       halo=cfg.halo, patience=cfg.patience, watchdog=cfg.watchdog or None,
                       settings={k: getattr(cfg, k) for k in MODEL_SETTINGS}, device=cfg.device,
-                      transport=cfg.transport, task=cfg.task)
+                      transport=cfg.transport, task=cfg.task, overlap=not cfg.no_overlap)
     if cfg.resume:
         trainer.load_checkpoint(cfg.checkpoint)
         saved_lr = trainer.optimizer.param_groups[0]["lr"]

@@ -57,6 +57,22 @@ class Handle:
         if self._done or self._finish is None:
             self._drop()
 
+    def test(self) -> bool:
+        """Let MPI move the messages on without blocking; True when every one has arrived.
+
+        MPI libraries without a progress thread (MPICH and Open MPI by default) move a large message only inside MPI
+        calls, so work overlapped with a message calls this now and then (see :mod:`gnnpart.nn.overlap`). Requests
+        that cannot be tested (a GPU transport's) count as not arrived until :meth:`wait`.
+        """
+        arrived = self._after.test() if self._after is not None else True
+        pending = []
+        for request in self._requests:
+            probe = getattr(request, "Test", None)
+            if probe is None or not probe():
+                pending.append(request)
+        self._requests = pending
+        return arrived and not pending
+
     def wait(self, *args):
         """Wait for the messages, then return ``finish(*args)`` (computed once)."""
         if not self._done:

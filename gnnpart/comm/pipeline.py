@@ -155,7 +155,7 @@ class PolicyExchange:
                              f"(got {tuple(h_inner.shape)})")
         start = time.perf_counter()
         handle = self.send_rows(h_inner, epoch)
-        self.link.stats.seconds += time.perf_counter() - start
+        self.link.stats.add_time(time.perf_counter() - start)
 
         def assemble(message: Handle) -> torch.Tensor:
             t0 = time.perf_counter()
@@ -165,7 +165,7 @@ class PolicyExchange:
             rows = message.wait(halo)
             if rows is not halo:  # a message decoded earlier (stale) or elsewhere
                 halo.copy_(rows)
-            self.link.stats.seconds += time.perf_counter() - t0
+            self.link.stats.add_time(time.perf_counter() - t0)
             return out
 
         return handle.then(assemble)
@@ -294,5 +294,5 @@ class _ExchangeFunction(torch.autograd.Function):
         num_inner = px.link.plan.num_inner
         grad_inner = grad_local[:num_inner].clone()
         px.return_grads(grad_local[num_inner:], ctx.transfer, ctx.epoch).wait(grad_inner)
-        px.link.stats.seconds += time.perf_counter() - start
+        px.link.stats.add_time(time.perf_counter() - start)
         return grad_inner, None, None

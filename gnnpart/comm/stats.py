@@ -15,7 +15,10 @@ class ExchangeStats:
 
     Attributes:
         bytes_forward (int), bytes_backward (int): bytes of the buffers sent, each direction.
-        seconds (float): wall time spent in exchanges (posting, waiting, packing and unpacking).
+        seconds (float): wall time of the exchanges (``halo_s``): from posting each message to having its rows
+            (or gradients) decoded, including work the rank overlapped with the message in flight.
+        wait_seconds (float): the part of ``seconds`` the rank spent on the exchange alone (``halo_wait_s``, the
+            exposed communication): posting, blocked waiting, decoding. Equal to ``seconds`` for a blocking exchange.
         bytes_by_layer (dict): ``{key: bytes}``, both directions, for the exchanges made with a key (a layer).
         detail (dict): ``{key: {direction: {kind: bytes}}}`` with the kinds of :data:`KINDS`.
         bytes_exact (int): what exact exchanges of the same calls would have sent (every row, full width, float).
@@ -24,6 +27,7 @@ class ExchangeStats:
     bytes_forward: int = 0
     bytes_backward: int = 0
     seconds: float = 0.0
+    wait_seconds: float = 0.0
     bytes_by_layer: dict = field(default_factory=dict)
     detail: dict = field(default_factory=dict)
     bytes_exact: int = 0
@@ -32,6 +36,16 @@ class ExchangeStats:
     def bytes(self) -> int:
         """Bytes sent, both directions."""
         return self.bytes_forward + self.bytes_backward
+
+    def add_time(self, span: float, exposed: float | None = None) -> None:
+        """Count an exchange's wall time ``span``, of which ``exposed`` (default all) the rank did nothing else.
+
+        Args:
+            span (float): seconds from posting to the rows being decoded.
+            exposed (float, optional): seconds of ``span`` not overlapped with other work.
+        """
+        self.seconds += span
+        self.wait_seconds += span if exposed is None else exposed
 
     def add(self, key, direction: str, kind: str, nbytes: int) -> None:
         """Count ``nbytes`` sent under ``key`` (a layer, or None) in ``direction`` as ``kind``.
@@ -54,6 +68,6 @@ class ExchangeStats:
     def reset(self) -> None:
         """Zero every count."""
         self.bytes_forward = self.bytes_backward = self.bytes_exact = 0
-        self.seconds = 0.0
+        self.seconds = self.wait_seconds = 0.0
         self.bytes_by_layer = {}
         self.detail = {}

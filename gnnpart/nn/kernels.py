@@ -59,8 +59,38 @@ def spmm_sum(indptr: torch.Tensor, indices: torch.Tensor, x: torch.Tensor, t_ind
     return _ops.spmm_sum(indptr, indices, x, t_indptr, t_indices)
 
 
+def spmm_sum_add_(out: torch.Tensor, begin: torch.Tensor, end: torch.Tensor, indices: torch.Tensor, x: torch.Tensor,
+                  offset: int = 0) -> torch.Tensor:
+    """``out[r] += x[indices[e] - offset]`` for ``e`` in ``begin[r] .. end[r] - 1``, in that order, in place.
+
+    Each element starts from ``out``'s value and adds the row's edges in order, so adding a row's edges in two
+    calls over consecutive ranges gives the bits of one call over both (the overlapped aggregation,
+    :mod:`gnnpart.nn.overlap`, relies on it). Not differentiable.
+
+    Args:
+        out (torch.Tensor): contiguous ``[R, F]`` of ``x``'s dtype (a row slice of a contiguous tensor works).
+        begin (torch.Tensor), end (torch.Tensor): int64 ``[R]``, each row's edge range in ``indices``.
+        indices (torch.Tensor): int64 ``[E]``; the range's entries minus ``offset`` are rows of ``x``.
+        x (torch.Tensor): float32/float64 ``[N, F]``.
+        offset (int): subtracted from every index (default 0).
+
+    Shapes:
+        ``[R, F]``, ``[R]``, ``[R]``, ``[E]``, ``[N, F]`` -> ``out``.
+    """
+    _ops.spmm_sum_add_(out, begin, end, indices, x, int(offset))
+    return out
+
+
 # plain-PyTorch references (tests compare the ops with them)
 def spmm_sum_reference(indptr, indices, x, t_indptr=None, t_indices=None):
     """:func:`spmm_sum` in plain PyTorch (differentiable in ``x``)."""
     rows = torch.repeat_interleave(torch.arange(indptr.numel() - 1, device=x.device), indptr.diff())
     return torch.zeros(indptr.numel() - 1, x.shape[1], dtype=x.dtype, device=x.device).index_add(0, rows, x[indices])
+
+
+def spmm_sum_add_reference(out, begin, end, indices, x, offset=0):
+    """:func:`spmm_sum_add_` in plain PyTorch: a loop over rows and edges, adding in the same order (in place)."""
+    for r in range(out.shape[0]):
+        for e in range(int(begin[r]), int(end[r])):
+            out[r] += x[int(indices[e]) - offset]
+    return out

@@ -92,9 +92,8 @@ class DistGCNConv(_Dist):
         if key not in graph.cache:
             graph.cache[key] = (graph.in_degree + 1.0).rsqrt().unsqueeze(1)
         dinv = graph.cache[key]
-        full = graph.halo(h, self)
         inner = dinv[: graph.num_inner]
-        return inner * (graph.aggregate(dinv * full) + inner * h)
+        return inner * (graph.aggregate_halo(h, self, scale=dinv) + inner * h)
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         out = self.sparse_input(h, graph) @ self.weight if self.aggregate_first else self.propagate(h @ self.weight, graph)
@@ -127,7 +126,7 @@ class DistSAGEConv(_Dist):
         key = "sage_inv_deg"
         if key not in graph.cache:
             graph.cache[key] = (1.0 / graph.in_degree[: graph.num_inner].clamp(min=1.0)).unsqueeze(1)
-        return graph.aggregate(graph.halo(h, self)) * graph.cache[key]
+        return graph.aggregate_halo(h, self) * graph.cache[key]
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         if self.aggregate_first:
@@ -163,7 +162,7 @@ class DistGINConv(_Dist):
         self.lin2 = nn.Linear(out_dim, out_dim)
 
     def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
-        return graph.aggregate(graph.halo(h, self)) + (1.0 + self.eps) * h
+        return graph.aggregate_halo(h, self) + (1.0 + self.eps) * h
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         if self.aggregate_first:

@@ -1,7 +1,9 @@
 """What a layer sees of the graph on one rank: the local CSR, global degrees, ids and the halo exchange.
 
 Local ids: ``0 .. I-1`` are the rank's own (inner) nodes, ``I .. L-1`` its halo nodes (in-neighbours owned by
-other ranks). Every edge of the local graph ends at an inner node; its source is any local node.
+other ranks). Every edge of the local graph ends at an inner node; its source is any local node. Each row lists
+its inner sources before its halo sources, so that the built-in layers can aggregate the inner part while the halo
+rows travel (:mod:`gnnpart.nn.overlap`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from gnnpart.comm import HaloExchange, HaloPolicy, PolicyExchange
 from gnnpart.data.csr import coo_to_csr, csr_rows
 from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.kernels import spmm_sum
+from gnnpart.nn.overlap import OverlappedAggregate, inner_first
 from gnnpart.partition.store import Partition
 
 
@@ -23,6 +26,8 @@ class LocalGraph:
         exchange (HaloExchange): halo exchange of this rank (any rank count, 1 included).
         seed (int): seed of the partition-independent draws (dropout masks, sampling).
         device (torch.device | str, optional): where the graph's tensors live (default the CPU).
+        overlap (bool): overlap the exchange with the inner-source aggregation in :meth:`aggregate_halo` (default
+            True; the results are the same bits either way).
 
     Attributes:
         device (torch.device): where every tensor of the graph lives (the rank's device).
@@ -30,7 +35,10 @@ class LocalGraph:
         global_ids (torch.Tensor): int64 ``[L]``; ``inner_ids`` is its first ``I`` entries.
         in_degree (torch.Tensor): float ``[L]`` global in-degree of each local node.
         indptr (torch.Tensor), indices (torch.Tensor): int64 ``[I + 1]`` / ``[E]``, the CSR of the in-edges of the
-            inner nodes (sources as local ids).
+            inner nodes (sources as local ids), each row's inner sources first, then its halo sources (each in the
+            partition's order).
+        halo_split (torch.Tensor): int64 ``[I]``, where each row's halo-source edges begin.
+        overlap (bool): see the argument.
         edge_attr (torch.Tensor | None): float32 ``[E, D]`` features of the local edges, in the order of
             :attr:`edge_index` (None when the partition has none).
         epoch (int): set by the trainer each epoch; keys dropout masks and the exchanges' draws.
@@ -40,7 +48,7 @@ class LocalGraph:
         cache (dict): per-graph values layers compute once (normalisations, cached aggregations).
     """
 
-    def __init__(self, part: Partition, exchange: HaloExchange, seed: int = 0, device=None):
+    def __init__(self, part: Partition, exchange: HaloExchange, seed: int = 0, device=None, overlap: bool = True):
         self.device = torch.device("cpu" if device is None else device)
         self.part = part
         self.exchange = exchange
@@ -56,14 +64,22 @@ class LocalGraph:
         self.global_ids = tensor(part.global_ids, torch.long)
         self.inner_ids = self.global_ids[: self.num_inner]
         self.in_degree = tensor(np.asarray(part.in_degree, dtype=np.float32), torch.float32)
-        self.indptr = tensor(part.indptr, torch.long)
-        self.indices = tensor(part.indices, torch.long)
-        rows = csr_rows(part.indptr)
-        t_indptr, t_indices = coo_to_csr(part.indices, rows, self.num_local, self.num_inner, dedup=False)
+        self.overlap = bool(overlap)
+        indptr, indices = np.asarray(part.indptr, dtype=np.int64), np.asarray(part.indices, dtype=np.int64)
+        order, split = inner_first(indptr, indices, self.num_inner)
+        edge_attr = part.edge_attr
+        if order is not None:
+            indices = indices[order]
+            edge_attr = None if edge_attr is None else np.asarray(edge_attr)[order]
+        self.indptr = tensor(indptr, torch.long)
+        self.indices = tensor(indices, torch.long)
+        self.halo_split = tensor(split, torch.long)
+        rows = csr_rows(indptr)
+        t_indptr, t_indices = coo_to_csr(indices, rows, self.num_local, self.num_inner, dedup=False)
         self.t_indptr = tensor(t_indptr, torch.long)
         self.t_indices = tensor(t_indices, torch.long)
         self.edge_dst = tensor(rows, torch.long)  # inner local id of each edge's destination
-        self.edge_attr = None if part.edge_attr is None else tensor(part.edge_attr, torch.float32)
+        self.edge_attr = None if edge_attr is None else tensor(edge_attr, torch.float32)
         self.cache: dict = {}
         self.gates = None
         self.progress = None
@@ -147,20 +163,55 @@ class LocalGraph:
         Shapes:
             ``[I, F]`` -> ``[L, F]``.
         """
-        if not isinstance(layer, HaloLayer):
-            raise TypeError(f"graph.halo(x, layer) needs the calling HaloLayer as `layer` (got {type(layer).__name__}); "
-                            "call it as graph.halo(x, self) from a gnnpart.nn.HaloLayer")
-        if layer.layer_id is None:
-            raise ValueError(f"{type(layer).__name__} has no `layer_id`: build the model's layers with "
-                             "gnnpart.nn.halo_layers(model) (the Trainer does) before running it")
-        if self.progress is not None:
-            self.progress.enter(f"halo exchange of layer {layer.layer_id}")
+        self._check_caller(layer, "halo")
+        self.enter(f"halo exchange of layer {layer.layer_id}")
         local = self._exchange_for(layer).exchange(h_inner, self.epoch)
-        if self.progress is not None:
-            self.progress.enter(f"layer {layer.layer_id}: computing")
+        self.enter(f"layer {layer.layer_id}: computing")
         if self.gates is not None and self.gates.has(layer.layer_id):
             local = self.gates.gate_halo(local, layer.layer_id, self.num_inner)
         return local
+
+    def aggregate_halo(self, h_inner: torch.Tensor, layer: HaloLayer, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """``aggregate(scale * halo(h_inner, layer))``, with the exchange overlapped with the inner-source part.
+
+        The same bits as the two calls (tested), and differentiable the same way: backward sends the halo rows'
+        gradients to their owners while the inner rows' gradients are added. It falls back to the two calls when
+        :attr:`overlap` is off or the layer has a learned gate (the gate multiplies the halo rows inside the model).
+
+        Args:
+            h_inner (torch.Tensor): ``[I, F]`` this rank's rows.
+            layer (HaloLayer): the calling layer (``graph.aggregate_halo(x, self)``).
+            scale (torch.Tensor, optional): ``[L, 1]``, a factor for each local row before the sum (not learned).
+
+        Shapes:
+            ``[I, F]`` -> ``[I, F]``.
+        """
+        gated = self.gates is not None and layer.layer_id is not None and self.gates.has(layer.layer_id)
+        if not self.overlap or gated:
+            local = self.halo(h_inner, layer)
+            return self.aggregate(local if scale is None else scale * local)
+        self._check_caller(layer, "aggregate_halo")
+        out = OverlappedAggregate.apply(h_inner, scale, self._exchange_for(layer), self, self.epoch, layer.layer_id)
+        self.enter(f"layer {layer.layer_id}: computing")
+        return out
+
+    def enter(self, phase: str) -> None:
+        """Record what the rank is doing now, for the trainer's watchdog (no-op without one).
+
+        Args:
+            phase (str): e.g. ``"halo exchange of layer 1"`` (a phase naming an exchange is one that waits for
+                other ranks).
+        """
+        if self.progress is not None:
+            self.progress.enter(phase)
+
+    def _check_caller(self, layer, call: str) -> None:
+        if not isinstance(layer, HaloLayer):
+            raise TypeError(f"graph.{call}(x, layer) needs the calling HaloLayer as `layer` (got "
+                            f"{type(layer).__name__}); call it as graph.{call}(x, self) from a gnnpart.nn.HaloLayer")
+        if layer.layer_id is None:
+            raise ValueError(f"{type(layer).__name__} has no `layer_id`: build the model's layers with "
+                             "gnnpart.nn.halo_layers(model) (the Trainer does) before running it")
 
     # ---------------------------------------------------------------------- building blocks
     def aggregate(self, h_local: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,8 @@ class EpochPrinter(Callback):
                                         f"test {_fmt(r.test_score)}")
         ratio = f", {r.halo_bytes / r.halo_bytes_exact:.3f}x exact" if r.halo_bytes_exact else ""
         self.printer(f"epoch {r.epoch:4d}  loss {r.loss:.4f}{acc}  {r.epoch_s * 1000:.0f} ms "
-                     f"(halo {r.halo_s * 1000:.0f} ms, {r.halo_bytes / 2**20:.2f} MiB{ratio}; "
+                     f"(halo {r.halo_s * 1000:.0f} ms, {r.halo_wait_s * 1000:.0f} ms exposed, "
+                     f"{r.halo_bytes / 2**20:.2f} MiB{ratio}; "
                      f"allreduce {r.allreduce_s * 1000:.0f} ms)")
 
     def on_fit_end(self, trainer, summary):

@@ -39,7 +39,9 @@ class EpochRecord:
     ``train_acc``/``val_acc``/``test_acc`` are the accuracies of a multi-class task (None otherwise, and in epochs
     without evaluation); ``metric`` names the task's main metric, ``train_score``/``val_score``/``test_score`` are
     its values, and ``metrics`` holds every metric of every split (``{split: {metric: value}}``, empty in epochs
-    without evaluation).
+    without evaluation). Seconds are this rank's: ``halo_s`` is the halo exchanges' span from posting to decoding,
+    ``halo_wait_s`` the part of it not overlapped with computation, and ``compute_s`` is ``epoch_s`` less
+    ``halo_wait_s`` and ``allreduce_s``.
     """
 
     epoch: int
@@ -64,6 +66,7 @@ class EpochRecord:
     val_score: float | None = None
     test_score: float | None = None
     metrics: dict = field(default_factory=dict)
+    halo_wait_s: float = 0.0
 
 
 @dataclass
@@ -172,6 +175,8 @@ class Trainer:
             GPUs torch sees) or ``auto`` (CUDA when torch sees a GPU). Everything the rank holds lives there.
         transport (str): how GPU tensors travel between ranks: ``mpi`` (default; staged through pinned host
             memory), ``mpi-cuda`` or ``nccl`` (see :mod:`gnnpart.comm.transport`).
+        overlap (bool): the built-in GCN, GraphSAGE and GIN layers aggregate their inner sources while the halo rows
+            travel, forward and backward (default True; the same bits either way, see :mod:`gnnpart.nn.overlap`).
 
     Attributes:
         device (torch.device): where the model, features, graph and buffers of this rank live.
@@ -187,7 +192,7 @@ class Trainer:
                  metrics_file=None, checkpoint_dir=None, checkpoint_every: int = 0, printer=None,
                  dtype: torch.dtype = torch.float32, halo=None, loss_fn=None, callbacks=None, patience=None,
                  settings: dict | None = None, watchdog: float | None = 600.0, device=None, transport: str = "mpi",
-                 task: str | None = None):
+                 task: str | None = None, overlap: bool = True):
         if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
             raise ValueError(f"`eval_every` must be an integer >= 1 (got {eval_every!r})")
         if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
@@ -204,7 +209,7 @@ class Trainer:
         self.halo_policies = parse_halo(halo, len(self.layers))
         global_ids = torch.from_numpy(np.ascontiguousarray(partition.global_ids)).long().to(dev)
         self.exchange = HaloExchange(comm, ExchangePlan.from_partition(partition, comm.size).to(dev), global_ids)
-        self.graph = LocalGraph(partition, self.exchange, seed, device=dev)
+        self.graph = LocalGraph(partition, self.exchange, seed, device=dev, overlap=overlap)
         self.progress = self.graph.progress = Progress()
         self.watchdog = Watchdog(comm, self.progress, watchdog) if watchdog is not None else None
         if optimizer is None:
@@ -315,8 +320,8 @@ class Trainer:
         by_layer = {str(i): int(next(totals)) for i in ids}
         detail = {str(i): {d: {k: int(next(totals)) for k in KINDS} for d in DIRECTIONS} for i in ids}
         self.last_step = {
-            "epoch_s": seconds, "halo_s": stats.seconds, "allreduce_s": self.reducer.seconds,
-            "compute_s": seconds - stats.seconds - self.reducer.seconds,
+            "epoch_s": seconds, "halo_s": stats.seconds, "halo_wait_s": stats.wait_seconds,
+            "allreduce_s": self.reducer.seconds, "compute_s": seconds - stats.wait_seconds - self.reducer.seconds,
             "halo_bytes": int(halo_bytes), "allreduce_bytes": int(ar_bytes), "halo_bytes_by_layer": by_layer,
             "halo_bytes_exact": int(exact_bytes), "halo_bytes_detail": detail,
             "halo_channels_kept": {} if gates is None else {str(k): v for k, v in gates.kept_fraction().items()},

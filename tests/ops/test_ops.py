@@ -128,7 +128,19 @@ def sample_inputs(device) -> dict[str, list[Case]]:
         "spmm_sum": [Case(_ops.spmm_sum, (indptr, indices, x, t_indptr, t_indices),
                           lambda a: kernels.spmm_sum_reference(*a)),
                      Case(_ops.spmm_sum, (indptr, indices, x.float(), None, None),
-                          lambda a: kernels.spmm_sum_reference(*a), exact=False)],
+                          lambda a: kernels.spmm_sum_reference(*a), exact=False)]
+        # 127 columns: every column block of the CPU kernel (64, 32, 16, 8, then single columns)
+        + [Case(_ops.spmm_sum, (indptr, indices, randn(6, 127, dtype=dt), None, None),
+                lambda a: kernels.spmm_sum_add_reference(torch.zeros(5, 127, dtype=a[2].dtype, device=dev),
+                                                         a[0][:-1], a[0][1:], a[1], a[2]))
+           for dt in (torch.float32, torch.float64)],
+        # rows 1..3 of the graph in two calls: edges [begin, split) of x, then [split, end) of a table at offset 2
+        "spmm_sum_add_": [Case(_ops.spmm_sum_add_, (randn(3, width, dtype=dt), indptr[1:4], ids([2, 4, 6]), indices,
+                                                    randn(6, width, dtype=dt), 0),
+                               lambda a: kernels.spmm_sum_add_reference(*a), lambda out, a: a[0])
+                          for dt in (torch.float32, torch.float64) for width in (7, 127)]
+        + [Case(_ops.spmm_sum_add_, (randn(3, 9), ids([2, 4, 6]), indptr[2:5], indices, randn(4, 9), 2),
+                lambda a: kernels.spmm_sum_add_reference(*a), lambda out, a: a[0])],
         "csr_from_coo": [Case(_ops.csr_from_coo, (row, col, 5, 4, dedup),
                               lambda a: tuple(torch.from_numpy(t).to(dev) for t in
                                               coo_to_csr_reference(a[0].cpu().numpy(), a[1].cpu().numpy(), a[2], a[4])))
@@ -253,6 +265,12 @@ def _bad_calls(device):
         (lambda: _ops.delta_select_(torch.zeros(1, 9, device=dev), src, idx([50]), 0.1), r"delta_select_: `index` entries must be in \[0, 50\)"),
         (lambda: _ops.spmm_sum(indptr, indices, x[:3], None, None), r"spmm_sum: `indices` entries must be in \[0, 3\) \(got [35]\)"),
         (lambda: _ops.spmm_sum(indptr, indices, x.half(), None, None), r"spmm_sum: `x` must be float32 or float64"),
+        (lambda: _ops.spmm_sum_add_(x[:5].clone(), indptr[:-1], indptr[1:], indices, x[2:], 2),
+         r"spmm_sum_add_: `indices` entries must be in \[2, 6\) \(got"),
+        (lambda: _ops.spmm_sum_add_(x[:5].clone(), indptr[1:], indptr[:-1], indices, x, 0),
+         r"spmm_sum_add_: each row's edges must satisfy 0 <= begin <= end <= len\(indices\) = 9"),
+        (lambda: _ops.spmm_sum_add_(x[:5].float(), indptr[:-1], indptr[1:], indices, x, 0),
+         r"spmm_sum_add_: `out` must be a contiguous \[rows, 7\] Double tensor"),
         (lambda: _ops.csr_from_coo(idx([0, 5]), idx([0, 0]), 5, 2, True), r"csr_from_coo: `row` (ids|entries) must be in \[0, 5\) \(got 5"),
         (lambda: _ops.hash_dropout(src, idx([1, 2]), 0, 0, 0, 0.5), r"hash_dropout: `ids`"),
     ]

@@ -5,7 +5,10 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "comm/row_checks.h"
@@ -28,13 +31,44 @@ inline void prefetch_row(const char* row, int64_t row_bytes, int rw) {
   }
 }
 
-void gather_rows(const char* from, const int64_t* idx, char* to, int64_t n, int64_t row_bytes) {
+// Rows are copied with non-temporal (streaming) stores when the copy is larger than the caches, the rows are whole
+// multiples of 32 bytes and the destination is 32-byte aligned: the stores then skip reading the destination's
+// lines into the cache first (a third of the memory traffic of a copy) and leave the caches to the reads.
+constexpr int64_t kStreamBytes = int64_t{8} << 20;
+
+__attribute__((target("avx"))) void stream_row_avx(char* to, const char* from, int64_t row_bytes) {
+  for (int64_t b = 0; b < row_bytes; b += 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(from + b));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(to + b), v);
+  }
+}
+
+bool can_stream(const char* to, int64_t n, int64_t row_bytes) {
+  static const bool avx = __builtin_cpu_supports("avx");
+  return avx && n * row_bytes >= kStreamBytes && row_bytes % 32 == 0 && reinterpret_cast<uintptr_t>(to) % 32 == 0;
+}
+
+// to[i] = from[idx[i]] (gather) or to[idx[i]] = from[i] (scatter), rows of `row_bytes`.
+template <bool Scatter>
+void move_rows(const char* from, const int64_t* idx, char* to, int64_t n, int64_t row_bytes) {
+  const bool stream = can_stream(to, n, row_bytes);
   at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      if (i + kAhead < end) prefetch_row(from + idx[i + kAhead] * row_bytes, row_bytes, 0);
-      std::memcpy(to + i * row_bytes, from + idx[i] * row_bytes, row_bytes);
+      if (i + kAhead < end) {
+        if (!Scatter) prefetch_row(from + idx[i + kAhead] * row_bytes, row_bytes, 0);
+        else if (!stream) prefetch_row(to + idx[i + kAhead] * row_bytes, row_bytes, 1);  // streamed stores need none
+      }
+      char* dst = Scatter ? to + idx[i] * row_bytes : to + i * row_bytes;
+      const char* src = Scatter ? from + i * row_bytes : from + idx[i] * row_bytes;
+      if (stream) stream_row_avx(dst, src, row_bytes);
+      else std::memcpy(dst, src, row_bytes);
     }
+    if (stream) _mm_sfence();  // the streamed rows are visible before the task ends
   });
+}
+
+void gather_rows(const char* from, const int64_t* idx, char* to, int64_t n, int64_t row_bytes) {
+  move_rows<false>(from, idx, to, n, row_bytes);
 }
 
 at::Tensor pack_rows_cpu(const at::Tensor& src, const at::Tensor& index_in) {
@@ -71,14 +105,7 @@ void unpack_rows_cpu(at::Tensor& out, const at::Tensor& index_in, const at::Tens
   const int64_t* idx = index.data_ptr<int64_t>();
   check_index_range("unpack_rows_", "index", index, out.size(0));
   const int64_t row_bytes = width * out.element_size();
-  const char* from = static_cast<const char*>(rows.data_ptr());
-  char* to = static_cast<char*>(out.data_ptr());
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      if (i + kAhead < end) prefetch_row(to + idx[i + kAhead] * row_bytes, row_bytes, 1);
-      std::memcpy(to + idx[i] * row_bytes, from + i * row_bytes, row_bytes);
-    }
-  });
+  move_rows<true>(static_cast<const char*>(rows.data_ptr()), idx, static_cast<char*>(out.data_ptr()), n, row_bytes);
 }
 
 void scatter_add_rows_cpu(at::Tensor& out, const at::Tensor& index_in, const at::Tensor& rows_in) {

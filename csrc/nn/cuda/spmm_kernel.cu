@@ -52,8 +52,56 @@ at::Tensor spmm_sum_cuda(const at::Tensor& indptr_in, const at::Tensor& indices_
   return out;
 }
 
+// spmm_sum_add_: the same layout; each lane starts from out's value and adds its row's edges in order. An index
+// outside [offset, offset + cols) sets `bad` (read once after the kernel) and is skipped.
+template <typename T>
+__global__ void spmm_sum_add_kernel(const int64_t* begin, const int64_t* end, const int64_t* idx, const T* x, T* out,
+                                    int64_t rows, int64_t width, int64_t offset, int64_t cols, int* bad) {
+  for (int64_t r = blockIdx.x * (int64_t)blockDim.y + threadIdx.y; r < rows; r += (int64_t)gridDim.x * blockDim.y) {
+    const int64_t e0 = begin[r], e1 = end[r];
+    for (int64_t c = threadIdx.x; c < width; c += blockDim.x) {
+      T acc = out[r * width + c];
+      for (int64_t e = e0; e < e1; ++e) {
+        const int64_t src = idx[e] - offset;
+        if (src < 0 || src >= cols) {
+          *bad = 1;
+          continue;
+        }
+        acc += x[src * width + c];
+      }
+      out[r * width + c] = acc;
+    }
+  }
+}
+
+void spmm_sum_add_cuda(at::Tensor& out, const at::Tensor& begin_in, const at::Tensor& end_in,
+                       const at::Tensor& indices_in, const at::Tensor& x_in, int64_t offset) {
+  const c10::cuda::CUDAGuard device_guard(x_in.device());
+  check_spmm_add(out, begin_in, end_in, indices_in, x_in, offset);
+  const at::Tensor begin = begin_in.contiguous(), end = end_in.contiguous(), indices = indices_in.contiguous();
+  const at::Tensor x = x_in.contiguous();
+  const int64_t rows = out.size(0), width = out.size(1);
+  if (rows * width == 0) return;
+  at::Tensor bad = at::zeros({1}, out.options().dtype(at::kInt));
+  int lanes = 1;
+  while (lanes < 32 && lanes < width) lanes *= 2;
+  const dim3 block(lanes, kThreads / lanes);
+  const int64_t blocks = std::min<int64_t>((rows + block.y - 1) / block.y, 65535 * 8);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spmm_sum_add_", [&] {
+    spmm_sum_add_kernel<scalar_t><<<static_cast<int>(blocks), block, 0, c10::cuda::getCurrentCUDAStream()>>>(
+        begin.data_ptr<int64_t>(), end.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), x.data_ptr<scalar_t>(),
+        out.data_ptr<scalar_t>(), rows, width, offset, x.size(0), bad.data_ptr<int>());
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  TORCH_CHECK(bad.item<int>() == 0, "spmm_sum_add_: `indices` entries must be in [", offset, ", ", offset + x.size(0),
+              ") (got an entry outside, on some row's edges)");
+}
+
 }  // namespace
 
-TORCH_LIBRARY_IMPL(gnnpart, CUDA, m) { m.impl("spmm_sum", &spmm_sum_cuda); }
+TORCH_LIBRARY_IMPL(gnnpart, CUDA, m) {
+  m.impl("spmm_sum", &spmm_sum_cuda);
+  m.impl("spmm_sum_add_", &spmm_sum_add_cuda);
+}
 
 }  // namespace gnnpart
