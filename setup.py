@@ -6,6 +6,10 @@ The extension is built from ``csrc/`` with ``torch.utils.cpp_extension``:
 * CUDA sources (``csrc/**/cuda/*.cu``) are compiled only when CUDA is usable
   (``torch.cuda.is_available()`` and ``CUDA_HOME`` set) or when ``FORCE_CUDA=1``.
 * ``DEBUG=1`` builds without optimisation and with debug symbols.
+* ``csrc/common/torch_ops.h`` (the PyTorch headers, included first by every C++ source) is precompiled once with
+  the sources' flags, then the sources are compiled in parallel with ninja: parsing ATen and the op registry was
+  most of each source's compile time (a clean build took 124 s on 2 cores without it, 56 s with it and ``-g0``).
+  The ``.gch`` is removed after the build. ``GNNPART_PCH=0`` skips the precompiled header.
 
 torch must be installed first; build without isolation so that the extension
 links against that torch::
@@ -15,6 +19,8 @@ links against that torch::
 """
 import glob
 import os
+import subprocess
+import time
 
 from setuptools import find_packages, setup
 
@@ -39,8 +45,57 @@ def _has_ninja() -> bool:
     return is_ninja_available()
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "0").lower() in ("1", "true", "yes", "on")
+def _flag(name: str, default: str = "0") -> bool:
+    return os.environ.get(name, default).lower() in ("1", "true", "yes", "on")
+
+
+PCH_HEADER = os.path.join("csrc", "common", "torch_ops.h")
+
+
+def _is_gcc(exe: str) -> bool:
+    try:
+        version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "Free Software Foundation" in version
+
+
+class BuildWithPCH(BuildExtension.with_options(use_ninja=_has_ninja())):
+    """BuildExtension that first precompiles ``csrc/common/torch_ops.h`` with the flags of the C++ sources.
+
+    GCC uses ``torch_ops.h.gch`` for ``#include "common/torch_ops.h"`` only when the flags match; otherwise (or with
+    another compiler) it reads the header itself, so a failed or skipped precompilation only costs time.
+    """
+
+    def build_extension(self, ext):
+        # BuildExtension.build_extensions has added torch's own flags to ext.extra_compile_args by now
+        pch = _flag("GNNPART_PCH", "1") and _is_gcc(self.compiler.compiler_so[0]) and self._precompile(ext)
+        try:
+            super().build_extension(ext)
+        finally:
+            if pch and os.path.exists(pch):
+                os.remove(pch)  # about 400 MB, and only the build reads it
+
+    def _precompile(self, ext) -> str | None:
+        """Compile the header; returns the ``.gch`` path, or None when it could not be built."""
+        header = os.path.join(HERE, PCH_HEADER)
+        out = header + ".gch"
+        cxx = ext.extra_compile_args["cxx"] if isinstance(ext.extra_compile_args, dict) else ext.extra_compile_args
+        cmd = (list(self.compiler.compiler_so) + [f"-I{d}" for d in list(ext.include_dirs) + list(self.include_dirs)]
+               + [f"-D{name}" if value is None else f"-D{name}={value}" for name, value in ext.define_macros]
+               + ["-x", "c++-header", header, "-o", out + ".tmp"] + list(cxx))
+        start = time.time()
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode == 0:
+            os.replace(out + ".tmp", out)
+            print(f"[gnnpart] precompiled {PCH_HEADER} in {time.time() - start:.0f} s")
+            return out
+        else:  # the sources then parse the header themselves
+            print(f"[gnnpart] could not precompile {PCH_HEADER} (building without it):\n{done.stderr[-2000:]}")
+            for path in (out, out + ".tmp"):
+                if os.path.exists(path):
+                    os.remove(path)
+            return None
 
 
 def extensions():
@@ -51,7 +106,9 @@ def extensions():
     opt = ["-O0", "-g"] if debug else ["-O3"]
     # -fno-wrapv undoes the -fwrapv of Python's CFLAGS, which blocks loop unrolling and vectorisation
     # of the kernels (the dropout kernel ran 4x slower with it); no kernel relies on signed overflow.
-    cxx = opt + ["-fopenmp", "-std=c++17", "-fno-wrapv"]
+    # -g0 undoes the -g of Python's CFLAGS in a release build: debug info of the PyTorch headers is most of the
+    # precompiled header's size and a good part of each source's compile time.
+    cxx = opt + ["-fopenmp", "-std=c++17", "-fno-wrapv"] + ([] if debug else ["-g0"])
     extra = {"cxx": cxx}
     kind = CppExtension
     sources = cpp
@@ -86,7 +143,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["gnnpart", "gnnpart.*"]),
     ext_modules=extensions(),
-    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=_has_ninja())},
+    cmdclass={"build_ext": BuildWithPCH},
     install_requires=["torch>=2.3", "numpy>=1.24", "mpi4py>=3.1", "torch-geometric>=2.5"],
     extras_require={"test": ["pytest>=7", "psutil>=5", "scipy"]},
     entry_points={"console_scripts": ["gnnpart=gnnpart.cli.main:main"]},

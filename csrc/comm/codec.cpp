@@ -16,7 +16,7 @@
 //       held[i] = src[index[i]] for those rows.
 //
 // With accumulate = True an index may repeat (additions are deterministic on CPU); with False it must not.
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 TORCH_LIBRARY_FRAGMENT(gnnpart, m) {
   m.def("quantize_rows(Tensor src, Tensor? index, ScalarType dtype, bool stochastic, int seed) -> (Tensor, Tensor)");

@@ -4,7 +4,7 @@
 //   pack_rows_into_(src, index, out)   -> out = src[index]      (the same, into a buffer kept between calls)
 //   unpack_rows_(out, index, rows)     -> out[index] = rows     (write received rows into halo slots)
 //   scatter_add_rows_(out, index, rows)-> out[index] += rows    (add returned gradients; repeats allowed)
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 TORCH_LIBRARY_FRAGMENT(gnnpart, m) {
   m.def("pack_rows(Tensor src, Tensor index) -> Tensor");

@@ -1,7 +1,7 @@
 // Schema of gnnpart::csr_from_coo: turn a list of (row, col) pairs into a
 // compressed sparse row structure, columns sorted within each row and,
 // optionally, duplicates merged. Device kernels live in csrc/data/<device>/.
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 TORCH_LIBRARY_FRAGMENT(gnnpart, m) {
   m.def(

@@ -3,7 +3,7 @@
 // how the graph is partitioned: N ranks and one rank draw the same mask; and of
 // gnnpart::hash_dropout_relu, the same dropout of relu(x) in one pass.
 // Kernels: csrc/hashing/cpu/dropout_kernel.cpp, csrc/hashing/cuda/dropout_kernel.cu.
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 TORCH_LIBRARY_FRAGMENT(gnnpart, m) {
   m.def("hash_dropout(Tensor x, Tensor ids, int seed, int epoch, int layer, float p) -> Tensor");

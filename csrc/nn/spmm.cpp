@@ -7,7 +7,7 @@
 // end[r] - 1, in that order, onto out's values (not differentiable; the overlapped halo aggregation in
 // gnnpart/nn/overlap.py adds a row's inner-source edges, then its halo-source edges when they land).
 // Kernels: csrc/nn/cpu/, csrc/nn/cuda/.
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 TORCH_LIBRARY_FRAGMENT(gnnpart, m) {
   m.def("spmm_sum_add_(Tensor(a!) out, Tensor begin, Tensor end, Tensor indices, Tensor x, int offset=0) -> ()");

@@ -1,10 +1,7 @@
 // CPU kernels of the halo codec ops (schemas in csrc/comm/codec.cpp): parallel over rows. Accumulating
 // scatters split the destination rows into buckets, one task per bucket, so that repeated indices never
 // race and every destination row receives its additions in index order (deterministic).
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 #include <algorithm>
 #include <cmath>

@@ -1,9 +1,6 @@
 // CPU kernels of the halo row ops: parallel over rows (pack, unpack) or over
 // column blocks (scatter-add, where an index may repeat), vectorisable inner loops.
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 #include <immintrin.h>
 

@@ -4,9 +4,7 @@
 // sorts each row's columns and, with dedup, drops repeats. This replaces a
 // global O(E log E) sort of (row, col) keys, which dominates graph building
 // and METIS input preparation on graphs with tens of millions of edges.
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 #include <algorithm>
 #include <cstdint>

@@ -1,9 +1,6 @@
 // CPU kernels of gnnpart::hash_dropout and hash_dropout_relu: parallel over rows, one 64-bit hash per four
 // elements; the ReLU variant clamps each value at 0 in the same pass.
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 #include <cstring>
 

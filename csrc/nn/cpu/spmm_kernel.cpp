@@ -4,10 +4,7 @@
 // the row's neighbours are added; the neighbour row `kAhead` edges on (in this row or a later one) is prefetched;
 // the kernel is compiled twice, for AVX2 and for the baseline ISA, and picked at run time. Each index is checked
 // as it is read. Other checks: csrc/nn/spmm_checks.h.
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
+#include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 #include <algorithm>
 #include <optional>
