@@ -69,30 +69,44 @@ class BuildWithPCH(BuildExtension.with_options(use_ninja=_has_ninja())):
 
     def build_extension(self, ext):
         # BuildExtension.build_extensions has added torch's own flags to ext.extra_compile_args by now
-        pch = _flag("GNNPART_PCH", "1") and _is_gcc(self.compiler.compiler_so[0]) and self._precompile(ext)
+        stale = os.path.join(HERE, PCH_HEADER) + ".gch"
+        if os.path.exists(stale):  # left by a killed build: GCC would use it even against other torch headers
+            os.remove(stale)
+        compiler = self._cxx()
+        pch = _flag("GNNPART_PCH", "1") and _is_gcc(compiler) and self._precompile(ext, compiler)
         try:
             super().build_extension(ext)
         finally:
             if pch and os.path.exists(pch):
                 os.remove(pch)  # about 400 MB, and only the build reads it
 
-    def _precompile(self, ext) -> str | None:
+    def _cxx(self) -> str:
+        """The compiler that compiles the sources: ninja runs ``$CXX`` (torch's rule), setuptools ``compiler_so``."""
+        if getattr(self, "use_ninja", False):
+            from torch.utils.cpp_extension import get_cxx_compiler
+
+            return get_cxx_compiler()
+        return self.compiler.compiler_so[0]
+
+    def _precompile(self, ext, compiler: str) -> str | None:
         """Compile the header; returns the ``.gch`` path, or None when it could not be built."""
         header = os.path.join(HERE, PCH_HEADER)
         out = header + ".gch"
+        tmp = f"{out}.{os.getpid()}.tmp"
         cxx = ext.extra_compile_args["cxx"] if isinstance(ext.extra_compile_args, dict) else ext.extra_compile_args
-        cmd = (list(self.compiler.compiler_so) + [f"-I{d}" for d in list(ext.include_dirs) + list(self.include_dirs)]
+        cmd = ([compiler] + list(self.compiler.compiler_so[1:])
+               + [f"-I{d}" for d in list(ext.include_dirs) + list(self.include_dirs)]
                + [f"-D{name}" if value is None else f"-D{name}={value}" for name, value in ext.define_macros]
-               + ["-x", "c++-header", header, "-o", out + ".tmp"] + list(cxx))
+               + ["-x", "c++-header", header, "-o", tmp] + list(cxx))
         start = time.time()
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode == 0:
-            os.replace(out + ".tmp", out)
+            os.replace(tmp, out)
             print(f"[gnnpart] precompiled {PCH_HEADER} in {time.time() - start:.0f} s")
             return out
         else:  # the sources then parse the header themselves
             print(f"[gnnpart] could not precompile {PCH_HEADER} (building without it):\n{done.stderr[-2000:]}")
-            for path in (out, out + ".tmp"):
+            for path in (out, tmp):
                 if os.path.exists(path):
                     os.remove(path)
             return None

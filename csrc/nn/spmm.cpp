@@ -1,5 +1,6 @@
 // Schemas of gnnpart::spmm_sum and gnnpart::spmm_sum_add_.
-// spmm_sum: out[r] = sum of x[indices[e]] over the entries e of CSR row r, added in CSR order (a fixed per-row order, on every device, so results do not depend on how the graph is partitioned).
+// spmm_sum: out[r] = sum of x[indices[e]] over the entries e of CSR row r, added in CSR order (a fixed
+// per-row order, on every device and thread count, so the same CSR gives the same bits everywhere).
 // The sparse product of GCN, GraphSAGE and GIN aggregation (no message per edge is built).
 // `t_indptr` / `t_indices` (optional) are the transposed CSR: the backward pass (gnnpart/nn/kernels.py,
 // torch.library.register_autograd) is spmm_sum over them.

@@ -120,6 +120,10 @@ class _StagedRequest:
         self.request, self.pool, self.lent, self.keep = request, pool, lent, keep
         self.host_recv, self.recv = host_recv, recv
 
+    def Test(self) -> bool:  # noqa: N802 - the mpi4py request interface
+        """Let MPI move the message on; True when it has arrived (the copy to the GPU waits for :meth:`Wait`)."""
+        return self.request is None or self.request.Test()
+
     def Wait(self):  # noqa: N802 - the mpi4py request interface
         if self.request is None:
             return

@@ -1,8 +1,9 @@
 """Model ops of ``gnnpart._C`` (``csrc/nn/``): CSR aggregation, its autograd, and its reference.
 
 ``spmm_sum`` has a CPU and a CUDA kernel with the same checks; both add each row's neighbours in CSR order, so
-results do not depend on the device's thread layout or on how the graph is partitioned. Its backward pass is the
-same product over the transposed CSR, registered with ``torch.library.register_autograd``.
+results do not depend on the device or its thread layout (the order is the CSR's: a rank's lists its inner sources
+first, see :mod:`gnnpart.nn.overlap`). Its backward pass is the same product over the transposed CSR, registered
+with ``torch.library.register_autograd``.
 
 Dropout lives in :mod:`gnnpart.hashing` (its mask is the hash that the halo exchange's sampling shares).
 """

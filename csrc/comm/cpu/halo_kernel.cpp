@@ -2,7 +2,10 @@
 // column blocks (scatter-add, where an index may repeat), vectorisable inner loops.
 #include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#define GNNPART_X86 1
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -29,21 +32,30 @@ inline void prefetch_row(const char* row, int64_t row_bytes, int rw) {
 }
 
 // Rows are copied with non-temporal (streaming) stores when the copy is larger than the caches, the rows are whole
-// multiples of 32 bytes and the destination is 32-byte aligned: the stores then skip reading the destination's
+// multiples of 64 bytes and the destination is 64-byte aligned (x86 with AVX): the stores then skip reading the destination's
 // lines into the cache first (a third of the memory traffic of a copy) and leave the caches to the reads.
 constexpr int64_t kStreamBytes = int64_t{8} << 20;
 
-__attribute__((target("avx"))) void stream_row_avx(char* to, const char* from, int64_t row_bytes) {
+#ifdef GNNPART_X86
+__attribute__((target("avx"))) void stream_row(char* to, const char* from, int64_t row_bytes) {
   for (int64_t b = 0; b < row_bytes; b += 32) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(from + b));
     _mm256_stream_si256(reinterpret_cast<__m256i*>(to + b), v);
   }
 }
 
+void stream_fence() { _mm_sfence(); }
+
+// Whole cache lines only: a streamed store that fills part of a line is slow.
 bool can_stream(const char* to, int64_t n, int64_t row_bytes) {
   static const bool avx = __builtin_cpu_supports("avx");
-  return avx && n * row_bytes >= kStreamBytes && row_bytes % 32 == 0 && reinterpret_cast<uintptr_t>(to) % 32 == 0;
+  return avx && n * row_bytes >= kStreamBytes && row_bytes % 64 == 0 && reinterpret_cast<uintptr_t>(to) % 64 == 0;
 }
+#else  // other machines copy with memcpy
+void stream_row(char* to, const char* from, int64_t row_bytes) { std::memcpy(to, from, row_bytes); }
+void stream_fence() {}
+bool can_stream(const char*, int64_t, int64_t) { return false; }
+#endif
 
 // to[i] = from[idx[i]] (gather) or to[idx[i]] = from[i] (scatter), rows of `row_bytes`.
 template <bool Scatter>
@@ -57,10 +69,10 @@ void move_rows(const char* from, const int64_t* idx, char* to, int64_t n, int64_
       }
       char* dst = Scatter ? to + idx[i] * row_bytes : to + i * row_bytes;
       const char* src = Scatter ? from + i * row_bytes : from + idx[i] * row_bytes;
-      if (stream) stream_row_avx(dst, src, row_bytes);
+      if (stream) stream_row(dst, src, row_bytes);
       else std::memcpy(dst, src, row_bytes);
     }
-    if (stream) _mm_sfence();  // the streamed rows are visible before the task ends
+    if (stream) stream_fence();  // the streamed rows are visible before the task ends
   });
 }
 

@@ -73,10 +73,13 @@ GNNPART_ALWAYS_INLINE void add_rows_impl(const RowSums<T>& a, int64_t r0, int64_
   }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#define GNNPART_X86 1
 template <typename T>
 __attribute__((target("avx2"))) void add_rows_avx2(const RowSums<T>& a, int64_t r0, int64_t r1) {
   add_rows_impl(a, r0, r1);
 }
+#endif
 
 template <typename T>
 void add_rows_base(const RowSums<T>& a, int64_t r0, int64_t r1) {
@@ -85,10 +88,14 @@ void add_rows_base(const RowSums<T>& a, int64_t r0, int64_t r1) {
 
 template <typename T>
 void add_rows(const RowSums<T>& a, int64_t rows) {
+#ifdef GNNPART_X86
   static const bool avx2 = __builtin_cpu_supports("avx2");
+#endif
   at::parallel_for(0, rows, kGrain, [&](int64_t r0, int64_t r1) {
-    if (avx2) add_rows_avx2(a, r0, r1);
-    else add_rows_base(a, r0, r1);
+#ifdef GNNPART_X86
+    if (avx2) return add_rows_avx2(a, r0, r1);
+#endif
+    add_rows_base(a, r0, r1);  // other machines: the compiler's vectorisation for their baseline ISA
   });
 }
 

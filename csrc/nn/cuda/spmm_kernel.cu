@@ -1,6 +1,6 @@
 // CUDA kernel of gnnpart::spmm_sum: one row per group of lanes (up to a warp), the lanes splitting the
 // columns; each lane adds the row's neighbours in CSR order, so every output element is summed in the same
-// fixed order as on the CPU (no atomics): the same inputs give the same bits on any partitioning.
+// fixed order as on the CPU (no atomics): the same inputs give the same bits on either device.
 // Checks: csrc/nn/spmm_checks.h.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
