@@ -194,10 +194,18 @@ def test_verify_checks_what_a_crc_cannot(cora3, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
+# On 2 ranks: these checks do not depend on the number of ranks, and each rank started costs ~4 s of CPU.
 @pytest.fixture(scope="module")
-def checkpointed(cora3, tmp_path_factory):
+def cora2(cora, tmp_path_factory):
+    out = tmp_path_factory.mktemp("c") / "cora2"
+    partition_graph(cora, 2, out, dataset="cora")
+    return out
+
+
+@pytest.fixture(scope="module")
+def checkpointed(cora2, tmp_path_factory):
     ckpt = tmp_path_factory.mktemp("ckpt")
-    proc = gnnpart_cli("train", cora3, "--epochs", "2", "--checkpoint", ckpt, "--checkpoint-every", "2", "-n", "3")
+    proc = gnnpart_cli("train", cora2, "--epochs", "2", "--checkpoint", ckpt, "--checkpoint-every", "2", "-n", "2")
     assert proc.returncode == 0, proc.stderr
     return ckpt
 
@@ -207,22 +215,22 @@ def checkpointed(cora3, tmp_path_factory):
     (["--model", "sage"], "was written with model = 'gcn'; this run has model = 'sage'"),
     (["--layers", "3"], "was written with layers = 2"),
 ])
-def test_resume_with_other_settings_is_one_line(cora3, checkpointed, change, message):
-    proc = gnnpart_cli("train", cora3, "--epochs", "3", "--checkpoint", checkpointed, "--resume", *change, "-n", "3")
+def test_resume_with_other_settings_is_one_line(cora2, checkpointed, change, message):
+    proc = gnnpart_cli("train", cora2, "--epochs", "3", "--checkpoint", checkpointed, "--resume", *change, "-n", "2")
     assert proc.returncode != 0 and message in proc.stderr and str(checkpointed) in proc.stderr
     assert "state_dict" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_resume_on_another_graph_is_refused(checkpointed, tmp_path):
     other = tmp_path / "other"
-    partition_graph(__import__("gnnpart").load("synthetic:nodes=300,features=1433,classes=7"), 3, other)
-    proc = gnnpart_cli("train", other, "--epochs", "3", "--checkpoint", checkpointed, "--resume", "-n", "3")
+    partition_graph(__import__("gnnpart").load("synthetic:nodes=300,features=1433,classes=7"), 2, other)
+    proc = gnnpart_cli("train", other, "--epochs", "3", "--checkpoint", checkpointed, "--resume", "-n", "2")
     assert proc.returncode != 0 and "was trained on cora (2,708 nodes)" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("damage,reason", [("truncated", "cannot be read"), ("header", "cannot be read"),
                                             ("crafted", "it lacks model, optimizer")])
-def test_bad_checkpoint_is_one_line(cora3, checkpointed, tmp_path, damage, reason):
+def test_bad_checkpoint_is_one_line(cora2, checkpointed, tmp_path, damage, reason):
     bad = tmp_path / "bad"
     bad.mkdir()
     data = (checkpointed / "checkpoint.pt").read_bytes()
@@ -232,7 +240,7 @@ def test_bad_checkpoint_is_one_line(cora3, checkpointed, tmp_path, damage, reaso
         (bad / "checkpoint.pt").write_bytes(b"\0" * 64 + data[64:])
     else:  # a valid torch file that is not a gnnpart checkpoint
         torch.save({"epoch": 3, "weights": torch.ones(2)}, bad / "checkpoint.pt")
-    proc = gnnpart_cli("train", cora3, "--epochs", "3", "--checkpoint", bad, "--resume", "-n", "3")
+    proc = gnnpart_cli("train", cora2, "--epochs", "3", "--checkpoint", bad, "--resume", "-n", "2")
     lines = [line for line in gnnpart_lines(proc.stderr) if line.strip()]
     errors = [line for line in lines if "is not a valid gnnpart checkpoint" in line]
     assert proc.returncode != 0 and errors and all(reason in line for line in errors)
@@ -243,10 +251,10 @@ def test_bad_checkpoint_is_one_line(cora3, checkpointed, tmp_path, damage, reaso
     assert all(line in errors or line.startswith("Abort(") for line in lines), proc.stderr
 
 
-def test_resume_with_another_lr_warns_and_applies_it(cora3, checkpointed, tmp_path):
+def test_resume_with_another_lr_warns_and_applies_it(cora2, checkpointed, tmp_path):
     ckpt = tmp_path / "c"
     shutil.copytree(checkpointed, ckpt)
-    proc = gnnpart_cli("train", cora3, "--epochs", "3", "--checkpoint", ckpt, "--resume", "--lr", "0.05", "-n", "3")
+    proc = gnnpart_cli("train", cora2, "--epochs", "3", "--checkpoint", ckpt, "--resume", "--lr", "0.05", "-n", "2")
     assert proc.returncode == 0 and "warning: resuming with --lr 0.05; the checkpoint trained with 0.01" in proc.stdout
 
 

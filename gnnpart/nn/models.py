@@ -28,6 +28,32 @@ def _positive(name: str, value) -> int:
     return value
 
 
+def _normalize(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "").replace(" ", "")
+
+
+def resolve_activation(act):
+    """The activation module for ``act``, as PyG's ``activation_resolver`` gives it.
+
+    A name matches a class of ``torch.nn`` activations, case and ``_``/``-`` ignored (``"relu"``,
+    ``"leaky_relu"``, ``"ELU"``); PyG is asked only for names torch lacks (``"swish"``), since importing it costs
+    about 2 s in every rank. A module or callable is returned as it is, None stays None.
+
+    Args:
+        act (str | callable | None): the activation.
+    """
+    if not isinstance(act, str):
+        return act
+    query = _normalize(act)
+    for cls in vars(nn.modules.activation).values():
+        if isinstance(cls, type) and issubclass(cls, nn.Module) and query in (
+                _normalize(cls.__name__), _normalize(cls.__name__).replace("act", "")):
+            return cls()
+    from torch_geometric.nn.resolver import activation_resolver
+
+    return activation_resolver(act)
+
+
 class _Norm(nn.Module):
     """A per-layer normalisation that takes ``(h, graph)``: synchronised batch norm, or layer norm (per row)."""
 
@@ -74,9 +100,6 @@ class BasicGNN(nn.Module):
                  dropout: float = 0.0, act="relu", norm: str | None = None, jk: str | None = None,
                  residual: bool = False, input_dropout: float = 0.0, **kwargs):
         super().__init__()
-        from torch_geometric.nn import JumpingKnowledge
-        from torch_geometric.nn.resolver import activation_resolver
-
         for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
                             ("num_layers", num_layers)):
             _positive(name, value)
@@ -94,7 +117,7 @@ class BasicGNN(nn.Module):
         self.jk_mode, self.residual = jk, bool(residual)
         self.input_drop = HashDropout(input_dropout)
         self.drop = HashDropout(dropout)
-        self.act = activation_resolver(act) if act is not None else None
+        self.act = resolve_activation(act)
         widths = [in_channels] + [hidden_channels] * (num_layers - 1)
         last = out_channels if (out_channels is not None and jk is None) else hidden_channels
         outs = [hidden_channels] * (num_layers - 1) + [last]
@@ -112,6 +135,9 @@ class BasicGNN(nn.Module):
         normed = num_layers if jk is not None else num_layers - 1
         self.norms = nn.ModuleList(_Norm(norm, hidden_channels) for _ in range(normed)) if norm else None
         if jk is not None:
+            if jk != "last":
+                from torch_geometric.nn import JumpingKnowledge  # here: importing PyG costs ~2 s a process
+
             self.jk = JumpingKnowledge(jk, hidden_channels, num_layers) if jk != "last" else None
             self.lin = nn.Linear(num_layers * hidden_channels if jk == "cat" else hidden_channels, self.out_channels)
 

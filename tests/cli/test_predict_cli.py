@@ -57,10 +57,11 @@ def test_predict_on_3_ranks_equals_1_rank(trained):
 
 def test_probabilities_and_embeddings(trained):
     base, graph, _ = trained
-    assert predict(base, 3, "prob.npy", "--probabilities").returncode == 0
-    assert predict(base, 3, "emb0.npy", "--embeddings", "0").returncode == 0
-    assert predict(base, 3, "emb1.npy", "--embeddings", "1").returncode == 0
-    logits = np.load(base / "out3.npy") if (base / "out3.npy").exists() else None
+    # on 1 rank (test_predict_on_3_ranks_equals_1_rank checks that the ranks agree; a rank costs ~4 s to start)
+    assert predict(base, 1, "prob.npy", "--probabilities").returncode == 0
+    assert predict(base, 1, "emb0.npy", "--embeddings", "0").returncode == 0
+    assert predict(base, 1, "emb1.npy", "--embeddings", "1").returncode == 0
+    logits = np.load(base / "out1.npy") if (base / "out1.npy").exists() else None
     prob = np.load(base / "prob.npy")
     assert prob.min() >= 0 and prob.max() <= 1
     if logits is not None:

@@ -29,16 +29,15 @@ TOLERANCE = {"cora64": 1e-5, "cora32": 2e-5, "synth64": 1e-5}
 
 
 def run(graphs, tmp_path, n):
-    results = {}
+    """Every run of RUNS on ``n`` ranks, in one launch of the worker (a launch costs more than a run)."""
+    args = []
+    for graph_name, graph in graphs.items():
+        partition_graph(graph, n, tmp_path / f"{graph_name}-{n}")
     for tag, (dtype, specs) in RUNS.items():
-        graph = graphs["synth" if tag.startswith("synth") else "cora"]
-        out_dir = tmp_path / f"{tag}-{n}"
-        if not out_dir.exists():
-            partition_graph(graph, n, out_dir)
-        result = tmp_path / f"{tag}-{n}.npz"
-        run_mpi(n, "train_worker.py", out_dir, result, STEPS, dtype, *specs, timeout=400)
-        results[tag] = dict(np.load(result))
-    return results
+        part_dir = tmp_path / f"{'synth' if tag.startswith('synth') else 'cora'}-{n}"
+        args += ["--", part_dir, tmp_path / f"{tag}-{n}.npz", STEPS, dtype, *specs]
+    run_mpi(n, "train_worker.py", *args[1:], timeout=600)
+    return {tag: dict(np.load(tmp_path / f"{tag}-{n}.npz")) for tag in RUNS}
 
 
 @pytest.fixture(scope="module")

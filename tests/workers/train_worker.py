@@ -1,6 +1,8 @@
 """MPI worker: train several models for a few steps and save losses and final weights (rank 0).
 
 Usage: mpiexec -n N python -m mpi4py tests/workers/train_worker.py PART_DIR OUT.npz STEPS DTYPE SPEC [SPEC ...]
+       [-- PART_DIR OUT.npz STEPS DTYPE SPEC [SPEC ...] ...]
+(several groups, separated by ``--``, run in one launch: starting the ranks costs more than a group's steps)
 with SPEC = model:hidden:layers:dropout:input_dropout[:key=value,...] (keys: norm, jk, residual). The weights are initialised from a fixed seed,
 so runs on any number of ranks start from the same model.
 
@@ -55,4 +57,7 @@ def main(part_dir, out, steps, dtype, *specs):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    args = sys.argv[1:]
+    while args:
+        group, args = (args[: args.index("--")], args[args.index("--") + 1 :]) if "--" in args else (args, [])
+        main(*group)
