@@ -93,3 +93,15 @@ def test_gradients_match_pyg(whole):
     (ref(x, edge_index) ** 2).sum().backward()
     (ours(x, graph) ** 2).sum().backward()
     torch.testing.assert_close(ours.weight.grad, ref.lin.weight.grad.T, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["relu", "ReLU", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "silu", "prelu", "swish"])
+def test_activations_resolve_as_pyg_resolves_them(name):
+    """Models resolve activation names without importing PyG (about 2 s a rank), to the same modules."""
+    from torch_geometric.nn.resolver import activation_resolver
+
+    from gnnpart.nn.models import resolve_activation
+
+    ours, theirs = resolve_activation(name), activation_resolver(name)
+    assert type(ours) is type(theirs) and repr(ours) == repr(theirs)
+    assert resolve_activation(None) is None and resolve_activation(torch.tanh) is torch.tanh
