@@ -10,12 +10,21 @@ VmHWM, reset just before the measured call (Linux ``clear_refs``).
 
     python benchmarks/bench_partition.py                  # the full run (several minutes)
     python benchmarks/bench_partition.py --nodes 100000   # a quick one
+
+``--scaling``: the size-scaling table of graphs written to disk (``gnnpart generate``) and partitioned
+memory-mapped, K = 8 (issue 14): for each size, the generator's time and peak, METIS alone (its input built
+from the structure, then ``METIS_PartGraphKway``), the whole partitioning with 1 writer and with 4 writers (MPI
+ranks), each peak against METIS alone's; then one size with 4x wider features, and a graph whose features
+exceed half this machine's memory:
+
+    python benchmarks/bench_partition.py --scaling --sizes 1000000,4000000 --wide 512 --big-features 4096
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +81,106 @@ def child_partition(graph_file: str, k: int, method: str, out: str) -> dict:
     }
 
 
+def child_metis(graph_dir: str, k: int) -> dict:
+    from gnnpart.data.graph_dir import open_graph
+    from gnnpart.partition import assign, metis
+
+    g = open_graph(graph_dir)
+    peak_rss_reset()
+    start = time.perf_counter()
+    xadj, adjncy = assign.symmetric_adjacency(g, metis.index_dtype())
+    weights = assign.constraint_weights(g, assign.DEFAULT_BALANCE)
+    metis.part_graph_kway(xadj, adjncy, weights, weights.shape[1], k)
+    return {"metis_s": time.perf_counter() - start, "peak_gib": peak_rss_bytes() / 2**30, "entries": len(adjncy)}
+
+
+def child_partition_dir(graph_dir: str, k: int, out: str) -> dict:
+    """Partition a graph directory, memory-mapped; under mpiexec, one writer per rank (each prints its line)."""
+    from gnnpart import partition_graph
+    from gnnpart.data.graph_dir import open_graph
+
+    comm = None
+    if int(os.environ.get("PMI_SIZE", os.environ.get("OMPI_COMM_WORLD_SIZE", "1"))) > 1:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    g = open_graph(graph_dir)
+    peak_rss_reset()
+    start = time.perf_counter()
+    meta = partition_graph(g, k, out, overwrite=True, comm=comm)
+    return {"rank": comm.Get_rank() if comm else 0, "total_s": time.perf_counter() - start,
+            "metis_s": meta["timing_s"].get("metis_s", 0.0), "peak_gib": peak_rss_bytes() / 2**30,
+            "metis_estimate_gib": meta["memory_plan"]["metis_estimate"] / 2**30}
+
+
+def child_generate_dir(spec: str, out: str) -> dict:
+    from gnnpart.data.synthetic import SyntheticSpec, generate_to_dir
+
+    peak_rss_reset()
+    start = time.perf_counter()
+    meta = generate_to_dir(SyntheticSpec.parse(spec), out, overwrite=True)
+    return {"generate_s": time.perf_counter() - start, "peak_gib": peak_rss_bytes() / 2**30,
+            "nodes": meta["num_nodes"], "edges": meta["num_edges"]}
+
+
+def spawn_ranks(n: int, *args: str) -> list[dict]:
+    from gnnpart.train.launcher import mpiexec_command
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(mpiexec_command(n, [__file__, *args]), capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"ranks {args} failed:\n{proc.stderr}")
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def _dir_gib(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**30
+
+
+def scaling(args) -> None:
+    from gnnpart.limits import available_memory
+
+    print(f"# K = {args.k}; degree {args.degree}; peaks are VmHWM (reset before the measured call) and include the "
+          f"~0.2 GiB of imported torch; memory available now: {available_memory() / 2**30:.1f} GiB", flush=True)
+    print(f"{'nodes':>10} {'edges':>12} {'F':>5} {'x_GiB':>6} {'gen_s':>7} {'gen_GiB':>7} {'metis_s':>8} "
+          f"{'metis_GiB':>9} {'part_s':>7} {'(metis)':>7} {'part_GiB':>8} {'/metis':>6} {'4w_s':>7} {'4w_GiB':>7}",
+          flush=True)
+    rows = [(n, args.features, True) for n in (int(s) for s in args.sizes.split(","))]
+    if args.wide:
+        rows.append((int(args.sizes.split(",")[0]), args.wide, False))
+    if args.big_features:
+        rows.append((int(args.sizes.split(",")[0]), args.big_features, False))
+    root = Path(args.workdir)
+    root.mkdir(parents=True, exist_ok=True)
+    for nodes, features, writers in rows:
+        spec = f"nodes={nodes},degree={args.degree},classes=16,features={features}"
+        gdir, out = root / "graph", root / "parts"
+        try:
+            gen = spawn("--child", "generate_dir", spec, str(gdir))
+        except SystemExit as exc:
+            print(f"{nodes:>10,} {'':>12} {features:>5}  generate refused or failed: {str(exc).splitlines()[-1]}",
+                  flush=True)
+            continue
+        x_gib = nodes * features * 4 / 2**30
+        line = (f"{nodes:>10,} {gen['edges']:>12,} {features:>5} {x_gib:>6.1f} {gen['generate_s']:>7.1f} "
+                f"{gen['peak_gib']:>7.2f}")
+        try:
+            alone = spawn("--child", "metis", str(gdir), str(args.k))
+            one = spawn("--child", "partition_dir", str(gdir), str(args.k), str(out))
+        except SystemExit as exc:
+            print(f"{line}  partition refused or failed: {str(exc).splitlines()[-1]}", flush=True)
+            shutil.rmtree(gdir, ignore_errors=True)
+            continue
+        line += (f" {alone['metis_s']:>8.1f} {alone['peak_gib']:>9.2f} {one['total_s']:>7.1f} {one['metis_s']:>7.1f} "
+                 f"{one['peak_gib']:>8.2f} {one['peak_gib'] / alone['peak_gib']:>6.2f}")
+        if writers:
+            ranks = spawn_ranks(4, "--child", "partition_dir", str(gdir), str(args.k), str(out))
+            line += f" {max(r['total_s'] for r in ranks):>7.1f} {max(r['peak_gib'] for r in ranks):>7.2f}"
+        print(line + f"   (graph dir {_dir_gib(gdir):.1f} GiB, parts {_dir_gib(out):.1f} GiB)", flush=True)
+        shutil.rmtree(gdir, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def spawn(*args: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
     proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
@@ -87,12 +196,26 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=128)
     parser.add_argument("--parts", default="2,4,8,16")
     parser.add_argument("--methods", default="metis,random")
+    parser.add_argument("--scaling", action="store_true", help="the size-scaling table (see above)")
+    parser.add_argument("--sizes", default="1000000,4000000,16000000", help="--scaling: node counts")
+    parser.add_argument("--k", type=int, default=8, help="--scaling: parts")
+    parser.add_argument("--wide", type=int, default=512, help="--scaling: features of the wide row (0: none)")
+    parser.add_argument("--big-features", type=int, default=0,
+                        help="--scaling: features of a row whose features exceed half the memory (0: none)")
+    parser.add_argument("--workdir", default="/tmp/gnnpart-bench-scaling", help="--scaling: where graphs are written")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
-        result = child_generate(*rest) if kind == "generate" else child_partition(rest[0], int(rest[1]), rest[2], rest[3])
-        print(json.dumps(result))
+        children = {"generate": lambda: child_generate(*rest),
+                    "partition": lambda: child_partition(rest[0], int(rest[1]), rest[2], rest[3]),
+                    "generate_dir": lambda: child_generate_dir(*rest),
+                    "metis": lambda: child_metis(rest[0], int(rest[1])),
+                    "partition_dir": lambda: child_partition_dir(rest[0], int(rest[1]), rest[2])}
+        os.write(1, (json.dumps(children[kind]()) + "\n").encode())  # one write: ranks' lines never mix
+        return
+    if args.scaling:
+        scaling(args)
         return
 
     spec = f"synthetic:nodes={args.nodes},degree={args.degree},classes=16,features={args.features}"

@@ -18,6 +18,7 @@ FORBIDDEN = {
     "hashing": ("data", "partition", "comm", "nn", "train", "cli"),
     "limits": ("data", "partition", "comm", "nn", "train", "cli"),
     "processes": ("data", "partition", "comm", "nn", "train", "cli"),
+    "atomic": ("data", "partition", "comm", "nn", "train", "cli"),
 }
 
 

@@ -7,10 +7,10 @@ import os
 import sys
 from contextlib import contextmanager
 
-from gnnpart.cli import datasets, demo, inspect, partition, predict, train
+from gnnpart.cli import datasets, demo, inspect, partition, predict, store_graph, train
 from gnnpart.cli.errors import error_line
 
-SUBCOMMANDS = (partition, inspect, datasets, train, predict, demo)
+SUBCOMMANDS = (store_graph, partition, inspect, datasets, train, predict, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

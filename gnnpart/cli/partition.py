@@ -25,6 +25,14 @@ class PartitionConfig:
     balance: str = option("nodes,train", "constraints METIS balances, from nodes,edges,train")
     seed: int = option(0, "seed of the partitioner")
     overwrite: bool = option(False, "replace DIR if it exists")
+    max_memory: float | None = option(None, "GiB partitioning may use (default: the memory available); METIS that "
+                                      "cannot fit is refused up front, with its estimate. Features do not count: "
+                                      "partition a graph directory (`gnnpart convert` / `generate`) to keep them on "
+                                      "disk", metavar="GIB")
+    nprocs: int | None = option(None, "write the parts with NPROCS MPI ranks, started with mpiexec (omit when already "
+                                "started by mpiexec); every rank opens DATASET, so give a graph directory, which it "
+                                "maps instead of loading, and a file system all ranks share", flags=("-n",),
+                                metavar="NPROCS")
 
 
 def add_parser(sub) -> None:
@@ -41,10 +49,14 @@ def config_from_args(args: argparse.Namespace) -> PartitionConfig:
     config = build_config(PartitionConfig, args)
     if isinstance(config.num_parts, bool) or not isinstance(config.num_parts, int) or config.num_parts < 1:
         raise ValueError(f"--num-parts must be an integer >= 1 (got {config.num_parts})")
+    if config.nprocs is not None and config.nprocs < 1:
+        raise ValueError(f"--nprocs must be >= 1 (got {config.nprocs})")
+    if config.max_memory is not None and not config.max_memory > 0:
+        raise ValueError(f"--max-memory must be a positive number of GiB (got {config.max_memory})")
     return config
 
 
-def run(config: PartitionConfig) -> dict:
+def run(config: PartitionConfig, comm=None) -> dict:
     from gnnpart.data import load
     from gnnpart.partition import partition_graph
     from gnnpart.partition.assign import parse_balance
@@ -61,14 +73,59 @@ def run(config: PartitionConfig) -> dict:
     return partition_graph(
         graph, config.num_parts, config.out, method=config.method, balance=config.balance,
         seed=config.seed, overwrite=config.overwrite, dataset=config.dataset,
+        max_memory=None if config.max_memory is None else config.max_memory * 2**30, comm=comm,
     )
 
 
 def run_cli(args: argparse.Namespace) -> int:
     from gnnpart.partition.atomic import terminate_on_signals
+    from gnnpart.train.launcher import job_size
 
     config = config_from_args(args)
+    size = job_size()
+    if config.nprocs is not None and config.nprocs > 1 and size is None:
+        return _launch(config, list(args.argv))
+    if config.nprocs is not None and size is not None and size != config.nprocs:
+        raise ValueError(f"-n {config.nprocs} does not match the MPI job this runs in ({size} ranks)")
+    if size is not None and size > 1:
+        from gnnpart.cli.ranks import run_rank
+
+        return run_rank("gnnpart partition", lambda comm: _writer_rank(config, comm.comm))
     with terminate_on_signals():  # SIGTERM / SIGHUP: remove the temporary folder, then exit 128 + signal
         meta = run(config)
     print(format_summary(meta, config.out))
     return 0
+
+
+def _launch(config: PartitionConfig, argv: list[str]) -> int:
+    """Start the writers under mpiexec, after the checks that need no rank."""
+    import os
+
+    from gnnpart.cli.ranks import strip_nprocs
+    from gnnpart.partition.assign import parse_balance
+    from gnnpart.partition.atomic import check_output_dir
+    from gnnpart.train.launcher import mpiexec_command, run_job
+
+    parse_balance(config.balance)
+    check_output_dir(config.out, config.overwrite)
+    cmd = mpiexec_command(config.nprocs, ["-m", "gnnpart", *strip_nprocs(argv)])
+    return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))
+
+
+def _writer_rank(config: PartitionConfig, comm) -> None:
+    """One writer of a parallel partitioning: rank 0 reports; an error the writers agreed on is raised by rank 0
+    alone (the others stop quietly), any other error ends the job."""
+    from gnnpart.partition.parallel import WritersFailed
+
+    rank = comm.Get_rank()
+    if rank:
+        logging.getLogger("gnnpart").setLevel(logging.WARNING)
+    try:
+        meta = run(config, comm)
+    except WritersFailed:
+        if rank == 0:
+            raise
+        comm.Barrier()  # rank 0 reports and ends the job
+        return
+    if rank == 0:
+        print(format_summary(meta, config.out), flush=True)

@@ -90,7 +90,7 @@ def run(cfg: PredictConfig, comm=None, printer=print) -> dict:
 
     comm, meta, _ = open_rank(cfg.part_dir, comm, cfg.threads)
     start = time.perf_counter()
-    part = load_partition(cfg.part_dir, comm.rank)
+    part = load_partition(cfg.part_dir, comm.rank, mmap=True)
     given = {k: getattr(cfg, k) for k in CHECKED_SETTINGS if getattr(cfg, k) is not None}
     trainer = load_trained(cfg.checkpoint, part, comm, given, weights=cfg.weights, device=cfg.device,
                            transport=cfg.transport)

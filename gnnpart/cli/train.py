@@ -187,7 +187,7 @@ def run(cfg: TrainConfig, comm=None, printer=print) -> dict:
 
     comm, meta, threads = open_rank(cfg.part_dir, comm, cfg.threads)
     check_memory(cfg, meta, 1)
-    part = load_partition(cfg.part_dir, comm.rank)
+    part = load_partition(cfg.part_dir, comm.rank, mmap=True)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, meta["num_features"], cfg.hidden, meta["num_outputs"], cfg.layers,
                         cfg.dropout, cfg.input_dropout, cfg.heads, edge_dim=meta["num_edge_features"], norm=cfg.norm,

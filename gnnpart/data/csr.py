@@ -91,3 +91,77 @@ def coo_to_csr_with_rows(row: np.ndarray, col: np.ndarray, rows: np.ndarray, num
     indptr = np.zeros(num_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(row[starts], minlength=num_rows), out=indptr[1:])
     return indptr, col[starts], data.astype(np.float32)
+
+
+_ROW_CHUNK_EDGES = 1 << 22  # edges sorted at a time in the last pass of csr_from_chunks
+
+
+def csr_from_chunks(chunks, num_rows: int, dedup: bool = True, symmetric: bool = False,
+                    row_chunk_edges: int | None = None):
+    """:func:`coo_to_csr` of pairs read in chunks, in passes over them: count, then fill, then sort each row.
+
+    No ``[E]`` array of pairs is ever held: memory is the CSR itself (``8 * (num_rows + 1 + E)`` bytes), two
+    ``[num_rows]`` counters and one chunk. The result equals :func:`coo_to_csr` of all the pairs.
+
+    Args:
+        chunks (callable): ``chunks()`` returns a new iterable of ``(row, col)`` int64 array pairs, the same
+            each time (it is called twice).
+        num_rows (int): number of rows; every id must be below it (checked, naming the value).
+        dedup (bool): merge repeated pairs.
+        symmetric (bool): also add ``(col, row)`` for every pair (an undirected graph).
+        row_chunk_edges (int, optional): edges sorted at a time in the last pass (tests split rows with it).
+
+    Returns:
+        (indptr, indices): int64 numpy arrays.
+    """
+    def pairs():
+        for row, col in chunks():
+            row, col = np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)
+            for name, ids in (("row", row), ("col", col)):
+                if len(ids) and (ids.min() < 0 or ids.max() >= num_rows):
+                    bad = ids.min() if ids.min() < 0 else ids.max()
+                    raise ValueError(f"`{name}` ids must be in [0, {num_rows}) (got {bad})")
+            yield row, col
+            if symmetric:
+                yield col, row
+
+    counts = np.zeros(num_rows, dtype=np.int64)
+    for row, _ in pairs():
+        counts += np.bincount(row, minlength=num_rows)
+    indptr = np.zeros(num_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), dtype=np.int64)
+    filled = np.zeros(num_rows, dtype=np.int64)  # entries of each row written so far
+    for row, col in pairs():
+        order = np.argsort(row, kind="stable")
+        row_sorted = row[order]
+        first = np.flatnonzero(np.diff(row_sorted, prepend=-1))  # where each row's run starts
+        run = np.diff(np.append(first, len(row_sorted)))
+        rank = np.arange(len(row_sorted), dtype=np.int64) - np.repeat(first, run)
+        indices[indptr[row_sorted] + filled[row_sorted] + rank] = col[order]
+        filled[row_sorted[first]] += run
+    del filled, counts
+    return _sort_rows(indptr, indices, dedup, row_chunk_edges or _ROW_CHUNK_EDGES)
+
+
+def _sort_rows(indptr: np.ndarray, indices: np.ndarray, dedup: bool, chunk: int):
+    """Sort every row's columns (and merge repeats), in place, a chunk of whole rows at a time."""
+    n = len(indptr) - 1
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    written, r = 0, 0
+    while r < n:
+        end = int(np.searchsorted(indptr, indptr[r] + chunk, side="right")) - 1
+        end = min(max(end, r + 1), n)
+        a, b = int(indptr[r]), int(indptr[end])
+        rows = np.repeat(np.arange(r, end, dtype=np.int64), np.diff(indptr[r : end + 1]))
+        order = np.lexsort((indices[a:b], rows))
+        seg, rows = indices[a:b][order], rows[order]
+        if dedup and len(seg):
+            keep = np.ones(len(seg), dtype=bool)
+            keep[1:] = (seg[1:] != seg[:-1]) | (rows[1:] != rows[:-1])
+            seg, rows = seg[keep], rows[keep]
+        indices[written : written + len(seg)] = seg  # written <= a: never ahead of what is still to be read
+        out_ptr[r + 1 : end + 1] = written + np.cumsum(np.bincount(rows - r, minlength=end - r))
+        written += len(seg)
+        r = end
+    return out_ptr, (indices[:written].copy() if written < len(indices) else indices)

@@ -41,6 +41,17 @@ def load_npy(path, name: str) -> np.ndarray:
         raise DataError(f"cannot read data file {path} (`{name}`): {exc}") from None
 
 
+def load_npy_mapped(path, name: str) -> np.ndarray:
+    """A ``.npy`` memory-mapped read-only (features larger than the memory), with the errors of :func:`load_npy`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing data file for `{name}`: {path}")
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read data file {path} (`{name}`): {exc}") from None
+
+
 def as_mask(value, n: int, name: str) -> np.ndarray | None:
     """A boolean mask from a bool array of length ``n`` or from integer node ids."""
     if value is None:
@@ -58,25 +69,36 @@ def as_mask(value, n: int, name: str) -> np.ndarray | None:
     return mask
 
 
+def parse_edge_line(line: str, path: Path, lineno: int) -> tuple[int, int] | None:
+    """The ``(src, dst)`` of one line of an edge list, None for a blank or comment line.
+
+    Raises:
+        DataError: naming the file, the line and what is wrong with it.
+    """
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        return None
+    fields = re.split(r"[,\s]+", line)
+    if len(fields) < 2:
+        raise DataError(f"{path}, line {lineno}: expected `src dst` (got {line!r})")
+    try:
+        pair = (int(fields[0]), int(fields[1]))
+    except ValueError:
+        raise DataError(f"{path}, line {lineno}: node ids must be integers (got {line!r})") from None
+    if not all(-(2**63) <= v < 2**63 for v in pair):
+        raise DataError(f"{path}, line {lineno}: node ids must fit in 64 bits (got {line!r})")
+    return pair
+
+
 def _parse_edgelist(path: Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"missing data file: {path}")
     pairs = []
     with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            fields = re.split(r"[,\s]+", line)
-            if len(fields) < 2:
-                raise DataError(f"{path}, line {lineno}: expected `src dst` (got {line!r})")
-            try:
-                pair = (int(fields[0]), int(fields[1]))
-            except ValueError:
-                raise DataError(f"{path}, line {lineno}: node ids must be integers (got {line!r})") from None
-            if not all(-(2**63) <= v < 2**63 for v in pair):
-                raise DataError(f"{path}, line {lineno}: node ids must fit in 64 bits (got {line!r})")
-            pairs.append(pair)
+            pair = parse_edge_line(line, path, lineno)
+            if pair is not None:
+                pairs.append(pair)
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gnnpart.data.csr import coo_to_csr, coo_to_csr_with_rows, csr_rows
+from gnnpart.data.mapped import drop_pages
 from gnnpart.errors import DataError
 
 _CHUNK_ROWS = 1 << 16  # rows of features checked for NaN/inf at a time (bounds temporary memory)
@@ -49,6 +50,27 @@ def _check_finite(x: np.ndarray, name: str = "x", row: str = "node", column: str
         if not ok.all():
             r, c = np.argwhere(~ok)[0]
             raise DataError(f"`{name}` must be finite (got {block[r, c]} at {row} {start + r}, {column} {c})")
+        drop_pages(x)  # memory-mapped: the rows checked do not stay resident
+
+
+_CHUNK_EDGES = 1 << 22  # edges checked for order at a time (the check of a memory-mapped graph stays small)
+
+
+def _first_unsorted_edge(indptr: np.ndarray, indices: np.ndarray) -> int:
+    """The first edge whose source is not above the previous one in the same row, or -1; in chunks of edges."""
+    num_edges = len(indices)
+    a = 0
+    while a + 1 < num_edges:
+        b = min(a + _CHUNK_EDGES + 1, num_edges)
+        seg = np.asarray(indices[a:b])
+        bad = seg[1:] <= seg[:-1]  # position i: edge a + 1 + i against its predecessor
+        lo, hi = np.searchsorted(indptr, [a + 1, b], side="left")
+        starts = np.asarray(indptr[lo:hi]) - (a + 1)  # row starts inside (a, b): no predecessor in their row
+        bad[starts[(starts >= 0) & (starts < len(bad))]] = False
+        if bad.any():
+            return a + 1 + int(np.argmax(bad))
+        a = b - 1
+    return -1
 
 
 def _float_labels(y: np.ndarray, n: int) -> np.ndarray:
@@ -88,6 +110,22 @@ def _class_labels(y: np.ndarray, n: int) -> np.ndarray:
                             "multi-label targets are a float array of shape [N, T] (T = 1 for one target)")
         y = np.where(np.isnan(y), -1, y).astype(np.int64)
     return _as_int64("y", y)
+
+
+def normalize_labels(y, n: int) -> np.ndarray:
+    """Labels as a :class:`Graph` stores them: int64 ``[N]`` class ids (``-1`` = unlabelled), or float32
+    ``[N, T]`` targets (``NaN`` = unlabelled entry); conversions and checks as :class:`Graph` documents.
+
+    Args:
+        y (array-like): the labels given.
+        n (int): the number of nodes.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2:
+        return _float_labels(y, n)
+    if y.ndim != 1:
+        raise DataError(f"`y` must be class ids of shape [N] or targets of shape [N, T] (got shape {y.shape})")
+    return _class_labels(y, n)
 
 
 def labels_task(y: np.ndarray) -> str:
@@ -161,10 +199,9 @@ class Graph:
             if lo < 0 or hi >= n:
                 bad = lo if lo < 0 else hi
                 raise DataError(f"`indices` (edge sources) must be node ids in [0, {n}) (got {bad})")
-            same_row = np.diff(csr_rows(self.indptr)) == 0
-            not_increasing = np.diff(self.indices) <= 0
-            if np.any(same_row & not_increasing):
-                at = int(np.argmax(same_row & not_increasing)) + 1
+            at = _first_unsorted_edge(self.indptr, self.indices)
+            drop_pages(self.indices)
+            if at >= 0:
                 raise DataError(
                     "`indices` must be sorted and distinct within each node's in-edges (got a repeated or "
                     f"unsorted source {self.indices[at]} at edge {at}); build with Graph.from_edges to merge duplicates"
@@ -180,13 +217,7 @@ class Graph:
         self.x = np.ascontiguousarray(x, dtype=np.float32)
         _check_finite(self.x)
 
-        y = np.asarray(self.y)
-        if y.ndim == 2:
-            self.y = _float_labels(y, n)
-        elif y.ndim != 1:
-            raise DataError(f"`y` must be class ids of shape [N] or targets of shape [N, T] (got shape {y.shape})")
-        else:
-            self.y = _class_labels(y, n)
+        self.y = normalize_labels(self.y, n)
         self._check_class_ids(n)
         labelled = labelled_rows(self.y)
         for field in ("train_mask", "val_mask", "test_mask"):

@@ -9,7 +9,8 @@ spec                               dataset
 ``edgelist:FILE[,x=F.npy,y=F.npy,train=F.npy,val=F.npy,test=F.npy,num_nodes=N,undirected=true]``
                                    text edge list plus optional ``.npy`` arrays
 ``npz:FILE``                       one ``.npz`` (keys in :mod:`gnnpart.data.files`)
-``PATH``                           by what it is: an OGB folder, a ``.npz``, or an edge list
+``DIR``                            a graph directory (:mod:`gnnpart.data.graph_dir`), memory-mapped
+``PATH``                           by what it is: a graph directory, an OGB folder, a ``.npz``, or an edge list
 =================================  ==============================================
 
 Relative paths in ``ogb:``/``edgelist:``/``npz:`` specs are taken from the
@@ -22,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gnnpart.data import files, ogb, planetoid, synthetic
+from gnnpart.data import files, graph_dir, ogb, planetoid, synthetic
 from gnnpart.data.graph import Graph
 from gnnpart.errors import DataError
 
@@ -37,6 +38,7 @@ DATASETS = {
     "ogb:DIR[,split=NAME,undirected=true]": "an OGB node-property folder (raw/edge.csv.gz, raw/node-feat.csv.gz, ...)",
     "edgelist:FILE[,x=X.npy,y=Y.npy,train=T.npy,val=V.npy,test=T.npy]": "a text edge list plus .npy arrays",
     "npz:FILE": "one .npz with indptr/indices or src/dst, x, y and masks",
+    "DIR": "a graph directory written by `gnnpart convert` or `gnnpart generate`, read memory-mapped",
 }
 
 
@@ -122,11 +124,14 @@ def load(spec, root=None) -> Graph:
         return files.load_npz(_resolve(rest, root))
     path = _resolve(spec, root)
     if path.exists():
+        if path.is_dir() and graph_dir.is_graph_dir(path):
+            return graph_dir.open_graph(path)
         if path.is_dir() and ogb.is_ogb_dir(path):
             return ogb.load_ogb(path)
         if path.suffix == ".npz":
             return files.load_npz(path)
         if path.suffix in files.EDGELIST_SUFFIXES:
             return files.load_edgelist(path)
-    known = ", ".join(k.split("[")[0].split(":")[0] for k in DATASETS)
-    raise DataError(f"unknown dataset '{spec}': expected one of {known}, or a path to an OGB folder, .npz or edge list")
+    known = ", ".join(k.split("[")[0].split(":")[0] for k in DATASETS if k != "DIR")
+    raise DataError(f"unknown dataset '{spec}': expected one of {known}, or a path to a graph directory, an OGB folder, "
+                    ".npz or edge list")

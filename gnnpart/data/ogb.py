@@ -63,10 +63,7 @@ def load_ogb(path, split: str | None = None, undirected: bool = False) -> Graph:
     if not is_ogb_dir(root):
         raise DataError(f"missing data file: {root / 'raw' / 'edge.csv.gz'} (not an OGB-layout folder)")
     raw = root / "raw"
-    counts = _read_csv(raw / "num-node-list.csv.gz", np.int64, 1)
-    if counts.size != 1 or counts[0] < 1:
-        raise DataError(f"{raw / 'num-node-list.csv.gz'} must hold one node count >= 1 (got {counts.tolist()[:3]})")
-    num_nodes = int(counts[0])
+    num_nodes = read_num_nodes(raw)
     edges = _read_csv(raw / "edge.csv.gz", np.int64, 2)
     if edges.size and edges.shape[1] != 2:
         raise DataError(f"cannot read data file {raw / 'edge.csv.gz'}: expected 2 columns (got {edges.shape[1]})")
@@ -74,20 +71,42 @@ def load_ogb(path, split: str | None = None, undirected: bool = False) -> Graph:
     x = _read_csv(raw / "node-feat.csv.gz", np.float32, 2) if (raw / "node-feat.csv.gz").exists() else None
     if x is not None and len(x) != num_nodes:
         raise DataError(f"`x` from {raw / 'node-feat.csv.gz'} must have {num_nodes} rows (got {len(x)})")
-    y = None
-    if (raw / "node-label.csv.gz").exists():
-        labels = _read_csv(raw / "node-label.csv.gz", np.float64, 2)
-        if len(labels) != num_nodes:
-            raise DataError(f"`y` from {raw / 'node-label.csv.gz'} must have {num_nodes} labels (got {len(labels)})")
-        known = labels[~np.isnan(labels)]
-        class_ids = labels.shape[1] == 1 and np.all(known == np.round(known))
-        y = labels[:, 0] if class_ids else labels.astype(np.float32)  # class ids, or [N, T] targets
+    y = read_labels(raw, num_nodes)
     edge_attr = None
     if (raw / "edge-feat.csv.gz").exists():
         edge_attr = _read_csv(raw / "edge-feat.csv.gz", np.float32, 2)
         if len(edge_attr) != len(edges):
             raise DataError(f"`edge_attr` from {raw / 'edge-feat.csv.gz'} must have one row per edge of edge.csv.gz "
                             f"({len(edges)}) (got {len(edge_attr)})")
+    masks = read_masks(root, split, num_nodes)
+    return Graph.from_edges(
+        edges[:, 0], edges[:, 1], num_nodes=num_nodes, x=x, y=y, undirected=undirected, name=str(root),
+        edge_attr=edge_attr, **masks
+    )
+
+
+def read_num_nodes(raw: Path) -> int:
+    """The node count of ``raw/num-node-list.csv.gz``."""
+    counts = _read_csv(raw / "num-node-list.csv.gz", np.int64, 1)
+    if counts.size != 1 or counts[0] < 1:
+        raise DataError(f"{raw / 'num-node-list.csv.gz'} must hold one node count >= 1 (got {counts.tolist()[:3]})")
+    return int(counts[0])
+
+
+def read_labels(raw: Path, num_nodes: int):
+    """Class ids ``[N]`` or ``[N, T]`` targets from ``raw/node-label.csv.gz``, or None without the file."""
+    if not (raw / "node-label.csv.gz").exists():
+        return None
+    labels = _read_csv(raw / "node-label.csv.gz", np.float64, 2)
+    if len(labels) != num_nodes:
+        raise DataError(f"`y` from {raw / 'node-label.csv.gz'} must have {num_nodes} labels (got {len(labels)})")
+    known = labels[~np.isnan(labels)]
+    class_ids = labels.shape[1] == 1 and np.all(known == np.round(known))
+    return labels[:, 0] if class_ids else labels.astype(np.float32)  # class ids, or [N, T] targets
+
+
+def read_masks(root: Path, split: str | None, num_nodes: int) -> dict:
+    """``{train_mask, val_mask, test_mask}`` of the split folder (empty without one)."""
     masks = {}
     folder = _split_dir(root, split)
     if folder is not None:
@@ -99,7 +118,35 @@ def load_ogb(path, split: str | None = None, undirected: bool = False) -> Graph:
             m = np.zeros(num_nodes, dtype=bool)
             m[ids] = True
             masks[key] = m
-    return Graph.from_edges(
-        edges[:, 0], edges[:, 1], num_nodes=num_nodes, x=x, y=y, undirected=undirected, name=str(root),
-        edge_attr=edge_attr, **masks
-    )
+    return masks
+
+
+def feature_blocks(raw: Path, num_nodes: int, rows: int):
+    """``raw/node-feat.csv.gz`` in blocks of ``rows`` rows (float32), checked to hold ``num_nodes`` rows."""
+    path = raw / "node-feat.csv.gz"
+    seen = 0
+    try:
+        with gzip.open(path, "rt") as fh, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
+            while True:
+                block = np.loadtxt(fh, delimiter=",", dtype=np.float32, ndmin=2, max_rows=rows)
+                if not len(block):
+                    break
+                seen += len(block)
+                if seen > num_nodes:
+                    break
+                yield block
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise DataError(f"cannot read data file {path}: {exc}") from None
+    if seen != num_nodes:
+        raise DataError(f"`x` from {path} must have {num_nodes} rows (got {seen if seen <= num_nodes else 'more'})")
+
+
+def feature_width(raw: Path) -> int:
+    """Columns of the first row of ``raw/node-feat.csv.gz``."""
+    path = raw / "node-feat.csv.gz"
+    try:
+        with gzip.open(path, "rt") as fh:
+            return len(fh.readline().split(","))
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"cannot read data file {path}: {exc}") from None

@@ -115,11 +115,12 @@ class SyntheticSpec:
         kind, _, targets = self.task.partition(":")
         return 0 if kind == "multiclass" else int(targets or 1)
 
-    def memory_estimate(self) -> int:
-        """Bytes the generator needs at its peak (measured: 1.75 GiB for 1M nodes, degree 20, 128 features)."""
+    def memory_estimate(self, features: bool = True) -> int:
+        """Bytes the generator needs at its peak (measured: 1.75 GiB for 1M nodes, degree 20, 128 features);
+        without ``features``, what writing it to disk needs (the features go out in blocks)."""
         edge_rows = self.nodes * self.degree * (self.edge_features * 12 + 40) if self.edge_features else 0
-        return int(self.nodes * self.features * 4 * 1.05 + self.nodes * self.degree * 56 + self.nodes * 64
-                   + self.nodes * self.num_targets * 8 + edge_rows)
+        x = self.nodes * self.features * 4 * 1.05 if features else 2 * _BLOCK_BYTES
+        return int(x + self.nodes * self.degree * 56 + self.nodes * 64 + self.nodes * self.num_targets * 8 + edge_rows)
 
     @classmethod
     def parse(cls, text: str) -> "SyntheticSpec":
@@ -192,15 +193,65 @@ def _sample(rng, m, invert, cls_lo, cls_hi, labels_sorted, homophily):
     return u, invert(pos)
 
 
+_BLOCK = 1 << 16  # rows of features drawn, and written, at a time (at most _BLOCK_BYTES of them)
+_BLOCK_BYTES = 32 << 20
+
+
 def generate(spec: SyntheticSpec) -> Graph:
     """Generate the graph described by ``spec`` (see the module docstring).
 
     Raises:
         ResourceError: if the estimated peak memory exceeds what is available (before allocating).
     """
-    require_memory(spec.memory_estimate(), spec.to_spec(), "lower `nodes`, `degree` or `features`")
-    n, k = spec.nodes, spec.classes
+    require_memory(spec.memory_estimate(), spec.to_spec(), "lower `nodes`, `degree` or `features`, or write it to "
+                   "disk with `gnnpart generate`")
     rng = np.random.default_rng((_STREAM, spec.seed))
+    labels, indptr, indices, edge_attr = _structure(spec, rng)
+    x = np.empty((spec.nodes, spec.features), dtype=np.float32)
+    for start, block in _feature_blocks(spec, rng, labels):
+        x[start : start + len(block)] = block
+    masks, y = _splits_and_labels(spec, rng, labels)
+    return Graph(indptr, indices, x, y, *masks, undirected=True, name=spec.to_spec(), edge_attr=edge_attr)
+
+
+def generate_to_dir(spec: SyntheticSpec, out, overwrite: bool = False) -> dict:
+    """Write the graph of ``spec`` to the graph directory ``out`` (:mod:`gnnpart.data.graph_dir`): the structure
+    is built in memory, the features are drawn and written in row blocks, so the features never are. The
+    directory holds exactly the graph :func:`generate` returns.
+
+    Returns:
+        dict: the ``meta.json`` written.
+
+    Raises:
+        ResourceError: if the structure's estimated peak memory exceeds what is available.
+    """
+    from gnnpart.data.graph_dir import GraphDirWriter
+
+    require_memory(spec.memory_estimate(features=False), spec.to_spec(), "lower `nodes` or `degree`")
+    with GraphDirWriter(out, overwrite) as w:
+        rng = np.random.default_rng((_STREAM, spec.seed))
+        labels, indptr, indices, edge_attr = _structure(spec, rng)
+        w.save("indptr", indptr)
+        w.save("indices", indices)
+        num_edges = len(indices)
+        del indptr, indices
+        if edge_attr is not None:
+            w.save("edge_attr", edge_attr)
+            del edge_attr
+        log.info("synthetic: structure written (%d edges); drawing %d x %d features", num_edges, spec.nodes,
+                 spec.features)
+        w.save_blocks("x", (spec.nodes, spec.features), np.float32,
+                      (block for _, block in _feature_blocks(spec, rng, labels)))
+        masks, y = _splits_and_labels(spec, rng, labels)
+        w.save("y", y)
+        for name, mask in zip(("train_mask", "val_mask", "test_mask"), masks):
+            w.save(name, mask)
+        return w.finish(spec.to_spec(), spec.nodes, num_edges, spec.features, True)
+
+
+def _structure(spec: SyntheticSpec, rng):
+    """``(labels, indptr, indices, edge_attr)``: the planted classes and the edges (the first draws of ``rng``)."""
+    n, k = spec.nodes, spec.classes
     labels = rng.integers(0, k, n, dtype=np.int64)
     weight = 1.0 + rng.pareto(_PARETO_SHAPE, n)
 
@@ -240,14 +291,23 @@ def generate(spec: SyntheticSpec) -> Graph:
         del pair_attr
     else:
         indptr, indices = coo_to_csr(np.concatenate([a, b]), np.concatenate([b, a]), n, dedup=False)
-    del a, b
+    return labels, indptr, indices, edge_attr
 
-    centroids = rng.standard_normal((k, spec.features), dtype=np.float32)
-    x = rng.standard_normal((n, spec.features), dtype=np.float32)
+
+def _feature_blocks(spec: SyntheticSpec, rng, labels):
+    """``(first row, block)`` of the features in row blocks: the same draws as one ``[N, F]`` draw."""
+    centroids = rng.standard_normal((spec.classes, spec.features), dtype=np.float32)
     centroids *= np.float32(spec.signal * _SIGNAL_SCALE / math.sqrt(spec.features))
-    for start in range(0, n, 1 << 16):  # in blocks: no [N, F] temporary
-        x[start : start + (1 << 16)] += centroids[labels[start : start + (1 << 16)]]
+    rows = max(1, min(_BLOCK, _BLOCK_BYTES // (4 * spec.features)))  # the draws do not depend on the block size
+    for start in range(0, spec.nodes, rows):
+        block = rng.standard_normal((min(rows, spec.nodes - start), spec.features), dtype=np.float32)
+        block += centroids[labels[start : start + len(block)]]
+        yield start, block
 
+
+def _splits_and_labels(spec: SyntheticSpec, rng, labels):
+    """The three masks and ``y`` (the last draws of ``rng``)."""
+    n = spec.nodes
     perm = rng.permutation(n)
     n_train, n_val = int(round(spec.train * n)), int(round(spec.val * n))
     masks = [np.zeros(n, dtype=bool) for _ in range(3)]
@@ -255,7 +315,7 @@ def generate(spec: SyntheticSpec) -> Graph:
     masks[1][perm[n_train : n_train + n_val]] = True
     masks[2][perm[n_train + n_val :]] = True
     y = _targets(rng, spec, labels) if spec.num_targets else labels
-    return Graph(indptr, indices, x, y, *masks, undirected=True, name=spec.to_spec(), edge_attr=edge_attr)
+    return masks, y
 
 
 def _targets(rng, spec: SyntheticSpec, labels: np.ndarray) -> np.ndarray:

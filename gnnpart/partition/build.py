@@ -14,6 +14,36 @@ from typing import Iterator
 import numpy as np
 
 from gnnpart.data.graph import Graph
+from gnnpart.data.graph_dir import block_rows, drop_pages
+
+
+@dataclass
+class Rows:
+    """The rows ``ids`` (ascending) of ``source``, read a block at a time when written: a part's features are
+    never in memory whole, and a memory-mapped source is read only where the part needs it."""
+
+    source: np.ndarray
+    ids: np.ndarray
+    block_bytes: int | None = None  # bytes read at a time (default BLOCK_BYTES of gnnpart.data.graph_dir)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.ids),) + tuple(self.source.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.source.dtype
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Consecutive blocks of the rows, of about :attr:`block_bytes` each."""
+        row = self.source[:1].nbytes
+        step = block_rows(row) if self.block_bytes is None else max(1, self.block_bytes // max(1, row))
+        for i in range(0, len(self.ids), step):
+            yield np.asarray(self.source[self.ids[i : i + step]])
+        drop_pages(self.source)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.source[self.ids], dtype=dtype)
 
 
 @dataclass
@@ -27,8 +57,8 @@ class PartArrays:
     indices: np.ndarray  # int64 [num_local_edges]: local ids of in-neighbours
     in_degree: np.ndarray  # int64 [num_local]: global in-degree
     out_degree: np.ndarray  # int64 [num_local]: global out-degree
-    x: np.ndarray  # float32 [num_inner, F]
-    y: np.ndarray  # int64 [num_inner] class ids, or float32 [num_inner, T] targets
+    x: Rows  # float32 [num_inner, F]
+    y: Rows  # int64 [num_inner] class ids, or float32 [num_inner, T] targets
     train_mask: np.ndarray  # bool [num_inner]
     val_mask: np.ndarray
     test_mask: np.ndarray
@@ -37,7 +67,7 @@ class PartArrays:
     recv_slot: np.ndarray  # int64 [H]: local id (>= num_inner) of each halo slot
     recv_remote: np.ndarray  # int64 [H]: the owner's local id of that node
     num_cut_edges: int  # local edges whose source is a halo node
-    edge_attr: np.ndarray | None = None  # float32 [num_local_edges, D], in the order of indices
+    edge_attr: Rows | None = None  # float32 [num_local_edges, D], in the order of indices
 
     @property
     def num_halo(self) -> int:
@@ -54,13 +84,17 @@ def _gather_rows(graph: Graph, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return indptr, graph.indices[edge_ids], edge_ids
 
 
-def build_parts(graph: Graph, owner: np.ndarray, num_parts: int) -> Iterator[PartArrays]:
-    """Yield the arrays of each part in turn (one part in memory at a time).
+def build_parts(graph: Graph, owner: np.ndarray, num_parts: int, block_bytes: int | None = None,
+                parts=None) -> Iterator[PartArrays]:
+    """Yield the arrays of each part in turn (one part's structure in memory at a time; its features, labels and
+    edge features as :class:`Rows`, read when written).
 
     Args:
         graph (Graph): the whole graph.
         owner (np.ndarray): int64 ``[N]`` part of each node, in ``[0, num_parts)``.
         num_parts (int): number of parts.
+        block_bytes (int, optional): bytes of features read at a time when a part is written.
+        parts (iterable of int, optional): the parts to build (default all; a parallel writer builds its share).
     """
     n = graph.num_nodes
     counts = np.bincount(owner, minlength=num_parts)
@@ -73,7 +107,7 @@ def build_parts(graph: Graph, owner: np.ndarray, num_parts: int) -> Iterator[Par
     to_local = np.empty(n, dtype=np.int64)
     seen = np.zeros(n, dtype=bool)
 
-    for p in range(num_parts):
+    for p in range(num_parts) if parts is None else parts:
         inner = order[part_ptr[p] : part_ptr[p + 1]]
         indptr, src, edge_ids = _gather_rows(graph, inner)
         remote = src[owner[src] != p]
@@ -96,8 +130,8 @@ def build_parts(graph: Graph, owner: np.ndarray, num_parts: int) -> Iterator[Par
             indices=to_local[src],
             in_degree=in_degree[global_ids],
             out_degree=out_degree[global_ids],
-            x=graph.x[inner],
-            y=graph.y[inner],
+            x=Rows(graph.x, inner, block_bytes),
+            y=Rows(graph.y, inner, block_bytes),
             train_mask=graph.train_mask[inner],
             val_mask=graph.val_mask[inner],
             test_mask=graph.test_mask[inner],
@@ -106,7 +140,7 @@ def build_parts(graph: Graph, owner: np.ndarray, num_parts: int) -> Iterator[Par
             recv_slot=np.arange(num_inner, len(global_ids), dtype=np.int64),
             recv_remote=local_of[halo],
             num_cut_edges=len(remote),
-            edge_attr=None if graph.edge_attr is None else graph.edge_attr[edge_ids],
+            edge_attr=None if graph.edge_attr is None else Rows(graph.edge_attr, edge_ids, block_bytes),
         )
 
 

@@ -73,12 +73,25 @@ class ArrayWriter:
         self.root = Path(root)
         self.files: dict[str, dict] = {}
 
-    def save(self, rel: str, array: np.ndarray) -> None:
+    def save(self, rel: str, array) -> None:
+        """Write ``array``: a numpy array, or an object with ``shape``, ``dtype`` and ``blocks()`` (consecutive row
+        blocks, such as :class:`gnnpart.partition.build.Rows`), streamed without being in memory whole."""
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
             out = _ChecksumFile(fh)
-            np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
+            if hasattr(array, "blocks"):
+                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(array.dtype)), "fortran_order": False,
+                          "shape": tuple(int(s) for s in array.shape)}
+                np.lib.format.write_array_header_1_0(out, header)
+                rows = 0
+                for block in array.blocks():
+                    out.write(np.ascontiguousarray(block, dtype=array.dtype))
+                    rows += len(block)
+                if rows != array.shape[0]:
+                    raise ValueError(f"{rel}: {rows} rows were written of {array.shape[0]}")
+            else:
+                np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
         self.files[rel] = {"size": out.size, "crc32": f"{out.crc:08x}"}
 
     def save_json(self, rel: str, obj: dict) -> None:
@@ -174,14 +187,43 @@ def check_meta_schema(meta: dict, meta_path) -> None:
                                        f"8-digit hex `crc32` (got {record!r:.80})")
 
 
-def read_array(root: Path, rel: str, record: dict, verify: bool = True) -> np.ndarray:
-    """Read one ``.npy`` after checking its size and CRC-32 against ``record``."""
+_CRC_BLOCK = 16 << 20
+
+
+def _file_crc(path: Path) -> int:
+    """CRC-32 of a file, read in blocks (nothing held)."""
+    crc = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_CRC_BLOCK):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def _mapped_array(path: Path, record: dict, verify: bool) -> np.ndarray:
+    """A copy-on-write memory map of one ``.npy`` (writable, as torch wants; a write never reaches the file), its
+    CRC-32 checked by a pass in blocks."""
+    if verify and f"{_file_crc(path):08x}" != record["crc32"]:
+        raise PartitionFormatError(f"partition file {path} is corrupted (CRC-32 mismatch)")
+    try:
+        array = np.load(path, mmap_mode="c", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise PartitionFormatError(f"partition file {path} is not a valid .npy array: {exc}") from None
+    if not isinstance(array, np.ndarray) or array.dtype.hasobject or (array.ndim > 1 and not array.flags.c_contiguous):
+        raise PartitionFormatError(f"partition file {path} is not a valid .npy array: unsupported array layout")
+    return array
+
+
+def read_array(root: Path, rel: str, record: dict, verify: bool = True, mmap: bool = False) -> np.ndarray:
+    """Read one ``.npy`` after checking its size and CRC-32 against ``record`` (``mmap``: map it read-only
+    instead of reading it, copy-on-write; the CRC is then checked by a pass in blocks)."""
     path = root / rel
     if not path.is_file():
         raise PartitionFormatError(f"missing partition file {path}")
     size = path.stat().st_size
     if size != record["size"]:
         raise PartitionFormatError(f"partition file {path} has {size} bytes, expected {record['size']} (truncated or replaced)")
+    if mmap:
+        return _mapped_array(path, record, verify)
     buf = bytearray(size)
     with open(path, "rb") as fh:
         got = fh.readinto(buf)
@@ -300,12 +342,16 @@ def _check_part(root: Path, a: dict, meta: dict) -> None:
         raise PartitionFormatError(f"partition file {root / 'indices.npy'} has local ids outside [0, {num_local})")
 
 
-def load_partition(path, part_id: int, verify: bool = True) -> Partition:
+def load_partition(path, part_id: int, verify: bool = True, mmap: bool = False) -> Partition:
     """Load part ``part_id`` of the partition directory ``path``.
 
     Reads only ``meta.json`` and that part's folder. Every file's size is checked and, with
     ``verify`` (the default), its CRC-32; a mismatch raises :class:`PartitionFormatError`
     naming the file.
+
+    With ``mmap``, the arrays are copy-on-write memory maps of the files instead of copies: a rank that copies
+    them on (to tensors, normalised features) does not hold them twice during setup, and no write reaches the
+    files.
     """
     root = Path(path)
     meta = read_meta(root)
@@ -318,7 +364,7 @@ def load_partition(path, part_id: int, verify: bool = True) -> Partition:
         rel = f"{sub}/{name}.npy"
         if rel not in meta["files"]:
             raise PartitionFormatError(f"{root / META_FILE} lists no file {rel}")
-        arrays[name] = read_array(root, rel, meta["files"][rel], verify)
+        arrays[name] = read_array(root, rel, meta["files"][rel], verify, mmap)
     _check_part(root / sub, arrays, meta)
     return Partition(
         part_id=int(part_id),

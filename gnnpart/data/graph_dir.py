@@ -1,0 +1,227 @@
+"""The graph directory: a dataset on disk, one ``.npy`` per field, read memory-mapped.
+
+::
+
+    DIR/meta.json        {"format": "gnnpart-graph", "version": 1, "name", "num_nodes", "num_edges",
+                          "num_features", "undirected", "fields": {FIELD: {"dtype", "shape"}}}
+    DIR/indptr.npy       int64 [N + 1]   CSR of in-edges, as :class:`~gnnpart.data.Graph`
+    DIR/indices.npy      int64 [E]       sources, sorted and distinct within each row
+    DIR/x.npy            float32 [N, F]
+    DIR/y.npy            int64 [N] class ids (-1 = unlabelled), or float32 [N, T] targets (NaN = unlabelled)
+    DIR/train_mask.npy, val_mask.npy, test_mask.npy     bool [N]
+    DIR/edge_attr.npy    float32 [E, D], in the order of indices (only with edge features)
+
+:func:`open_graph` maps the arrays instead of reading them, so a graph whose features exceed the memory opens;
+:class:`~gnnpart.data.Graph` checks it in chunks. :class:`GraphDirWriter` writes one, each array streamed in
+row blocks, into a hidden temporary folder that is renamed into place when complete (``meta.json`` last): an
+interrupted write leaves nothing that opens. Documented in ``datasets/README.md``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from gnnpart.atomic import atomic_directory
+from gnnpart.data.graph import Graph
+from gnnpart.data.mapped import drop_pages
+from gnnpart.errors import DataError
+
+FORMAT_NAME = "gnnpart-graph"
+FORMAT_VERSION = 1
+KIND = (FORMAT_NAME, "graph directory")
+META_FILE = "meta.json"
+REQUIRED = ("indptr", "indices", "x", "y", "train_mask", "val_mask", "test_mask")
+OPTIONAL = ("edge_attr",)
+DTYPES = {"indptr": ("int64",), "indices": ("int64",), "x": ("float32",), "y": ("int64", "float32"),
+          "train_mask": ("bool",), "val_mask": ("bool",), "test_mask": ("bool",), "edge_attr": ("float32",)}
+BLOCK_BYTES = 64 << 20
+"""Bytes of one row block written or copied at a time."""
+
+
+def is_graph_dir(path) -> bool:
+    """Whether ``path`` is a directory whose ``meta.json`` says it is a gnnpart graph directory."""
+    meta = Path(path) / META_FILE
+    if not meta.is_file():
+        return False
+    try:
+        return json.loads(meta.read_text(encoding="utf-8")).get("format") == FORMAT_NAME
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        return False
+
+
+def block_rows(row_bytes: int) -> int:
+    """Rows of ``row_bytes`` each in one block of :data:`BLOCK_BYTES` (at least 1)."""
+    return max(1, BLOCK_BYTES // max(1, row_bytes))
+
+
+class NpyStream:
+    """A ``.npy`` file written front to back in row blocks (the header first, for the full shape)."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype):
+        self.path, self.shape, self.dtype = Path(path), tuple(int(s) for s in shape), np.dtype(dtype)
+        self.rows = 0
+        self.fh = open(self.path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
+        np.lib.format.write_array_header_1_0(self.fh, header)
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if block.shape[1:] != self.shape[1:] or self.rows + len(block) > self.shape[0]:
+            raise ValueError(f"{self.path.name}: a block of shape {block.shape} does not fit {self.shape} after "
+                             f"{self.rows} rows")
+        self.fh.write(memoryview(block).cast("B"))
+        self.rows += len(block)
+
+    def close(self) -> None:
+        self.fh.close()
+        if self.rows != self.shape[0]:
+            raise ValueError(f"{self.path.name}: {self.rows} rows written of {self.shape[0]}")
+
+
+class GraphDirWriter:
+    """Writes a graph directory field by field (:func:`write_graph` for a :class:`Graph`).
+
+    Use as a context manager: the directory appears, complete, when the block ends without an exception.
+
+    Args:
+        out (str or Path): the directory to create.
+        overwrite (bool): replace an existing graph directory (atomically).
+    """
+
+    def __init__(self, out, overwrite: bool = False):
+        self.out, self.overwrite = Path(out), overwrite
+        self.fields: dict[str, dict] = {}
+        self._ctx = None
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> "GraphDirWriter":
+        self._ctx = atomic_directory(self.out, self.overwrite, KIND)
+        self.tmp = self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return bool(self._ctx.__exit__(*exc))
+
+    def _record(self, name: str, shape, dtype) -> None:
+        if name not in DTYPES:
+            raise ValueError(f"graph directory field must be one of {', '.join(DTYPES)} (got {name!r})")
+        self.fields[name] = {"dtype": np.dtype(dtype).name, "shape": [int(s) for s in shape]}
+
+    def save(self, name: str, array: np.ndarray) -> None:
+        """Write a whole field, in row blocks (``array`` may be memory-mapped)."""
+        step = block_rows(array[:1].nbytes)
+        self.save_blocks(name, array.shape, array.dtype, (array[i : i + step] for i in range(0, len(array), step)))
+        drop_pages(array)
+
+    def save_blocks(self, name: str, shape, dtype, blocks: Iterable[np.ndarray]) -> None:
+        """Write a field of ``shape`` from consecutive row blocks."""
+        self._record(name, shape, dtype)
+        stream = NpyStream(self.tmp / f"{name}.npy", shape, dtype)
+        try:
+            for block in blocks:
+                stream.write(block)
+        finally:
+            stream.fh.close()
+        stream.close()
+
+    def finish(self, name: str, num_nodes: int, num_edges: int, num_features: int, undirected: bool,
+               extra: dict | None = None) -> dict:
+        """Check that every field is there and write ``meta.json`` (call last, inside the block)."""
+        missing = [f for f in REQUIRED if f not in self.fields]
+        if missing:
+            raise ValueError(f"graph directory {self.out}: fields {missing} were not written")
+        meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "name": name, "num_nodes": int(num_nodes),
+                "num_edges": int(num_edges), "num_features": int(num_features), "undirected": bool(undirected),
+                **(extra or {}), "fields": self.fields}
+        with open(self.tmp / META_FILE, "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, indent=1)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return meta
+
+
+def write_graph(graph: Graph, out, overwrite: bool = False, name: str | None = None) -> dict:
+    """Write ``graph`` as a graph directory ``out``, in row blocks (a memory-mapped graph is copied without
+    loading its features).
+
+    Args:
+        graph (Graph): the graph.
+        out (str or Path): the directory to create.
+        overwrite (bool): replace an existing graph directory.
+        name (str, optional): the name recorded (default ``graph.name``).
+
+    Returns:
+        dict: the ``meta.json`` written.
+    """
+    with GraphDirWriter(out, overwrite) as w:
+        for field in REQUIRED + OPTIONAL:
+            value = getattr(graph, field)
+            if value is not None:
+                w.save(field, value)
+        return w.finish(graph.name if name is None else name, graph.num_nodes, graph.num_edges, graph.num_features,
+                        graph.undirected)
+
+
+def read_graph_meta(path) -> dict:
+    """Read and check ``meta.json`` of a graph directory."""
+    root = Path(path)
+    meta_path = root / META_FILE
+    if not meta_path.is_file():
+        raise DataError(f"{root} is not a gnnpart graph directory: {META_FILE} is missing")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"corrupted {meta_path}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise DataError(f"{meta_path} is not a gnnpart graph description (format "
+                        f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("version") != FORMAT_VERSION:
+        raise DataError(f"{meta_path} has version {meta.get('version')}; this gnnpart reads version {FORMAT_VERSION}")
+    fields = meta.get("fields")
+    if not isinstance(fields, dict) or not all(f in fields for f in REQUIRED):
+        raise DataError(f"{meta_path}: `fields` must list {', '.join(REQUIRED)}")
+    for key in ("num_nodes", "num_edges", "num_features"):
+        if not isinstance(meta.get(key), int) or isinstance(meta.get(key), bool) or meta[key] < 0:
+            raise DataError(f"{meta_path}: `{key}` must be an integer >= 0 (got {meta.get(key)!r})")
+    return meta
+
+
+def _open_field(root: Path, name: str, record: dict) -> np.ndarray:
+    path = root / f"{name}.npy"
+    if not path.is_file():
+        raise DataError(f"graph directory {root} lacks {path.name}, which {META_FILE} lists")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if array.dtype.name not in DTYPES[name] or array.dtype.name != record.get("dtype"):
+        raise DataError(f"{path} has dtype {array.dtype}, expected {record.get('dtype')} (one of "
+                        f"{', '.join(DTYPES[name])})")
+    if list(array.shape) != record.get("shape"):
+        raise DataError(f"{path} has shape {list(array.shape)}, expected {record.get('shape')} (truncated or replaced)")
+    return array
+
+
+def open_graph(path) -> Graph:
+    """Open a graph directory as a :class:`Graph` backed by memory maps (read-only; checked in chunks).
+
+    Args:
+        path (str or Path): the directory.
+
+    Raises:
+        DataError: naming the file and what is wrong with it.
+    """
+    root = Path(path)
+    meta = read_graph_meta(root)
+    arrays = {name: _open_field(root, name, record) for name, record in meta["fields"].items() if name in DTYPES}
+    graph = Graph(arrays["indptr"], arrays["indices"], arrays["x"], arrays["y"], arrays["train_mask"],
+                  arrays["val_mask"], arrays["test_mask"], undirected=meta.get("undirected", False),
+                  name=str(meta.get("name") or root), edge_attr=arrays.get("edge_attr"))
+    for field in ("x", "edge_attr"):
+        drop_pages(arrays.get(field))
+    return graph

@@ -1,0 +1,81 @@
+"""What partitioning needs in memory, planned from the structure's size before anything is allocated.
+
+Partitioning holds the structure, never the features: METIS gets the symmetric adjacency (in METIS's integer
+width) and the balance weights; the parts are then built one at a time, their features, labels and edge features
+streamed from the (memory-mapped) graph in blocks. So the peak is METIS's, and the plan checks it first.
+
+METIS's own overhead was measured here (``benchmarks/bench_partition.py``): 1.29 GiB above its input for 1M
+nodes and 20M adjacency entries (K = 8, two constraints), which :data:`METIS_BYTES_PER_ENTRY` and
+:data:`METIS_BYTES_PER_NODE` reproduce.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gnnpart.data.graph import Graph
+from gnnpart.errors import ResourceError
+from gnnpart.limits import available_memory, format_bytes
+
+METIS_BYTES_PER_ENTRY = 62
+METIS_BYTES_PER_NODE = 150
+BUILD_BYTES_PER_NODE = 64  # owner, order, local ids, degrees, the halo marks: eight int64 [N] arrays
+MIN_BLOCK = 1 << 20
+MAX_BLOCK = 64 << 20
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """The estimates (bytes) and the block size chosen under a limit."""
+
+    limit: int
+    metis: int  # METIS: its input and its overhead (0 without METIS)
+    build: int  # building the parts: the [N] arrays and the largest part's structure
+    block_bytes: int  # features, labels and edge features read at a time
+
+    @property
+    def peak(self) -> int:
+        return max(self.metis, self.build + 2 * self.block_bytes)
+
+
+def adjacency_entries(graph: Graph) -> int:
+    """An upper bound on the entries of the symmetric adjacency METIS gets (both directions of every edge)."""
+    return graph.num_edges if graph.undirected else 2 * graph.num_edges
+
+
+def metis_bytes(num_nodes: int, entries: int, ncon: int, index_bytes: int) -> int:
+    """METIS's input (``xadj``, ``adjncy``, the weights) plus its measured overhead."""
+    given = (num_nodes + 1 + entries + num_nodes * ncon) * index_bytes
+    return given + METIS_BYTES_PER_ENTRY * entries + METIS_BYTES_PER_NODE * num_nodes
+
+
+def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory: float | None = None,
+                index_bytes: int = 4) -> MemoryPlan:
+    """Plan partitioning ``graph`` within ``max_memory`` bytes (default: the memory available).
+
+    Args:
+        graph (Graph): the graph (its features may be memory-mapped: they do not count).
+        num_parts (int): number of parts.
+        method (str): ``metis`` or ``random``.
+        ncon (int): METIS's balance constraints.
+        max_memory (float, optional): the limit, in bytes.
+        index_bytes (int): bytes of METIS's ``idx_t``.
+
+    Raises:
+        ResourceError: in one line, with the estimate, when METIS cannot fit in the limit (or the parts cannot be
+            built in it).
+    """
+    given = max_memory is not None
+    limit = int(max_memory) if given else available_memory()
+    n, e = graph.num_nodes, graph.num_edges
+    metis = metis_bytes(n, adjacency_entries(graph), ncon, index_bytes) if method == "metis" and num_parts > 1 else 0
+    largest = 2 * -(-e // max(num_parts, 1)) + -(-n // max(num_parts, 1))  # a skewed part may hold twice its share
+    build = BUILD_BYTES_PER_NODE * n + 24 * largest
+    flag = f"--max-memory {limit / 2**30:.4g} GiB" if given else f"the {format_bytes(limit)} of memory available"
+    if metis > limit:
+        raise ResourceError(f"METIS needs about {format_bytes(metis)} for {n:,} nodes and {adjacency_entries(graph):,} "
+                            f"adjacency entries, more than {flag}; partition on a machine with more memory")
+    if build + 2 * MIN_BLOCK > limit:
+        raise ResourceError(f"building the parts needs about {format_bytes(build + 2 * MIN_BLOCK)} for {n:,} nodes "
+                            f"and {e:,} edges, more than {flag}")
+    block = int(min(MAX_BLOCK, max(MIN_BLOCK, (limit - build) // 8)))
+    return MemoryPlan(limit=limit, metis=metis, build=build, block_bytes=block)

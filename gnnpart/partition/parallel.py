@@ -1,0 +1,113 @@
+"""Writing the parts in parallel: one share of the parts per MPI rank, one directory that appears whole.
+
+Every rank holds the graph (memory-mapped, from a graph directory, so that this costs no memory) and calls
+:func:`gnnpart.partition.partition_graph` with the same arguments and ``comm``. Then:
+
+1. rank 0 creates the hidden temporary folder beside the target and runs the assignment (METIS);
+2. the owner of every node is broadcast, and each rank builds and writes parts ``rank, rank + size, ...``;
+3. rank 0 gathers the receive plans and file records, writes the send plans and ``meta.json`` (last), and
+   renames the folder into place.
+
+The ranks agree after each step: a failure on any rank (a full disk, a killed METIS) is raised on every rank
+as :class:`WritersFailed`, naming the ranks and their errors, and rank 0 removes the temporary folder; nothing
+that loads is left. A rank killed outright ends the whole MPI job, and the temporary folder of the dead run is
+removed by the next run to the same target (:func:`gnnpart.atomic.recover`).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+
+from gnnpart.errors import GnnpartError
+from gnnpart.partition.atomic import atomic_directory
+
+log = logging.getLogger(__name__)
+
+
+class WritersFailed(GnnpartError, RuntimeError):
+    """A step of a parallel partitioning failed on some rank; raised on every rank, with every rank's error."""
+
+
+def _wait_idle(comm, poll_s: float = 0.02) -> None:
+    """Wait until every rank gets here, sleeping: MPI's own waits spin, and ranks waiting for METIS on rank 0
+    would take its cores."""
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(poll_s)
+
+
+def _agree(comm, error: BaseException | None, step: str) -> None:
+    """Every rank says whether ``step`` failed on it; if any did, raise :class:`WritersFailed` on all of them."""
+    _wait_idle(comm)
+    said = None if error is None else f"{type(error).__name__}: {error}" if not str(error) else str(error)
+    failures = [(rank, text) for rank, text in enumerate(comm.allgather(said)) if text is not None]
+    if failures:
+        detail = "; ".join(f"rank {rank}: {text}" for rank, text in failures)
+        raise WritersFailed(f"{step} failed on {len(failures)} of {comm.Get_size()} ranks ({detail}); nothing was "
+                            "written") from error
+
+
+def _attempt(fn, *args):
+    """``(result, None)``, or ``(None, the exception)``: a step whose failure the ranks then agree on."""
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
+        return None, exc
+
+
+def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, balance, seed: int, overwrite: bool,
+                          dataset, plan) -> dict:
+    """The parallel path of :func:`~gnnpart.partition.partition_graph` (arguments as there, already checked).
+
+    Args:
+        comm: the mpi4py communicator of the writers.
+        graph (Graph): the graph, on every rank.
+        num_parts (int), out_dir, method (str), balance (tuple), seed (int), overwrite (bool), dataset: as
+            :func:`~gnnpart.partition.partition_graph`.
+        plan (MemoryPlan): the memory plan (:mod:`gnnpart.partition.memory`).
+
+    Returns:
+        dict: ``meta.json``, on every rank.
+    """
+    from gnnpart.partition.pipeline import assign_parts, finish, write_share
+
+    rank, size = comm.Get_rank(), comm.Get_size()
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    rename_error = None
+    try:
+        with ExitStack() as stack:
+            tmp, error = _attempt(lambda: stack.enter_context(atomic_directory(out_dir, overwrite))) if rank == 0 \
+                else (None, None)
+            _agree(comm, error, "creating the output directory")
+            tmp = Path(comm.bcast(str(tmp) if rank == 0 else None, root=0))
+
+            owner, error = _attempt(assign_parts, graph, num_parts, method, balance, seed, timings) if rank == 0 \
+                else (None, None)
+            _agree(comm, error, "assigning the nodes")
+            if rank != 0:
+                owner = np.empty(graph.num_nodes, dtype=np.int64)
+            comm.Bcast(owner, root=0)
+            timings["assign_s"] = time.perf_counter() - start
+
+            mine = range(rank, num_parts, size)
+            log.info("writer %d of %d: parts %s", rank, size, list(mine))
+            share, error = _attempt(write_share, graph, owner, num_parts, tmp, mine, plan.block_bytes)
+            _agree(comm, error, "writing the parts")
+            shares = comm.gather(share, root=0)
+
+            timings["total_s"] = time.perf_counter() - start
+            timings["writers"] = size
+            meta, error = _attempt(finish, tmp, shares, graph, num_parts, method, balance, seed, dataset, plan,
+                                   timings) if rank == 0 else (None, None)
+            _agree(comm, error, "writing meta.json")
+    except WritersFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only rank 0's rename can fail here; the others are told below
+        rename_error = exc
+    _agree(comm, rename_error, "renaming the directory into place")
+    return comm.bcast(meta if rank == 0 else None, root=0)
