@@ -51,8 +51,8 @@ def config_from_args(args: argparse.Namespace) -> PartitionConfig:
         raise ValueError(f"--num-parts must be an integer >= 1 (got {config.num_parts})")
     if config.nprocs is not None and config.nprocs < 1:
         raise ValueError(f"--nprocs must be >= 1 (got {config.nprocs})")
-    if config.max_memory is not None and not config.max_memory > 0:
-        raise ValueError(f"--max-memory must be a positive number of GiB (got {config.max_memory})")
+    if config.max_memory is not None and not 0 < config.max_memory < float("inf"):
+        raise ValueError(f"--max-memory must be a positive, finite number of GiB (got {config.max_memory})")
     return config
 
 
@@ -117,11 +117,14 @@ def _writer_rank(config: PartitionConfig, comm) -> None:
     alone (the others stop quietly), any other error ends the job."""
     from gnnpart.partition.parallel import WritersFailed
 
+    from gnnpart.partition.atomic import terminate_on_signals
+
     rank = comm.Get_rank()
     if rank:
         logging.getLogger("gnnpart").setLevel(logging.WARNING)
     try:
-        meta = run(config, comm)
+        with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes the temporary folder
+            meta = run(config, comm)
     except WritersFailed:
         if rank == 0:
             raise

@@ -40,16 +40,19 @@ def _parse_slow(lines: list[bytes], path: Path, first_line: int) -> np.ndarray:
     return np.array([p for p in pairs if p is not None], dtype=np.int64).reshape(-1, 2)
 
 
+_PAIR_LINE = re.compile(rb"^[ \t]*-?[0-9]+[ \t,]+-?[0-9]+[ \t]*\r?$", re.MULTILINE)  # "src dst", nothing else
+
+
 def _parse_chunk(lines: list[bytes], path: Path, first_line: int) -> np.ndarray:
-    """``[n, 2]`` int64 pairs of a chunk of lines: vectorised when every line is two plain integers."""
+    """``[n, 2]`` int64 pairs of a chunk of lines: vectorised when every non-blank line is two plain integers
+    (which the line-by-line reader reads alike), else line by line."""
     text = b"".join(lines)
-    if b"#" not in text:
-        fields = _SEPARATORS.sub(b" ", text).split()
-        if len(fields) == 2 * sum(1 for line in lines if line.strip()):
-            try:
-                return np.array(fields, dtype=np.int64).reshape(-1, 2)
-            except (ValueError, OverflowError):
-                pass  # the slow path names the line
+    nonblank = sum(1 for line in lines if line.strip())
+    if len(_PAIR_LINE.findall(text)) == nonblank:
+        try:
+            return np.array(_SEPARATORS.sub(b" ", text).split(), dtype=np.int64).reshape(-1, 2)
+        except (ValueError, OverflowError):
+            pass  # an id beyond int64: the slow path names the line
     return _parse_slow(lines, path, first_line)
 
 
@@ -78,13 +81,13 @@ def edge_chunks(path: Path, chunk_lines: int = CHUNK_LINES, gzipped: bool = Fals
     return chunks
 
 
-def _largest_id(chunks) -> int:
+def _largest_id(chunks, name: str) -> int:
     top = -1
-    for src, dst in chunks():
-        for ids in (src, dst):
+    for pair in chunks():
+        for arr_name, ids in zip(("src", "dst"), pair):
             if len(ids):
                 if ids.min() < 0:
-                    raise DataError(f"node ids must be >= 0 (got {ids.min()})")
+                    raise DataError(f"{name}: `{arr_name}` must hold node ids >= 0 (got {ids.min()})")
                 top = max(top, int(ids.max()))
     return top
 
@@ -95,9 +98,9 @@ def _write_streamed(out, overwrite: bool, name: str, chunks, num_nodes: int, und
     :class:`~gnnpart.data.Graph` checks) before it appears."""
     try:
         by_target = lambda: ((dst, src) for src, dst in chunks())  # noqa: E731 - rows of the CSR are the targets
-        indptr, indices = csr_from_chunks(by_target, num_nodes, symmetric=undirected)
+        indptr, indices = csr_from_chunks(by_target, num_nodes, symmetric=undirected, names=("dst", "src"))
     except ValueError as exc:
-        raise DataError(f"{name}: {exc}") from None
+        raise DataError(f"{name}: {exc} (num_nodes = {num_nodes})") from None
     log.info("%s: CSR of %d nodes, %d edges built in passes", name, num_nodes, len(indices))
     with GraphDirWriter(out, overwrite) as w:
         w.save("indptr", indptr)
@@ -137,7 +140,7 @@ def _convert_edgelist(rest: str, root: Path, out, overwrite: bool, chunk_lines: 
     if given is not None:
         num_nodes = int(given)
     else:
-        num_nodes = max([_largest_id(chunks) + 1] + [len(a) for a in (x, y) if a is not None])
+        num_nodes = max([_largest_id(chunks, str(path)) + 1] + [len(a) for a in (x, y) if a is not None])
     masks = {key: files.as_mask(files.load_npy(arrays[short], key), num_nodes, key)
              for key, short in (("train_mask", "train"), ("val_mask", "val"), ("test_mask", "test")) if short in arrays}
     if x is not None and len(x) != num_nodes:

@@ -97,7 +97,7 @@ _ROW_CHUNK_EDGES = 1 << 22  # edges sorted at a time in the last pass of csr_fro
 
 
 def csr_from_chunks(chunks, num_rows: int, dedup: bool = True, symmetric: bool = False,
-                    row_chunk_edges: int | None = None):
+                    row_chunk_edges: int | None = None, names: tuple[str, str] = ("row", "col")):
     """:func:`coo_to_csr` of pairs read in chunks, in passes over them: count, then fill, then sort each row.
 
     No ``[E]`` array of pairs is ever held: memory is the CSR itself (``8 * (num_rows + 1 + E)`` bytes), two
@@ -110,6 +110,7 @@ def csr_from_chunks(chunks, num_rows: int, dedup: bool = True, symmetric: bool =
         dedup (bool): merge repeated pairs.
         symmetric (bool): also add ``(col, row)`` for every pair (an undirected graph).
         row_chunk_edges (int, optional): edges sorted at a time in the last pass (tests split rows with it).
+        names (tuple of str): what the rows and the columns are, for the error message.
 
     Returns:
         (indptr, indices): int64 numpy arrays.
@@ -117,10 +118,10 @@ def csr_from_chunks(chunks, num_rows: int, dedup: bool = True, symmetric: bool =
     def pairs():
         for row, col in chunks():
             row, col = np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)
-            for name, ids in (("row", row), ("col", col)):
+            for name, ids in zip(names, (row, col)):
                 if len(ids) and (ids.min() < 0 or ids.max() >= num_rows):
                     bad = ids.min() if ids.min() < 0 else ids.max()
-                    raise ValueError(f"`{name}` ids must be in [0, {num_rows}) (got {bad})")
+                    raise ValueError(f"`{name}` must hold node ids in [0, {num_rows}) (got {bad})")
             yield row, col
             if symmetric:
                 yield col, row
@@ -164,4 +165,6 @@ def _sort_rows(indptr: np.ndarray, indices: np.ndarray, dedup: bool, chunk: int)
         out_ptr[r + 1 : end + 1] = written + np.cumsum(np.bincount(rows - r, minlength=end - r))
         written += len(seg)
         r = end
-    return out_ptr, (indices[:written].copy() if written < len(indices) else indices)
+    if written < len(indices):
+        indices.resize(written, refcheck=False)  # in place: no second copy of the CSR
+    return out_ptr, indices

@@ -116,11 +116,12 @@ class SyntheticSpec:
         return 0 if kind == "multiclass" else int(targets or 1)
 
     def memory_estimate(self, features: bool = True) -> int:
-        """Bytes the generator needs at its peak (measured: 1.75 GiB for 1M nodes, degree 20, 128 features);
-        without ``features``, what writing it to disk needs (the features go out in blocks)."""
+        """Bytes the generator needs at its peak (measured: 1.75 GiB for 1M nodes, degree 20, 128 features; 6.3
+        GiB for 4M nodes written to disk); without ``features``, what writing it to disk needs (the features go
+        out in blocks)."""
         edge_rows = self.nodes * self.degree * (self.edge_features * 12 + 40) if self.edge_features else 0
         x = self.nodes * self.features * 4 * 1.05 if features else 2 * _BLOCK_BYTES
-        return int(x + self.nodes * self.degree * 56 + self.nodes * 64 + self.nodes * self.num_targets * 8 + edge_rows)
+        return int(x + self.nodes * self.degree * 80 + self.nodes * 64 + self.nodes * self.num_targets * 8 + edge_rows)
 
     @classmethod
     def parse(cls, text: str) -> "SyntheticSpec":

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from gnnpart.data.graph import Graph
 from gnnpart.errors import ResourceError
 from gnnpart.limits import available_memory, format_bytes
@@ -49,7 +51,7 @@ def metis_bytes(num_nodes: int, entries: int, ncon: int, index_bytes: int) -> in
 
 
 def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory: float | None = None,
-                index_bytes: int = 4) -> MemoryPlan:
+                index_bytes: int | None = None) -> MemoryPlan:
     """Plan partitioning ``graph`` within ``max_memory`` bytes (default: the memory available).
 
     Args:
@@ -58,7 +60,7 @@ def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory
         method (str): ``metis`` or ``random``.
         ncon (int): METIS's balance constraints.
         max_memory (float, optional): the limit, in bytes.
-        index_bytes (int): bytes of METIS's ``idx_t``.
+        index_bytes (int, optional): bytes of METIS's ``idx_t`` (default: the library's).
 
     Raises:
         ResourceError: in one line, with the estimate, when METIS cannot fit in the limit (or the parts cannot be
@@ -67,10 +69,17 @@ def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory
     given = max_memory is not None
     limit = int(max_memory) if given else available_memory()
     n, e = graph.num_nodes, graph.num_edges
-    metis = metis_bytes(n, adjacency_entries(graph), ncon, index_bytes) if method == "metis" and num_parts > 1 else 0
+    metis = 0
+    if method == "metis" and num_parts > 1:
+        if index_bytes is None:
+            from gnnpart.partition.metis import index_dtype
+
+            index_bytes = np.dtype(index_dtype()).itemsize
+        metis = metis_bytes(n, adjacency_entries(graph), ncon, index_bytes)
     largest = 2 * -(-e // max(num_parts, 1)) + -(-n // max(num_parts, 1))  # a skewed part may hold twice its share
     build = BUILD_BYTES_PER_NODE * n + 24 * largest
-    flag = f"--max-memory {limit / 2**30:.4g} GiB" if given else f"the {format_bytes(limit)} of memory available"
+    flag = f"the limit of {limit / 2**30:.4g} GiB (--max-memory)" if given else \
+        f"the {format_bytes(limit)} of memory available"
     if metis > limit:
         raise ResourceError(f"METIS needs about {format_bytes(metis)} for {n:,} nodes and {adjacency_entries(graph):,} "
                             f"adjacency entries, more than {flag}; partition on a machine with more memory")

@@ -16,9 +16,9 @@ removed by the next run to the same target (:func:`gnnpart.atomic.recover`).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 import numpy as np
 
@@ -59,38 +59,52 @@ def _attempt(fn, *args):
         return None, exc
 
 
+def _abort(comm, exc: BaseException) -> None:
+    """A rank left the agreed steps (an exception outside them, a signal): the others would wait for it forever,
+    so end the whole job, after one line saying why (rank 0 has removed its temporary folder by then)."""
+    line = f"gnnpart partition: rank {comm.Get_rank()}: error: {type(exc).__name__}: {exc}\n"
+    os.write(2, line.encode())
+    time.sleep(0.5)  # let the line reach the terminal before MPI_Abort ends the job
+    comm.Abort(1)
+
+
 def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, balance, seed: int, overwrite: bool,
-                          dataset, plan) -> dict:
-    """The parallel path of :func:`~gnnpart.partition.partition_graph` (arguments as there, already checked).
+                          dataset, max_memory) -> dict:
+    """The parallel path of :func:`~gnnpart.partition.partition_graph` (arguments as there; those that every
+    rank checks alike already checked).
 
     Args:
         comm: the mpi4py communicator of the writers.
         graph (Graph): the graph, on every rank.
-        num_parts (int), out_dir, method (str), balance (tuple), seed (int), overwrite (bool), dataset: as
-            :func:`~gnnpart.partition.partition_graph`.
-        plan (MemoryPlan): the memory plan (:mod:`gnnpart.partition.memory`).
+        num_parts (int), out_dir, method (str), balance (tuple), seed (int), overwrite (bool), dataset,
+            max_memory: as :func:`~gnnpart.partition.partition_graph` (the memory plan is rank 0's, and each
+            writer holds the structure's ``[N]`` arrays: the limit is per rank).
 
     Returns:
         dict: ``meta.json``, on every rank.
     """
+    from gnnpart.partition.atomic import check_output_dir
+    from gnnpart.partition.memory import plan_memory
     from gnnpart.partition.pipeline import assign_parts, finish, write_share
 
     rank, size = comm.Get_rank(), comm.Get_size()
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    rename_error = None
+    rename_error, done, meta = None, False, None
     try:
         with ExitStack() as stack:
-            tmp, error = _attempt(lambda: stack.enter_context(atomic_directory(out_dir, overwrite))) if rank == 0 \
-                else (None, None)
-            _agree(comm, error, "creating the output directory")
-            tmp = Path(comm.bcast(str(tmp) if rank == 0 else None, root=0))
+            def prepare():
+                check_output_dir(out_dir, overwrite)
+                plan = plan_memory(graph, num_parts, method, len(balance), max_memory)
+                return plan, stack.enter_context(atomic_directory(out_dir, overwrite))
+
+            ready, error = _attempt(prepare) if rank == 0 else (None, None)
+            _agree(comm, error, "checking the output and the memory")
+            plan, tmp = comm.bcast(ready, root=0)
 
             owner, error = _attempt(assign_parts, graph, num_parts, method, balance, seed, timings) if rank == 0 \
-                else (None, None)
+                else _attempt(np.empty, graph.num_nodes, np.int64)
             _agree(comm, error, "assigning the nodes")
-            if rank != 0:
-                owner = np.empty(graph.num_nodes, dtype=np.int64)
             comm.Bcast(owner, root=0)
             timings["assign_s"] = time.perf_counter() - start
 
@@ -105,9 +119,12 @@ def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, bal
             meta, error = _attempt(finish, tmp, shares, graph, num_parts, method, balance, seed, dataset, plan,
                                    timings) if rank == 0 else (None, None)
             _agree(comm, error, "writing meta.json")
+            done = True
     except WritersFailed:
-        raise
-    except Exception as exc:  # noqa: BLE001 - only rank 0's rename can fail here; the others are told below
-        rename_error = exc
+        raise  # every rank raises it at the same step
+    except BaseException as exc:  # noqa: BLE001 - see below
+        if not done:  # outside the agreed steps (a signal, an MPI error): the ranks can no longer agree
+            _abort(comm, exc)
+        rename_error = exc  # rank 0's rename, as the block ended; the others are told below
     _agree(comm, rename_error, "renaming the directory into place")
     return comm.bcast(meta if rank == 0 else None, root=0)

@@ -83,15 +83,16 @@ def partition_graph(
     num_parts, seed = int(num_parts), int(seed)
     balance = parse_balance(balance)
     if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, (int, float))
-                                   or not max_memory > 0):
+                                   or not 0 < max_memory < float("inf")):
         raise ValueError(f"`max_memory` must be a positive number of bytes (got {max_memory!r})")
-    check_output_dir(out_dir, overwrite)
-    plan = plan_memory(graph, num_parts, method, len(balance), max_memory)
-    if comm is not None and comm.Get_size() > 1:
+    if comm is not None and comm.Get_size() > 1:  # rank 0 checks the output and the memory, and tells the others
         from gnnpart.partition.parallel import partition_in_parallel
 
-        meta = partition_in_parallel(comm, graph, num_parts, out_dir, method, balance, seed, overwrite, dataset, plan)
+        meta = partition_in_parallel(comm, graph, num_parts, out_dir, method, balance, seed, overwrite, dataset,
+                                     max_memory)
     else:
+        check_output_dir(out_dir, overwrite)
+        plan = plan_memory(graph, num_parts, method, len(balance), max_memory)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         owner = assign_parts(graph, num_parts, method, balance, seed, timings)

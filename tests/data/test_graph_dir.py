@@ -102,6 +102,26 @@ def test_generate_to_dir_is_the_in_memory_generator(spec, tmp_path):
     assert_same_graph(generate(parsed), open_graph(tmp_path / "g"))
 
 
+def test_feature_blocks_are_one_draw(monkeypatch):
+    """Features drawn a block at a time are the draws of one [N, F] draw, whatever the block size."""
+    from gnnpart.data import synthetic
+
+    spec = SyntheticSpec.parse("nodes=1000,features=24,classes=3")
+    labels = np.arange(1000) % 3
+    whole = np.random.default_rng(9)
+    centroids = whole.standard_normal((3, 24), dtype=np.float32)
+    want = whole.standard_normal((1000, 24), dtype=np.float32)
+    want += (centroids * np.float32(spec.signal * synthetic._SIGNAL_SCALE / np.sqrt(24)))[labels]
+    for block_bytes in (4 * 24 * 7, 4 * 24 * 1000):
+        monkeypatch.setattr(synthetic, "_BLOCK_BYTES", block_bytes)
+        rng = np.random.default_rng(9)
+        got = np.concatenate([b for _, b in synthetic._feature_blocks(spec, rng, labels)])
+        np.testing.assert_array_equal(got, want)
+        state = np.random.default_rng(9)
+        state.standard_normal((3, 24), dtype=np.float32), state.standard_normal((1000, 24), dtype=np.float32)
+        assert rng.random() == state.random()  # the draws that follow are the same too
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 7, 1000])
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_chunked_csr_build_equals_the_in_memory_build(chunk, symmetric):
@@ -122,7 +142,7 @@ def test_chunked_csr_build_equals_the_in_memory_build(chunk, symmetric):
         want = coo_to_csr(r, c, n, dedup=dedup)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
-    with pytest.raises(ValueError, match=r"`col` ids must be in \[0, 50\) \(got 50\)"):
+    with pytest.raises(ValueError, match=r"`col` must hold node ids in \[0, 50\) \(got 50\)"):
         csr_from_chunks(lambda: iter([(np.array([1]), np.array([50]))]), n)
 
 
@@ -152,12 +172,22 @@ def test_convert_edge_list_in_chunks_equals_load(edge_list, options, chunk_lines
     assert_same_graph(load(spec), open_graph(edge_list / "g"))
 
 
-def test_convert_edge_list_names_the_bad_line(edge_list):
+@pytest.mark.parametrize("bad, message", [("5 x", "node ids must be integers"), ("3", "expected `src dst`"),
+                                          (",1,2", "node ids must be integers")])
+def test_convert_edge_list_names_the_bad_line(edge_list, bad, message):
+    """A chunk whose fields pair up overall but not line by line is still read line by line, as load reads it."""
     with open(edge_list / "e.txt", "a") as fh:
-        fh.write("5 x\n")
-    with pytest.raises(DataError, match=r"e.txt, line 2\d\d\d: node ids must be integers \(got '5 x'\)"):
+        fh.write(f"0 1 9\n{bad}\n2 4\n")  # three fields: the first two count, as load reads them
+    with pytest.raises(DataError, match=rf"e.txt, line 2\d\d\d: {message} \(got '{bad}'\)"):
+        load(f"edgelist:{edge_list}/e.txt")
+    with pytest.raises(DataError, match=rf"e.txt, line 2\d\d\d: {message} \(got '{bad}'\)"):
         convert(f"edgelist:{edge_list}/e.txt", edge_list / "g", chunk_lines=64)
     assert not (edge_list / "g").exists()
+
+
+def test_convert_names_an_id_beyond_num_nodes(edge_list):
+    with pytest.raises(DataError, match=r"e.txt: `(src|dst)` must hold node ids in \[0, 100\) \(got \d+\) \(num_nodes = 100\)"):
+        convert(f"edgelist:{edge_list}/e.txt,num_nodes=100", edge_list / "g", chunk_lines=64)
 
 
 @pytest.mark.parametrize("undirected", [False, True])

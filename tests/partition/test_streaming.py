@@ -60,6 +60,21 @@ def test_small_blocks_give_the_same_files(graphs, monkeypatch):
     assert directory(base / "small") == directory(serial)
 
 
+def test_features_reach_the_parts_in_blocks(graphs):
+    """The parts' features, labels and edge features are read from the graph a block at a time, never whole."""
+    from gnnpart.partition.build import Rows, build_parts
+
+    base, _, _ = graphs
+    graph = open_graph(base / "g")
+    owner = np.arange(graph.num_nodes) % 3
+    row_bytes = graph.x[:1].nbytes
+    for part in build_parts(graph, owner, 3, block_bytes=10 * row_bytes):
+        assert all(isinstance(getattr(part, name), Rows) for name in ("x", "y", "edge_attr"))
+        blocks = list(part.x.blocks())
+        assert max(len(b) for b in blocks) == 10 and sum(len(b) for b in blocks) == part.num_inner
+        np.testing.assert_array_equal(np.concatenate(blocks), graph.x[part.global_ids[: part.num_inner]])
+
+
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_parallel_writers_equal_one_writer(graphs, ranks):
     base, _, serial = graphs
@@ -86,6 +101,16 @@ def test_a_failing_writer_leaves_nothing_that_loads(graphs, step):
         load_partition(out, 0)
 
 
+def test_a_writer_failing_outside_the_agreed_steps_ends_the_job(graphs):
+    """Not a hang: the rank says why and aborts the job; nothing that loads is left."""
+    base, _, _ = graphs
+    out = base / "aborted"
+    proc = run_mpi(3, "partition_worker.py", base / "g", out, 5, 1, "bcast", expect_ok=False, timeout=120)
+    assert proc.returncode != 0
+    assert "gnnpart partition: rank 1: error: RuntimeError: MPI error (injected)" in proc.stderr, proc.stderr
+    assert not out.exists()
+
+
 def test_the_command_writes_in_parallel(graphs):
     base, _, serial = graphs
     proc = gnnpart_cli("partition", base / "g", "-k", "5", "-o", base / "cli", "-n", "2")
@@ -100,12 +125,14 @@ def test_a_metis_that_cannot_fit_is_refused_in_one_line(graphs):
     proc = gnnpart_cli("-q", "partition", base / "g", "-k", "4", "-o", base / "refused", "--max-memory", "0.001")
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
-    assert "METIS needs about" in lines[0] and "more than --max-memory 0.001 GiB" in lines[0]
+    assert "METIS needs about" in lines[0] and "more than the limit of 0.001 GiB (--max-memory)" in lines[0]
     assert f"{graph.num_nodes:,} nodes" in lines[0] and not (base / "refused").exists()
     with pytest.raises(ResourceError, match="METIS needs about"):
         partition_graph(graph, 4, base / "refused", max_memory=1e6)
     with pytest.raises(ValueError, match=r"`max_memory` must be a positive number of bytes \(got -1\)"):
         partition_graph(graph, 4, base / "refused", max_memory=-1)
+    proc = gnnpart_cli("partition", base / "g", "-k", "4", "-o", base / "refused", "--max-memory", "inf")
+    assert proc.returncode == 1 and "--max-memory must be a positive, finite number of GiB (got inf)" in proc.stderr
     partition_graph(graph, 4, base / "random", method="random", max_memory=2e8)  # no METIS: the parts fit
 
 

@@ -2,7 +2,8 @@
 
 Usage: mpiexec -n N python tests/workers/partition_worker.py GRAPH_DIR OUT_DIR K [FAIL_RANK [FAIL_STEP]]
 Every rank prints one JSON line: its rank, and the error it got (or null). With FAIL_RANK, that rank's writes fail
-(FAIL_STEP ``write``, the default: its first part file; ``meta``: rank 0's meta.json).
+(FAIL_STEP ``write``, the default: its first part file; ``meta``: rank 0's meta.json; ``bcast``: its broadcast of the
+owners, outside the steps the ranks agree on, which must end the whole job instead of leaving the others waiting).
 """
 import json
 import os
@@ -14,9 +15,24 @@ from gnnpart.data.graph_dir import open_graph
 from gnnpart.partition import partition_graph, store
 
 
+class _FailingBcast:
+    """The communicator, whose ``Bcast`` fails (an MPI error on this rank)."""
+
+    def __init__(self, comm):
+        self._comm = comm
+
+    def __getattr__(self, name):
+        return getattr(self._comm, name)
+
+    def Bcast(self, *args, **kwargs):
+        raise RuntimeError("MPI error (injected)")
+
+
 def main(graph_dir, out, k, fail_rank=-1, fail_step="write"):
     comm = MPI.COMM_WORLD
-    if comm.Get_rank() == int(fail_rank):
+    if comm.Get_rank() == int(fail_rank) and fail_step == "bcast":
+        comm = _FailingBcast(comm)
+    elif comm.Get_rank() == int(fail_rank):
         def full(*args, **kwargs):
             raise OSError(28, "No space left on device (injected)")
 
