@@ -137,6 +137,11 @@ def _dir_gib(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**30
 
 
+def _last_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else "(no message: killed?)"
+
+
 def scaling(args) -> None:
     from gnnpart.limits import available_memory
 
@@ -158,8 +163,7 @@ def scaling(args) -> None:
         try:
             gen = spawn("--child", "generate_dir", spec, str(gdir))
         except SystemExit as exc:
-            print(f"{nodes:>10,} {'':>12} {features:>5}  generate refused or failed: {str(exc).splitlines()[-1]}",
-                  flush=True)
+            print(f"{nodes:>10,} {'':>12} {features:>5}  generate refused or failed: {_last_line(exc)}", flush=True)
             continue
         x_gib = nodes * features * 4 / 2**30
         line = (f"{nodes:>10,} {gen['edges']:>12,} {features:>5} {x_gib:>6.1f} {gen['generate_s']:>7.1f} "
@@ -168,7 +172,7 @@ def scaling(args) -> None:
             alone = spawn("--child", "metis", str(gdir), str(args.k))
             one = spawn("--child", "partition_dir", str(gdir), str(args.k), str(out))
         except SystemExit as exc:
-            print(f"{line}  partition refused or failed: {str(exc).splitlines()[-1]}", flush=True)
+            print(f"{line}  partition refused or failed: {_last_line(exc)}", flush=True)
             shutil.rmtree(gdir, ignore_errors=True)
             continue
         line += (f" {alone['metis_s']:>8.1f} {alone['peak_gib']:>9.2f} {one['total_s']:>7.1f} {one['metis_s']:>7.1f} "

@@ -21,7 +21,7 @@ import numpy as np
 from gnnpart.data import files, ogb
 from gnnpart.data.csr import csr_from_chunks
 from gnnpart.data.graph import normalize_labels
-from gnnpart.data.graph_dir import GraphDirWriter, block_rows, open_graph
+from gnnpart.data.graph_dir import GraphDirWriter, block_rows, mapped_blocks, open_graph
 from gnnpart.data.load import _flag, _options, _resolve, default_root, load
 from gnnpart.errors import DataError
 
@@ -118,12 +118,6 @@ def _write_streamed(out, overwrite: bool, name: str, chunks, num_nodes: int, und
         return meta
 
 
-def _npy_blocks(array: np.ndarray):
-    step = block_rows(array[:1].nbytes)
-    for i in range(0, len(array), step):
-        yield array[i : i + step]
-
-
 def _convert_edgelist(rest: str, root: Path, out, overwrite: bool, chunk_lines: int) -> dict:
     path, opts = _options(rest, {"x", "y", "train", "val", "test", "num_nodes", "undirected"})
     undirected = _flag(opts, "undirected")
@@ -146,9 +140,9 @@ def _convert_edgelist(rest: str, root: Path, out, overwrite: bool, chunk_lines: 
     if x is not None and len(x) != num_nodes:
         raise DataError(f"`x` must have one row per node ({num_nodes}) (got {len(x)} rows)")
     if x is None:
-        x_blocks, width = _npy_blocks(np.ones((num_nodes, 1), dtype=np.float32)), 1
+        x_blocks, width = mapped_blocks(np.ones((num_nodes, 1), dtype=np.float32)), 1
     else:
-        x_blocks, width = _npy_blocks(x), x.shape[1]
+        x_blocks, width = mapped_blocks(x), x.shape[1]
     return _write_streamed(out, overwrite, str(path), chunks, num_nodes, undirected, x_blocks, width, y, masks)
 
 
@@ -162,7 +156,7 @@ def _convert_ogb(path: Path, split, undirected: bool, out, overwrite: bool, chun
         width = ogb.feature_width(raw)
         x_blocks = ogb.feature_blocks(raw, num_nodes, block_rows(4 * width))
     else:
-        x_blocks, width = _npy_blocks(np.ones((num_nodes, 1), dtype=np.float32)), 1
+        x_blocks, width = mapped_blocks(np.ones((num_nodes, 1), dtype=np.float32)), 1
     return _write_streamed(out, overwrite, str(path), chunks, num_nodes, undirected, x_blocks, width, y, masks)
 
 

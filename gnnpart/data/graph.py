@@ -10,6 +10,7 @@ from gnnpart.data.mapped import drop_pages
 from gnnpart.errors import DataError
 
 _CHUNK_ROWS = 1 << 16  # rows of features checked for NaN/inf at a time (bounds temporary memory)
+_CHUNK_BYTES = 32 << 20  # ... and at most this many bytes of them
 
 
 # Class ids are refused when they reach this many times the labelled nodes, plus the slack: every class id
@@ -42,8 +43,9 @@ def _as_mask(name: str, value, n: int) -> np.ndarray:
 
 def _check_finite(x: np.ndarray, name: str = "x", row: str = "node", column: str = "feature",
                   allow_nan: bool = False) -> None:
-    for start in range(0, x.shape[0], _CHUNK_ROWS):
-        block = x[start : start + _CHUNK_ROWS]
+    rows = max(1, min(_CHUNK_ROWS, _CHUNK_BYTES // max(1, x[:1].nbytes)))
+    for start in range(0, x.shape[0], rows):
+        block = x[start : start + rows]
         ok = np.isfinite(block)
         if allow_nan:
             ok |= np.isnan(block)

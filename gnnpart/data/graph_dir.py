@@ -58,6 +58,15 @@ def block_rows(row_bytes: int) -> int:
     return max(1, BLOCK_BYTES // max(1, row_bytes))
 
 
+def mapped_blocks(array: np.ndarray):
+    """Consecutive row blocks of ``array`` (copies), releasing a mapped array's pages after each."""
+    step = block_rows(array[:1].nbytes)
+    for i in range(0, len(array), step):
+        block = np.array(array[i : i + step])
+        drop_pages(array)
+        yield block
+
+
 class NpyStream:
     """A ``.npy`` file written front to back in row blocks (the header first, for the full shape)."""
 
@@ -113,9 +122,7 @@ class GraphDirWriter:
 
     def save(self, name: str, array: np.ndarray) -> None:
         """Write a whole field, in row blocks (``array`` may be memory-mapped)."""
-        step = block_rows(array[:1].nbytes)
-        self.save_blocks(name, array.shape, array.dtype, (array[i : i + step] for i in range(0, len(array), step)))
-        drop_pages(array)
+        self.save_blocks(name, array.shape, array.dtype, mapped_blocks(array))
 
     def save_blocks(self, name: str, shape, dtype, blocks: Iterable[np.ndarray]) -> None:
         """Write a field of ``shape`` from consecutive row blocks."""

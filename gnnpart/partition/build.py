@@ -39,8 +39,9 @@ class Rows:
         row = self.source[:1].nbytes
         step = block_rows(row) if self.block_bytes is None else max(1, self.block_bytes // max(1, row))
         for i in range(0, len(self.ids), step):
-            yield np.asarray(self.source[self.ids[i : i + step]])
-        drop_pages(self.source)
+            block = np.asarray(self.source[self.ids[i : i + step]])
+            drop_pages(self.source)  # per block: the kernel maps neighbouring pages too, a part would map it all
+            yield block
 
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.source[self.ids], dtype=dtype)
