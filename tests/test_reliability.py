@@ -20,7 +20,8 @@ import psutil
 import pytest
 import torch
 
-from gnnpart import partition_graph
+from gnnpart import load_partition, partition_graph
+from gnnpart.errors import PartitionFormatError
 from tests.mpi import ROOT, gnnpart_cli, run_mpi
 
 FAST = ["--epochs", "1"]
@@ -341,6 +342,31 @@ def test_sigterm_during_partition_leaves_nothing(tmp_path):
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     assert "terminated by signal 15" in proc.stderr.read()
     assert not out.exists() and leftovers(tmp_path, "big") == []
+
+
+def test_sigterm_to_parallel_writers_leaves_nothing_that_loads(tmp_path):
+    """SIGTERM while rank 0 runs METIS (which no signal interrupts; the other rank ends the job at once): no
+    directory and no temporary, since rank 0 makes its temporary folder only after METIS."""
+    from gnnpart.data.synthetic import SyntheticSpec, generate_to_dir
+    from gnnpart.partition.atomic import check_output_dir
+
+    generate_to_dir(SyntheticSpec.parse("nodes=300000,degree=10,features=8"), tmp_path / "g")
+    out = tmp_path / "parts"
+    proc = _start(["partition", tmp_path / "g", "-k", "8", "-o", out, "-n", "2"], tmp_path)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "assigning" in line:
+            break
+    assert any("assigning" in line for line in seen), "".join(seen)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) != 0
+    assert not out.exists()
+    assert leftovers(tmp_path, "parts") == []  # METIS runs before the temporary folder is made
+    with pytest.raises(PartitionFormatError):
+        load_partition(out, 0)
+    check_output_dir(out, overwrite=False)  # the next run to the same target
+    assert leftovers(tmp_path, "parts") == []
 
 
 def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path):

@@ -3,8 +3,10 @@
 Every rank holds the graph (memory-mapped, from a graph directory, so that this costs no memory) and calls
 :func:`gnnpart.partition.partition_graph` with the same arguments and ``comm``. Then:
 
-1. rank 0 creates the hidden temporary folder beside the target and runs the assignment (METIS);
-2. the owner of every node is broadcast, and each rank builds and writes parts ``rank, rank + size, ...``;
+1. rank 0 checks the output and plans the memory, runs the assignment (METIS), and the owner of every node is
+   broadcast;
+2. rank 0 creates the hidden temporary folder beside the target, and each rank builds and writes parts
+   ``rank, rank + size, ...`` into it;
 3. rank 0 gathers the receive plans and file records, writes the send plans and ``meta.json`` (last), and
    renames the folder into place.
 
@@ -95,18 +97,24 @@ def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, bal
         with ExitStack() as stack:
             def prepare():
                 check_output_dir(out_dir, overwrite)
-                plan = plan_memory(graph, num_parts, method, len(balance), max_memory)
-                return plan, stack.enter_context(atomic_directory(out_dir, overwrite))
+                return plan_memory(graph, num_parts, method, len(balance), max_memory)
 
-            ready, error = _attempt(prepare) if rank == 0 else (None, None)
+            plan, error = _attempt(prepare) if rank == 0 else (None, None)
             _agree(comm, error, "checking the output and the memory")
-            plan, tmp = comm.bcast(ready, root=0)
+            plan = comm.bcast(plan, root=0)
 
+            # METIS before the temporary folder exists: a job killed during METIS (which no signal interrupts)
+            # leaves nothing behind
             owner, error = _attempt(assign_parts, graph, num_parts, method, balance, seed, timings) if rank == 0 \
                 else _attempt(np.empty, graph.num_nodes, np.int64)
             _agree(comm, error, "assigning the nodes")
             comm.Bcast(owner, root=0)
             timings["assign_s"] = time.perf_counter() - start
+
+            tmp, error = _attempt(lambda: stack.enter_context(atomic_directory(out_dir, overwrite))) if rank == 0 \
+                else (None, None)
+            _agree(comm, error, "creating the output directory")
+            tmp = comm.bcast(tmp, root=0)
 
             mine = range(rank, num_parts, size)
             log.info("writer %d of %d: parts %s", rank, size, list(mine))
