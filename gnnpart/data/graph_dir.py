@@ -67,28 +67,21 @@ def mapped_blocks(array: np.ndarray):
         yield block
 
 
-class NpyStream:
-    """A ``.npy`` file written front to back in row blocks (the header first, for the full shape)."""
-
-    def __init__(self, path: Path, shape: tuple[int, ...], dtype):
-        self.path, self.shape, self.dtype = Path(path), tuple(int(s) for s in shape), np.dtype(dtype)
-        self.rows = 0
-        self.fh = open(self.path, "wb")
-        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
-        np.lib.format.write_array_header_1_0(self.fh, header)
-
-    def write(self, block: np.ndarray) -> None:
-        block = np.ascontiguousarray(block, dtype=self.dtype)
-        if block.shape[1:] != self.shape[1:] or self.rows + len(block) > self.shape[0]:
-            raise ValueError(f"{self.path.name}: a block of shape {block.shape} does not fit {self.shape} after "
-                             f"{self.rows} rows")
-        self.fh.write(memoryview(block).cast("B"))
-        self.rows += len(block)
-
-    def close(self) -> None:
-        self.fh.close()
-        if self.rows != self.shape[0]:
-            raise ValueError(f"{self.path.name}: {self.rows} rows written of {self.shape[0]}")
+def write_npy_blocks(fh, shape, dtype, blocks: Iterable[np.ndarray], name: str) -> None:
+    """Write a ``.npy`` of ``shape`` and ``dtype`` to the open file ``fh`` from consecutive row blocks (the header
+    first, for the full shape), checking that the blocks fill it exactly (``name`` is for the message)."""
+    shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+    np.lib.format.write_array_header_1_0(
+        fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+    rows = 0
+    for block in blocks:
+        block = np.ascontiguousarray(block, dtype=dtype)
+        if block.shape[1:] != shape[1:] or rows + len(block) > shape[0]:
+            raise ValueError(f"{name}: a block of shape {block.shape} does not fit {shape} after {rows} rows")
+        fh.write(memoryview(block).cast("B"))
+        rows += len(block)
+    if rows != shape[0]:
+        raise ValueError(f"{name}: {rows} rows were written of {shape[0]}")
 
 
 class GraphDirWriter:
@@ -127,13 +120,8 @@ class GraphDirWriter:
     def save_blocks(self, name: str, shape, dtype, blocks: Iterable[np.ndarray]) -> None:
         """Write a field of ``shape`` from consecutive row blocks."""
         self._record(name, shape, dtype)
-        stream = NpyStream(self.tmp / f"{name}.npy", shape, dtype)
-        try:
-            for block in blocks:
-                stream.write(block)
-        finally:
-            stream.fh.close()
-        stream.close()
+        with open(self.tmp / f"{name}.npy", "wb") as fh:
+            write_npy_blocks(fh, shape, dtype, blocks, f"{name}.npy")
 
     def finish(self, name: str, num_nodes: int, num_edges: int, num_features: int, undirected: bool,
                extra: dict | None = None) -> dict:

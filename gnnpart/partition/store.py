@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gnnpart.data.graph_dir import write_npy_blocks
 from gnnpart.errors import PartitionFormatError
 
 FORMAT_NAME = "gnnpart-partition"
@@ -81,15 +82,7 @@ class ArrayWriter:
         with open(path, "wb") as fh:
             out = _ChecksumFile(fh)
             if hasattr(array, "blocks"):
-                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(array.dtype)), "fortran_order": False,
-                          "shape": tuple(int(s) for s in array.shape)}
-                np.lib.format.write_array_header_1_0(out, header)
-                rows = 0
-                for block in array.blocks():
-                    out.write(np.ascontiguousarray(block, dtype=array.dtype))
-                    rows += len(block)
-                if rows != array.shape[0]:
-                    raise ValueError(f"{rel}: {rows} rows were written of {array.shape[0]}")
+                write_npy_blocks(out, array.shape, array.dtype, array.blocks(), rel)
             else:
                 np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
         self.files[rel] = {"size": out.size, "crc32": f"{out.crc:08x}"}
