@@ -21,20 +21,20 @@ from pathlib import Path
 def worker(part_dir: str, seeds: int, model_name: str, epochs: int) -> None:
     import torch
 
-    from gnnpart import load_partition, read_meta
     from gnnpart.comm import Communicator
     from gnnpart.nn import build_model
-    from gnnpart.train import Trainer
+    from gnnpart.rank import Rank
+    from gnnpart.train import Trainer, TrainOptions
 
     comm = Communicator()
     torch.set_num_threads(1)
-    meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    rank = Rank.open(part_dir, comm, normalize_features=True)
+    meta = rank.meta
     for seed in range(seeds):
         torch.manual_seed(seed)
         model = build_model(model_name, meta["num_features"], 16 if model_name != "gat" else 64, meta["num_classes"], 2,
                             dropout=0.5, input_dropout=0.5)
-        trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=seed, normalize_features=True)
+        trainer = Trainer(model, rank, options=TrainOptions(lr=0.01, weight_decay=5e-4, seed=seed))
         history = trainer.fit(epochs)
         if comm.rank == 0:
             print(json.dumps({"seed": seed, "best_val": trainer.best.val_acc, "test_at_best_val": trainer.best.test_acc,
@@ -55,7 +55,7 @@ def main() -> None:
         return
 
     import gnnpart
-    from gnnpart.train.launcher import mpiexec_command
+    from gnnpart.cli.launcher import mpiexec_command
 
     print(f"# {args.model}, {args.ranks} ranks, {args.seeds} seeds, {args.epochs} epochs")
     for name in args.datasets.split(","):

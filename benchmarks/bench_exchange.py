@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from gnnpart import load_partition
-from gnnpart.comm import Communicator, ExchangePlan, HaloExchange
+from gnnpart.comm import Communicator, HaloExchange
+from gnnpart.rank.assemble import exchange_plan
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
     comm = Communicator()
     part = load_partition(args.parts, comm.rank)
     ids = torch.from_numpy(np.asarray(part.global_ids)).long()
-    ex = HaloExchange(comm, ExchangePlan.from_partition(part, comm.size), ids)
+    ex = HaloExchange(comm, exchange_plan(part, comm.size), ids)
     h = torch.randn(part.num_inner, args.width, requires_grad=True)
     grad = torch.randn(part.num_local, args.width)
     times = []

@@ -27,7 +27,7 @@ def kernels(rows: int = 1_000_000, width: int = 256, picked: int = 400_000) -> l
     """pack_rows / unpack_rows_ / scatter_add_rows_ against a device-to-device copy of the same bytes."""
     import torch
 
-    from gnnpart.comm import rows as row_ops
+    from gnnpart.comm import row_ops
 
     dev = torch.device("cuda")
     g = torch.Generator(device=dev).manual_seed(0)
@@ -78,7 +78,7 @@ def main() -> None:
     import torch
 
     import gnnpart
-    from gnnpart.train.launcher import mpiexec_command
+    from gnnpart.cli.launcher import mpiexec_command
 
     if not torch.cuda.is_available():
         sys.exit("bench_gpu.py needs a CUDA device")

@@ -34,21 +34,21 @@ SYNTH_POLICIES = ["exact", "int8", "fp16", "sample:0.1", "sample:0.5+int8", "top
 def worker(part_dir, model_name, layers, hidden, epochs, seeds, policies, tag, eval_every, input_dropout, normalize=1):
     import torch
 
-    from gnnpart import load_partition, read_meta
     from gnnpart.comm import Communicator
     from gnnpart.nn import build_model
-    from gnnpart.train import Trainer
+    from gnnpart.rank import Rank
+    from gnnpart.train import Trainer, TrainOptions
 
     comm = Communicator()
     torch.set_num_threads(1)
-    meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    rank = Rank.open(part_dir, comm, normalize_features=bool(normalize))
+    meta = rank.meta
     for policy in policies:
         for seed in range(seeds):
             torch.manual_seed(seed)
             model = build_model(model_name, meta["num_features"], hidden, meta["num_classes"], layers, 0.5, input_dropout)
-            trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=seed, normalize_features=bool(normalize),
-                              eval_every=eval_every, halo=policy)
+            options = TrainOptions(lr=0.01, weight_decay=5e-4, seed=seed, eval_every=eval_every)
+            trainer = Trainer(model, rank, options=options, halo=policy)
             history = trainer.fit(epochs)
             if comm.rank == 0:
                 by_layer = {}
@@ -65,7 +65,7 @@ def worker(part_dir, model_name, layers, hidden, epochs, seeds, policies, tag, e
 
 
 def _launch(ranks, args):
-    from gnnpart.train.launcher import mpiexec_command
+    from gnnpart.cli.launcher import mpiexec_command
 
     cmd = mpiexec_command(ranks, [__file__, "worker", *map(str, args)])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

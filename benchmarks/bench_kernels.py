@@ -13,7 +13,8 @@ import time
 import numpy as np
 import torch
 
-from gnnpart.comm import codec, rows
+from gnnpart.comm import codec_ops as codec
+from gnnpart.comm import row_ops as rows
 from gnnpart import hashing
 from gnnpart.nn import kernels
 

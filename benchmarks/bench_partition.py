@@ -124,7 +124,7 @@ def child_generate_dir(spec: str, out: str) -> dict:
 
 
 def spawn_ranks(n: int, *args: str) -> list[dict]:
-    from gnnpart.train.launcher import mpiexec_command
+    from gnnpart.cli.launcher import mpiexec_command
 
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(mpiexec_command(n, [__file__, *args]), capture_output=True, text=True, env=env)

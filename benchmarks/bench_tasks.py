@@ -30,14 +30,15 @@ from bench_train import spawn, vmhwm  # noqa: E402
 def predict_child(part_dir: str, checkpoint: str, out: str, embeddings: str) -> None:
     """One rank of ``gnnpart predict`` (the command's own ``run``); rank 0 prints the time and every rank's peak
     memory as one JSON line."""
-    from gnnpart.cli.predict import PredictConfig, run
+    from gnnpart.cli.predict_command import PredictConfig, run
     from gnnpart.comm import Communicator
+    from gnnpart.rank import Placement
 
     comm = Communicator()
     cfg = PredictConfig(part_dir=part_dir, checkpoint=checkpoint, out=out, threads=1,
                         embeddings=None if embeddings == "none" else int(embeddings))
     start = time.perf_counter()
-    run(cfg, comm, printer=lambda s: None)
+    run(cfg, Placement(), comm, printer=lambda s: None)
     seconds = time.perf_counter() - start
     peaks = comm.comm.gather(vmhwm(), root=0)
     if comm.rank == 0:
@@ -76,7 +77,7 @@ def multilabel(tmp: Path, args) -> None:
 
 def inference(tmp: Path, args) -> None:
     import gnnpart
-    from gnnpart.train.launcher import mpiexec_command
+    from gnnpart.cli.launcher import mpiexec_command
 
     spec = f"synthetic:nodes={args.predict_nodes},degree=20,classes=16,features=128"
     start = time.perf_counter()

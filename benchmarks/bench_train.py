@@ -74,19 +74,18 @@ def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int, device: 
     ``torch.cuda.max_memory_allocated`` on a GPU) as one JSON line."""
     import torch
 
-    from gnnpart import load_partition, read_meta
     from gnnpart.comm import Communicator
     from gnnpart.nn import build_model
-    from gnnpart.train import Trainer
+    from gnnpart.rank import Placement, Rank
+    from gnnpart.train import Trainer, TrainOptions
 
     comm = Communicator()
     torch.set_num_threads(threads)
-    meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    rank = Rank.open(part_dir, comm, placement=Placement(device, transport), overlap=overlap)
+    meta = rank.meta
     torch.manual_seed(0)
     net = build_model(model, meta["num_features"], hidden, meta["num_classes"], 2, dropout=0.5, input_dropout=0.0)
-    trainer = Trainer(net, part, comm, lr=0.01, weight_decay=5e-4, eval_every=10**9, device=device,
-                      transport=transport, watchdog=None, overlap=overlap)
+    trainer = Trainer(net, rank, options=TrainOptions(lr=0.01, weight_decay=5e-4, eval_every=10**9, watchdog=None))
     on_gpu = trainer.device.type == "cuda"
     if on_gpu:
         torch.cuda.reset_peak_memory_stats(trainer.device)
@@ -149,7 +148,7 @@ def main() -> None:
     import numpy as np
 
     import gnnpart
-    from gnnpart.train.launcher import mpiexec_command
+    from gnnpart.cli.launcher import mpiexec_command
 
     spec = f"synthetic:nodes={args.nodes},degree={args.degree},classes=16,features=128"
     ranks = [int(r) for r in args.ranks.split(",")]

@@ -35,8 +35,8 @@ echo "compilers: CC=${CC:-} CXX=${CXX:-}; $(${CXX:-g++} --version | head -1)"
 python3 -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name())'
 step build 90 bash -c 'source benchmarks/gpu_env.sh >/dev/null && gpu_build'
 export GNNPART_REQUIRE_CUDA=1  # a CUDA test that would skip fails instead
-step cuda-tests 80 python3 -m pytest -q -rs -p no:cacheprovider tests/ops tests/comm/test_rows.py \
-  tests/comm/test_codec.py tests/hashing tests/nn/test_kernels.py
+step cuda-tests 80 python3 -m pytest -q -rs -p no:cacheprovider tests/ops tests/comm/test_row_ops.py \
+  tests/comm/test_codec_ops.py tests/hashing tests/nn/test_kernels.py
 # GPU_CHECK_K: a pytest -k expression choosing some of the training tests (to rerun them); GPU_CHECK_BENCHMARK=0
 # skips the benchmark.
 step gpu-training 160 python3 -m pytest -q -rs -p no:cacheprovider tests/gpu ${GPU_CHECK_K:+-k "$GPU_CHECK_K"}

@@ -19,15 +19,16 @@ def profile(part_dir: str, model: str, hidden: int, epochs: int, top: int) -> No
     import torch
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
-    from gnnpart import load_partition, read_meta
     from gnnpart.comm import Communicator
     from gnnpart.nn import build_model
-    from gnnpart.train import Trainer
+    from gnnpart.rank import Rank
+    from gnnpart.train import Trainer, TrainOptions
 
-    meta = read_meta(part_dir)
+    rank = Rank.open(part_dir, Communicator())
     torch.manual_seed(0)
-    net = build_model(model, meta["num_features"], hidden, meta["num_classes"], 2, dropout=0.5, input_dropout=0.0)
-    trainer = Trainer(net, load_partition(part_dir, 0), Communicator(), eval_every=10**9, watchdog=None)
+    net = build_model(model, rank.meta["num_features"], hidden, rank.meta["num_classes"], 2, dropout=0.5,
+                      input_dropout=0.0)
+    trainer = Trainer(net, rank, options=TrainOptions(eval_every=10**9, watchdog=None))
     trainer.train_step()  # warm-up (caches, buffers)
     trainer.epoch += 1
     start = time.perf_counter()

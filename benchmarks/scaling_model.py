@@ -188,7 +188,7 @@ def calibrate(plan, threads: int, graph_file: str, epoch_1rank: float, n: int, e
 
 def measure_link() -> tuple[float, float]:
     """alpha (s) and beta (B/s) of this machine's MPI between two ranks, from Alltoallv of 8 B and of 64 MiB."""
-    from gnnpart.train.launcher import mpiexec_command
+    from gnnpart.cli.launcher import mpiexec_command
 
     proc = subprocess.run(mpiexec_command(2, [__file__, "--child", "link"]), capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
@@ -222,18 +222,18 @@ def measured_child(part_dir: str, hidden: int, layers: int, epochs: int, halo: s
     """One rank of a measured run: rank 0 prints the median epoch, halo span and exposed halo time."""
     import torch
 
-    from gnnpart import load_partition, read_meta
     from gnnpart.comm import Communicator
     from gnnpart.nn import build_model
-    from gnnpart.train import Trainer
+    from gnnpart.rank import Rank
+    from gnnpart.train import Trainer, TrainOptions
 
     comm = Communicator()
     torch.set_num_threads(threads)
-    meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    rank = Rank.open(part_dir, comm)
+    meta = rank.meta
     torch.manual_seed(0)
     net = build_model("sage", meta["num_features"], hidden, meta["num_classes"], layers, dropout=0.5)
-    trainer = Trainer(net, part, comm, eval_every=10**9, halo=halo, watchdog=None)
+    trainer = Trainer(net, rank, options=TrainOptions(eval_every=10**9, watchdog=None), halo=halo)
     steps = []
     for _ in range(epochs + 1):
         trainer.train_step()
@@ -318,7 +318,7 @@ def main() -> None:
 
     import gnnpart
     from gnnpart.partition.assign import assign, parse_balance
-    from gnnpart.train.launcher import mpiexec_command
+    from gnnpart.cli.launcher import mpiexec_command
 
     spec = f"synthetic:nodes={args.nodes},degree={args.degree},classes={args.classes},features=128"
     plan = layer_plan(128, args.hidden, args.classes, args.layers)

@@ -14,10 +14,11 @@ import torch
 from torch import nn
 from torch_geometric.nn import GATv2Conv, SAGEConv
 
-from gnnpart import load_partition, read_meta
-from gnnpart.comm import Communicator
+from gnnpart.comm import Communicator, parse_halo
 from gnnpart.nn import HaloConv, HashDropout, SyncBatchNorm, attach_halo_gates
-from gnnpart.train import Trainer
+from gnnpart.rank import Rank
+from gnnpart.train import Trainer, TrainOptions
+from gnnpart.train.callbacks import EarlyStopping, EpochPrinter
 
 
 class Net(nn.Module):
@@ -36,14 +37,14 @@ class Net(nn.Module):
 def main(part_dir: str, halo: str = "exact") -> None:
     comm = Communicator()
     torch.set_num_threads(1)
-    meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    rank = Rank.open(part_dir, comm, normalize_features=True)
     torch.manual_seed(0)
-    model = Net(meta["num_features"], 64, meta["num_classes"])
-    attach_halo_gates(model, halo)  # a `learned` policy's gates exist before the optimizer is built
+    model = Net(rank.meta["num_features"], 64, rank.meta["num_classes"])
+    policies = parse_halo(halo, 2)  # the spec, parsed once: one policy per layer
+    attach_halo_gates(model, policies)  # a `learned` policy's gates exist before the optimizer is built
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=5e-4)
-    trainer = Trainer(model, part, comm, optimizer=optimizer, normalize_features=True, eval_every=10, halo=halo,
-                      patience=50, printer=print)
+    trainer = Trainer(model, rank, optimizer, TrainOptions(eval_every=10), halo=policies,
+                      callbacks=[EarlyStopping(50), EpochPrinter(print)])
     trainer.fit(200)
     if comm.rank == 0:
         print(f"best validation accuracy {trainer.best.val_acc:.3f} at epoch {trainer.best.epoch}, "

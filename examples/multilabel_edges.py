@@ -10,21 +10,22 @@ import sys
 
 import torch
 
-from gnnpart import load_partition, read_meta
 from gnnpart.comm import Communicator
 from gnnpart.nn import GINE
-from gnnpart.train import Trainer
+from gnnpart.rank import Rank
+from gnnpart.train import Trainer, TrainOptions
+from gnnpart.train.callbacks import EpochPrinter
 
 
 def main(part_dir: str, out: str) -> None:
     comm = Communicator()
     torch.set_num_threads(1)
-    meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    rank = Rank.open(part_dir, comm)
+    meta = rank.meta
     torch.manual_seed(0)
     model = GINE(meta["num_features"], 64, num_layers=2, out_channels=meta["num_outputs"], dropout=0.2,
                  edge_dim=meta["num_edge_features"])
-    trainer = Trainer(model, part, comm, lr=0.005, eval_every=10, printer=print)
+    trainer = Trainer(model, rank, options=TrainOptions(lr=0.005, eval_every=10), callbacks=[EpochPrinter(print)])
     trainer.fit(60)                                       # keeps the best validation ROC-AUC's weights
     path = trainer.predict(out, probabilities=True)       # every rank writes its own rows
     if comm.rank == 0:

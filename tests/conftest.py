@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gnnpart.data import Graph
-from gnnpart.data.load import default_root
+from gnnpart.data.loading import default_root
 
 
 def _planetoid_root() -> Path | None:

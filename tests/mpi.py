@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gnnpart.train.launcher import mpiexec_command
+from gnnpart.cli.launcher import mpiexec_command
 
 WORKERS = Path(__file__).parent / "workers"
 ROOT = Path(__file__).parent.parent

@@ -103,7 +103,7 @@ BAD_INPUT = [
      "needs about"),
     ("synthetic negative seed", "partition synthetic:seed=-1 -k 2 -o {d}/out", 1, "synthetic `seed` must be"),
     ("partition seed overflow", "partition synthetic:nodes=50 -k 2 -o {d}/out --seed 18446744073709551616", 1,
-     "`seed` must be an integer"),
+     "--seed must be an integer"),
     ("label far beyond the labelled nodes", "partition {d}/labels.npz -k 2 -o {d}/out", 1, "names class 1000000000"),
     ("edge list id beyond int64", "partition {d}/big.txt -k 2 -o {d}/out", 1, "node ids must fit in 64 bits"),
     ("npz num_nodes not a scalar", "partition {d}/num_nodes.npz -k 2 -o {d}/out", 1, "`num_nodes` in"),
@@ -260,13 +260,13 @@ def test_resume_with_another_lr_warns_and_applies_it(cora2, checkpointed, tmp_pa
 
 
 def test_full_disk_names_the_path(tmp_path, monkeypatch):
-    from gnnpart.train import checkpoint
+    from gnnpart.checkpoint import checkpoint_file as checkpoint
 
     def full(state, fh):
         fh.write(b"partial")
         raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
 
-    monkeypatch.setattr(checkpoint.torch, "save", full)
+    monkeypatch.setattr(torch, "save", full)
     monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 0))
     with pytest.raises(OSError, match=r"no space left on device while writing checkpoint .*checkpoint.pt"):
         checkpoint.save_checkpoint(tmp_path, {"model": {"w": torch.ones(3)}})
@@ -348,7 +348,7 @@ def test_sigterm_to_parallel_writers_leaves_nothing_that_loads(tmp_path):
     """SIGTERM while rank 0 runs METIS (which no signal interrupts; the other rank ends the job at once): no
     directory and no temporary, since rank 0 makes its temporary folder only after METIS."""
     from gnnpart.data.synthetic import SyntheticSpec, generate_to_dir
-    from gnnpart.partition.atomic import check_output_dir
+    from gnnpart.atomic import check_output_dir
 
     generate_to_dir(SyntheticSpec.parse("nodes=300000,degree=10,features=8"), tmp_path / "g")
     out = tmp_path / "parts"
@@ -370,7 +370,7 @@ def test_sigterm_to_parallel_writers_leaves_nothing_that_loads(tmp_path):
 
 
 def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path):
-    from gnnpart.partition.atomic import check_output_dir
+    from gnnpart.atomic import check_output_dir
 
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -384,7 +384,7 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path):
 
 
 def test_an_interrupted_fallback_swap_is_repaired(cora3, tmp_path):
-    from gnnpart.partition.atomic import check_output_dir
+    from gnnpart.atomic import check_output_dir
 
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -396,7 +396,7 @@ def test_an_interrupted_fallback_swap_is_repaired(cora3, tmp_path):
 
 
 def test_overwrite_is_one_exchange_and_follows_the_umask(tmp_path):
-    from gnnpart.partition import atomic
+    from gnnpart import atomic
 
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
@@ -445,7 +445,7 @@ def test_errors_of_several_ranks_are_whole_lines(cora3, tmp_path):
 
 def test_an_unexpected_exception_is_an_internal_error(monkeypatch, capsys):
     from gnnpart.cli import main as cli_main
-    from gnnpart.cli import partition
+    from gnnpart.cli import partition_command as partition
 
     def bug(config):
         raise TypeError("unsupported operand type(s)")

@@ -7,10 +7,14 @@ import os
 import sys
 from contextlib import contextmanager
 
-from gnnpart.cli import datasets, demo, inspect, partition, predict, store_graph, train
-from gnnpart.cli.errors import error_line
+from gnnpart.cli import (
+    convert_command, datasets_command, demo_command, generate_command, inspect_command, partition_command,
+    predict_command, train_command,
+)
+from gnnpart.cli.exit_status import error_line
 
-SUBCOMMANDS = (store_graph, partition, inspect, datasets, train, predict, demo)
+SUBCOMMANDS = (convert_command, generate_command, partition_command, inspect_command, datasets_command, train_command,
+               predict_command, demo_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _cli_logging(args):
             return args.handler(args)
-    except Exception as exc:  # noqa: BLE001 - one line for every failure (see gnnpart.cli.errors)
+    except Exception as exc:  # noqa: BLE001 - one line for every failure (see gnnpart.cli.exit_status)
         if os.environ.get("GNNPART_DEBUG"):
             raise
-        line, code = error_line(f"gnnpart {args.command}", exc)
+        line, code = error_line(f"gnnpart {args.command}", exc, flags=getattr(args, "flags", None))
         print(line, file=sys.stderr)
         return code
     except KeyboardInterrupt as exc:

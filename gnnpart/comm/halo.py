@@ -5,7 +5,7 @@ rows (inner, then halo) with the halo filled. It is an autograd operation: the g
 back to its owner and is added into the owner's gradient row. ``exchange_async(h_inner).wait()`` gives the same
 rows without autograd. Both are exact. A cheaper exchange under a policy (one per layer, with the state it
 keeps) comes from :meth:`HaloExchange.policy_exchange`; every exchange goes through one pipeline
-(:mod:`gnnpart.comm.pipeline`) and one :class:`~gnnpart.comm.handle.Handle` type.
+(:mod:`gnnpart.comm.exchange_pipeline`) and one :class:`~gnnpart.comm.handle.Handle` type.
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import torch
 
 from gnnpart.comm.communicator import Communicator
 from gnnpart.comm.handle import BufferPool, Handle
-from gnnpart.comm.pipeline import Link, PolicyExchange
+from gnnpart.comm.exchange_pipeline import Link, PolicyExchange
 from gnnpart.comm.plan import ExchangePlan
-from gnnpart.comm.policy import HaloPolicy
-from gnnpart.comm.stats import ExchangeStats
+from gnnpart.comm.policy.spec import HaloPolicy
+from gnnpart.comm.byte_counts import ExchangeStats
 
 
 class HaloExchange:

@@ -27,7 +27,7 @@ class Handle:
         after (Handle, optional): a handle whose messages this one waits for first (see :meth:`then`).
 
     Attributes:
-        transfer: what a forward message carried (a :class:`~gnnpart.comm.row_choice.Transfer`), set by the
+        transfer: what a forward message carried (a :class:`~gnnpart.comm.policy.row_choice.Transfer`), set by the
             exchange that posted it; the gradients of its rows go back along the same rows and channels.
     """
 

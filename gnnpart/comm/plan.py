@@ -1,7 +1,7 @@
 """The exchange plan of one rank: which of its rows go to which rank, and which halo slots each rank fills.
 
-Built from arrays (:meth:`ExchangePlan.from_peers`), so the communication layer knows nothing of how a partition
-is stored; :meth:`ExchangePlan.from_partition` reads those arrays from any object shaped like a loaded part.
+Built from arrays (:meth:`ExchangePlan.from_peers`): the communication layer knows nothing of how a partition is
+stored (:class:`gnnpart.rank.Rank` passes a part's send and receive lists).
 """
 from __future__ import annotations
 
@@ -134,17 +134,3 @@ class ExchangePlan:
         recv_index, recv_rows = flat(recv)
         return cls(num_inner=int(num_inner), num_local=int(num_local), send_index=send_index, send_rows=send_rows,
                    recv_index=recv_index, recv_rows=recv_rows)
-
-    @classmethod
-    def from_partition(cls, part, size: int) -> "ExchangePlan":
-        """The plan of a loaded part: any object with ``num_parts``, ``num_inner``, ``num_local``, ``send``
-        (peer -> inner ids) and ``recv`` (peer -> (halo slots, the peer's local ids)), as ``load_partition`` returns.
-
-        Args:
-            part: this rank's part.
-            size (int): the number of ranks; it must equal ``part.num_parts``.
-        """
-        if part.num_parts != size:
-            raise ValueError(f"the number of ranks ({size}) must equal the number of parts ({part.num_parts})")
-        recv = {peer: slots for peer, (slots, _remote) in part.recv.items()}
-        return cls.from_peers(part.num_inner, part.num_local, part.send, recv, size)

@@ -1,6 +1,7 @@
 """How bytes travel between ranks: the transports behind :class:`~gnnpart.comm.Communicator`.
 
-Every exchange and all-reduce of gnnpart goes through one transport, chosen with ``--transport``:
+Every exchange and all-reduce of gnnpart goes through one transport, chosen with ``transport`` (``--transport``;
+the names and the rule that ties them to a device: :mod:`gnnpart.comm.transport_choice`):
 
 * ``mpi`` (default, works everywhere): CPU tensors go straight to MPI. GPU tensors are staged through pinned host
   buffers: a copy to the host on a side stream (``non_blocking``), a synchronise, the MPI call, then a copy back to
@@ -27,9 +28,9 @@ import socket
 import numpy as np
 import torch
 
+from gnnpart.comm.transport_choice import check_transport
 from gnnpart.errors import ConfigError
 
-TRANSPORTS = ("mpi", "mpi-cuda", "nccl")
 NCCL_TIMEOUT_S = 300
 """How long NCCL waits for every rank to join its group (and a collective to complete) before it fails."""
 
@@ -244,8 +245,8 @@ class MPICudaTransport(MPITransport):
     def __init__(self, comm):
         super().__init__(comm)
         if not mpi_cuda_support():
-            raise ConfigError("--transport mpi-cuda: the MPI library is not CUDA-aware (neither MPIX_Query_cuda_support "
-                              "nor MPIX_GPU_query_support says so); use --transport mpi (staged through host memory) "
+            raise ConfigError("`transport` mpi-cuda: the MPI library is not CUDA-aware (neither MPIX_Query_cuda_support "
+                              "nor MPIX_GPU_query_support says so); use `transport` mpi (staged through host memory) "
                               "or an MPI built with CUDA")
 
     def ialltoallv(self, send, send_counts, recv, recv_counts):
@@ -300,15 +301,15 @@ class NCCLTransport(MPITransport):
         import torch.distributed as dist
 
         if device.type != "cuda":
-            raise ConfigError(f"--transport nccl needs --device cuda (got {device})")
+            raise ConfigError(f"`transport` nccl needs `device` cuda (got {device})")
         if not dist.is_available() or not dist.is_nccl_available():
-            raise ConfigError("--transport nccl: this torch has no NCCL; use --transport mpi")
+            raise ConfigError("`transport` nccl: this torch has no NCCL; use `transport` mpi")
         uuid = str(torch.cuda.get_device_properties(device).uuid)
         host = socket.gethostname()
         places = comm.allgather((host, uuid))
         if len(set(places)) != len(places):
-            raise ConfigError(f"--transport nccl needs one GPU per rank, but {len(places)} ranks share "
-                              f"{len(set(places))} GPU(s); use --transport mpi, or fewer ranks per GPU")
+            raise ConfigError(f"`transport` nccl needs one GPU per rank, but {len(places)} ranks share "
+                              f"{len(set(places))} GPU(s); use `transport` mpi, or fewer ranks per GPU")
         address = None
         if comm.Get_rank() == 0:
             with socket.socket() as s:
@@ -351,19 +352,6 @@ class NCCLTransport(MPITransport):
         """Destroy the NCCL group."""
         if self.dist.is_initialized():
             self.dist.destroy_process_group()
-
-
-def check_transport(name: str, device: str) -> None:
-    """Refuse, in one line, a transport that does not exist or that needs a GPU on a CPU run.
-
-    Args:
-        name (str): the ``--transport`` value.
-        device (str): the ``--device`` value (``cpu``, ``cuda``, ``auto``) or a device type.
-    """
-    if name not in TRANSPORTS:
-        raise ConfigError(f"--transport must be one of {', '.join(TRANSPORTS)} (got {name!r})")
-    if name != "mpi" and str(device) == "cpu":
-        raise ConfigError(f"--transport {name} moves GPU memory: it needs --device cuda (or auto) (got --device cpu)")
 
 
 def make_transport(name: str, comm, device: torch.device):

@@ -1,6 +1,10 @@
-"""Graphs in memory and the loaders that build them (``raw files -> Graph``)."""
-from gnnpart.data.graph import Graph
-from gnnpart.data.load import DATASETS, load
-from gnnpart.data.pyg import from_pyg
+"""Graphs in memory and the loaders that build them (``raw files -> Graph``); names imported on first use."""
+from gnnpart.lazy import lazy_exports
 
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Graph": "gnnpart.data.graph",
+    "load": "gnnpart.data.loading",
+    "DATASETS": "gnnpart.data.loading",
+    "from_pyg": "gnnpart.data.pyg",
+})
 __all__ = ["Graph", "load", "from_pyg", "DATASETS"]

@@ -6,7 +6,7 @@ block of rows at a time (an ``.npy`` is memory-mapped, an OGB CSV is parsed in b
 one chunk. Other datasets (and OGB folders with edge features, which must be merged with their edges) are
 loaded whole, then written.
 
-The directory holds exactly the graph ``gnnpart.data.load(spec)`` gives.
+The directory holds exactly the graph ``gnnpart.data.loading(spec)`` gives.
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ import numpy as np
 from gnnpart.data import files, ogb
 from gnnpart.data.csr import csr_from_chunks
 from gnnpart.data.graph import normalize_labels
-from gnnpart.data.graph_dir import GraphDirWriter, block_rows, mapped_blocks, open_graph
-from gnnpart.data.load import _flag, _options, _resolve, default_root, load
+from gnnpart.data.graph_dir import GraphDirWriter, open_graph
+from gnnpart.data.mapped import block_rows, mapped_blocks
+from gnnpart.data.loading import _flag, _options, _resolve, default_root, load
 from gnnpart.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def _convert_ogb(path: Path, split, undirected: bool, out, overwrite: bool, chun
 
 
 def convert(spec: str, out, root=None, overwrite: bool = False, chunk_lines: int = CHUNK_LINES) -> dict:
-    """Write the dataset ``spec`` (as :func:`gnnpart.data.load` takes it) to the graph directory ``out``.
+    """Write the dataset ``spec`` (as :func:`gnnpart.data.loading` takes it) to the graph directory ``out``.
 
     Args:
         spec (str): the dataset.

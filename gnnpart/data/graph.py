@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gnnpart.data.csr import coo_to_csr, coo_to_csr_with_rows, csr_rows
+from gnnpart.data.labels import labels_task
 from gnnpart.data.mapped import drop_pages
 from gnnpart.errors import DataError
 
@@ -128,15 +129,6 @@ def normalize_labels(y, n: int) -> np.ndarray:
     if y.ndim != 1:
         raise DataError(f"`y` must be class ids of shape [N] or targets of shape [N, T] (got shape {y.shape})")
     return _class_labels(y, n)
-
-
-def labels_task(y: np.ndarray) -> str:
-    """The task labels imply: ``multiclass`` (1-D class ids), ``multilabel`` (2-D, every known entry 0 or 1) or
-    ``regression`` (2-D, any other values)."""
-    if y.ndim == 1:
-        return "multiclass"
-    known = y[~np.isnan(y)]
-    return "multilabel" if np.all((known == 0) | (known == 1)) else "regression"
 
 
 def labelled_rows(y: np.ndarray) -> np.ndarray:

@@ -27,19 +27,17 @@ import numpy as np
 
 from gnnpart.atomic import atomic_directory
 from gnnpart.data.graph import Graph
-from gnnpart.data.mapped import drop_pages
+from gnnpart.data.mapped import drop_pages, mapped_blocks, write_npy_blocks
 from gnnpart.errors import DataError
+from gnnpart.meta_file import META_FILE, read_meta_file
 
 FORMAT_NAME = "gnnpart-graph"
 FORMAT_VERSION = 1
 KIND = (FORMAT_NAME, "graph directory")
-META_FILE = "meta.json"
 REQUIRED = ("indptr", "indices", "x", "y", "train_mask", "val_mask", "test_mask")
 OPTIONAL = ("edge_attr",)
 DTYPES = {"indptr": ("int64",), "indices": ("int64",), "x": ("float32",), "y": ("int64", "float32"),
           "train_mask": ("bool",), "val_mask": ("bool",), "test_mask": ("bool",), "edge_attr": ("float32",)}
-BLOCK_BYTES = 64 << 20
-"""Bytes of one row block written or copied at a time."""
 
 
 def is_graph_dir(path) -> bool:
@@ -51,37 +49,6 @@ def is_graph_dir(path) -> bool:
         return json.loads(meta.read_text(encoding="utf-8")).get("format") == FORMAT_NAME
     except (OSError, ValueError, UnicodeDecodeError, AttributeError):
         return False
-
-
-def block_rows(row_bytes: int) -> int:
-    """Rows of ``row_bytes`` each in one block of :data:`BLOCK_BYTES` (at least 1)."""
-    return max(1, BLOCK_BYTES // max(1, row_bytes))
-
-
-def mapped_blocks(array: np.ndarray):
-    """Consecutive row blocks of ``array`` (copies), releasing a mapped array's pages after each."""
-    step = block_rows(array[:1].nbytes)
-    for i in range(0, len(array), step):
-        block = np.array(array[i : i + step])
-        drop_pages(array)
-        yield block
-
-
-def write_npy_blocks(fh, shape, dtype, blocks: Iterable[np.ndarray], name: str) -> None:
-    """Write a ``.npy`` of ``shape`` and ``dtype`` to the open file ``fh`` from consecutive row blocks (the header
-    first, for the full shape), checking that the blocks fill it exactly (``name`` is for the message)."""
-    shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-    np.lib.format.write_array_header_1_0(
-        fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
-    rows = 0
-    for block in blocks:
-        block = np.ascontiguousarray(block, dtype=dtype)
-        if block.shape[1:] != shape[1:] or rows + len(block) > shape[0]:
-            raise ValueError(f"{name}: a block of shape {block.shape} does not fit {shape} after {rows} rows")
-        fh.write(memoryview(block).cast("B"))
-        rows += len(block)
-    if rows != shape[0]:
-        raise ValueError(f"{name}: {rows} rows were written of {shape[0]}")
 
 
 class GraphDirWriter:
@@ -165,18 +132,9 @@ def write_graph(graph: Graph, out, overwrite: bool = False, name: str | None = N
 def read_graph_meta(path) -> dict:
     """Read and check ``meta.json`` of a graph directory."""
     root = Path(path)
+    meta = read_meta_file(root, FORMAT_NAME, (FORMAT_VERSION,), DataError, "gnnpart graph description",
+                          "{root} is not a gnnpart graph directory: meta.json is missing")
     meta_path = root / META_FILE
-    if not meta_path.is_file():
-        raise DataError(f"{root} is not a gnnpart graph directory: {META_FILE} is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"corrupted {meta_path}: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise DataError(f"{meta_path} is not a gnnpart graph description (format "
-                        f"{meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version") != FORMAT_VERSION:
-        raise DataError(f"{meta_path} has version {meta.get('version')}; this gnnpart reads version {FORMAT_VERSION}")
     fields = meta.get("fields")
     if not isinstance(fields, dict) or not all(f in fields for f in REQUIRED):
         raise DataError(f"{meta_path}: `fields` must list {', '.join(REQUIRED)}")

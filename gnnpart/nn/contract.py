@@ -56,6 +56,14 @@ class HaloLayer(nn.Module):
         """False when the layer exchanges once and reuses the result (then it always exchanges exactly)."""
         return True
 
+    def reset_parameters(self) -> None:
+        """Re-initialise the layer's parameters: by default each child module's ``reset_parameters`` (layers with
+        parameters of their own override it, as PyG's convs do)."""
+        for child in self.children():
+            reset = getattr(child, "reset_parameters", None)
+            if callable(reset):
+                reset()
+
     def prepare(self, x, graph) -> None:
         """Fill what the layer computes once from the model's input ``x`` (``[I, F]``); default: nothing.
 

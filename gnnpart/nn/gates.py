@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gnnpart.comm import parse_halo
+from gnnpart.comm.policy.spec import parse_halo
 from gnnpart.nn.contract import halo_layers
 
 
@@ -28,6 +28,11 @@ class HaloGates(nn.Module):
         self.gates = nn.ParameterDict({str(layer): nn.Parameter(torch.ones(width)) for layer, width in widths.items()})
         self.l1 = {int(k): float(v) for k, v in l1.items()}
         self.minimum = {int(k): float(v) for k, v in minimum.items()}
+
+    def reset_parameters(self) -> None:
+        """Every gate open (1.0), as when made."""
+        for gate in self.gates.values():
+            nn.init.ones_(gate)
 
     def has(self, layer) -> bool:
         return layer is not None and str(layer) in self.gates
@@ -48,7 +53,7 @@ class HaloGates(nn.Module):
     def gate_halo(self, local: torch.Tensor, layer: int, num_inner: int) -> torch.Tensor:
         """``[L, F]`` -> ``[L, F]``: the inner rows as they are, the halo rows times the gate, channel by channel.
 
-        The exchange sent only the kept channels (a :class:`~gnnpart.comm.channel_choice.Learned` choice bound
+        The exchange sent only the kept channels (a :class:`~gnnpart.comm.policy.channel_choice.Learned` choice bound
         to :meth:`kept`), so the others are zero in the halo rows and their gates get no gradient from the data.
         """
         gate = self.gates[str(layer)].to(local.dtype)

@@ -79,6 +79,10 @@ class HaloConv(HaloLayer):
         width = width[0] if isinstance(width, (tuple, list)) else width
         self._exchange_width = width
 
+    def reset_parameters(self) -> None:
+        """The wrapped conv's ``reset_parameters``."""
+        self.conv.reset_parameters()
+
     @property
     def exchange_width(self) -> int:
         """Width of the exchanged rows (the conv's input width)."""

@@ -27,16 +27,16 @@ def _glorot(weight: torch.Tensor) -> None:
 class _Dist(HaloLayer):
     """Shared logic: ``sparse(x) @ W`` or ``sparse(x @ W)``, with the constant-input cache."""
 
-    def __init__(self, in_dim: int, out_dim: int, constant_input: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, constant_input: bool = False):
         super().__init__()
-        self.in_dim, self.out_dim = in_dim, out_dim
-        self.aggregate_first = in_dim <= out_dim
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.aggregate_first = in_channels <= out_channels
         self.constant_input = constant_input
 
     @property
     def exchange_width(self) -> int:
         """Width of the rows this layer exchanges."""
-        return self.in_dim if self.aggregate_first else self.out_dim
+        return self.in_channels if self.aggregate_first else self.out_channels
 
     @property
     def exchanges_each_epoch(self) -> bool:
@@ -70,22 +70,28 @@ class DistGCNConv(_Dist):
         \mathbf{x}_j + \mathbf{b}, \qquad \hat d_i = 1 + \deg_{\mathrm{in}}(i)
 
     Matches ``torch_geometric.nn.GCNConv`` on graphs without self loops. The sparse product and the exchange run
-    on the narrower of ``in_dim`` and ``out_dim``.
+    on the narrower of ``in_channels`` and ``out_channels``.
 
     Args:
-        in_dim (int), out_dim (int): widths.
+        in_channels (int), out_channels (int): widths.
         bias (bool): add a bias (default True).
         constant_input (bool): the input never changes (then an aggregate-first layer caches its aggregation).
 
     Shapes:
-        ``[I, in_dim]`` -> ``[I, out_dim]``; it exchanges ``[I, min(in_dim, out_dim)]`` -> ``[L, ...]``.
+        ``[I, in_channels]`` -> ``[I, out_channels]``; it exchanges ``[I, min(in_channels, out_channels)]`` -> ``[L, ...]``.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, constant_input: bool = False):
-        super().__init__(in_dim, out_dim, constant_input)
-        self.weight = nn.Parameter(torch.empty(in_dim, out_dim))
-        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True, constant_input: bool = False):
+        super().__init__(in_channels, out_channels, constant_input)
+        self.weight = nn.Parameter(torch.empty(in_channels, out_channels))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform weight, zero bias (as PyG's ``GCNConv``)."""
         _glorot(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
 
     def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         key = "gcn_dinv"
@@ -110,17 +116,22 @@ class DistSAGEConv(_Dist):
     Matches ``torch_geometric.nn.SAGEConv`` (``aggr="mean"``, ``root_weight=True``).
 
     Args:
-        in_dim (int), out_dim (int): widths.
+        in_channels (int), out_channels (int): widths.
         constant_input (bool): the input never changes (then an aggregate-first layer caches its aggregation).
 
     Shapes:
-        ``[I, in_dim]`` -> ``[I, out_dim]``; it exchanges ``[I, min(in_dim, out_dim)]`` -> ``[L, ...]``.
+        ``[I, in_channels]`` -> ``[I, out_channels]``; it exchanges ``[I, min(in_channels, out_channels)]`` -> ``[L, ...]``.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, constant_input: bool = False):
-        super().__init__(in_dim, out_dim, constant_input)
-        self.lin_l = nn.Linear(in_dim, out_dim, bias=True)
-        self.lin_r = nn.Linear(in_dim, out_dim, bias=False)
+    def __init__(self, in_channels: int, out_channels: int, constant_input: bool = False):
+        super().__init__(in_channels, out_channels, constant_input)
+        self.lin_l = nn.Linear(in_channels, out_channels, bias=True)
+        self.lin_r = nn.Linear(in_channels, out_channels, bias=False)
+
+    def reset_parameters(self) -> None:
+        """The two linear maps' own initialisation (as PyG's ``SAGEConv``)."""
+        self.lin_l.reset_parameters()
+        self.lin_r.reset_parameters()
 
     def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         key = "sage_inv_deg"
@@ -147,19 +158,24 @@ class DistGINConv(_Dist):
     exchange runs on the narrower of its input and output.
 
     Args:
-        in_dim (int), out_dim (int): widths.
+        in_channels (int), out_channels (int): widths.
         eps (float): default 0.
         constant_input (bool): the input never changes (then an aggregate-first layer caches its aggregation).
 
     Shapes:
-        ``[I, in_dim]`` -> ``[I, out_dim]``; it exchanges ``[I, min(in_dim, out_dim)]`` -> ``[L, ...]``.
+        ``[I, in_channels]`` -> ``[I, out_channels]``; it exchanges ``[I, min(in_channels, out_channels)]`` -> ``[L, ...]``.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, eps: float = 0.0, constant_input: bool = False):
-        super().__init__(in_dim, out_dim, constant_input)
+    def __init__(self, in_channels: int, out_channels: int, eps: float = 0.0, constant_input: bool = False):
+        super().__init__(in_channels, out_channels, constant_input)
         self.eps = eps
-        self.lin1 = nn.Linear(in_dim, out_dim)
-        self.lin2 = nn.Linear(out_dim, out_dim)
+        self.lin1 = nn.Linear(in_channels, out_channels)
+        self.lin2 = nn.Linear(out_channels, out_channels)
+
+    def reset_parameters(self) -> None:
+        """The MLP's linear maps' own initialisation."""
+        self.lin1.reset_parameters()
+        self.lin2.reset_parameters()
 
     def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         return graph.aggregate_halo(h, self) + (1.0 + self.eps) * h
@@ -185,36 +201,41 @@ class DistGATConv(HaloLayer):
     this layer builds per-edge tensors; it exchanges the transformed rows ``x W``.
 
     Args:
-        in_dim (int): input width.
-        out_dim (int): channels per head.
+        in_channels (int): input width.
+        out_channels (int): channels per head.
         heads (int): attention heads (default 1).
         concat (bool): concatenate the heads (else average them), default True.
         negative_slope (float): of the LeakyReLU (default 0.2).
 
     Shapes:
-        ``[I, in_dim]`` -> ``[I, heads * out_dim]`` (``[I, out_dim]`` without ``concat``); it exchanges
-        ``[I, heads * out_dim]`` -> ``[L, heads * out_dim]``.
+        ``[I, in_channels]`` -> ``[I, heads * out_channels]`` (``[I, out_channels]`` without ``concat``); it exchanges
+        ``[I, heads * out_channels]`` -> ``[L, heads * out_channels]``.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, heads: int = 1, concat: bool = True, negative_slope: float = 0.2):
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1, concat: bool = True, negative_slope: float = 0.2):
         super().__init__()
-        self.in_dim, self.out_dim, self.heads, self.concat = in_dim, out_dim, heads, concat
+        self.in_channels, self.out_channels, self.heads, self.concat = in_channels, out_channels, heads, concat
         self.negative_slope = negative_slope
-        self.weight = nn.Parameter(torch.empty(in_dim, heads * out_dim))
-        self.att_src = nn.Parameter(torch.empty(1, heads, out_dim))
-        self.att_dst = nn.Parameter(torch.empty(1, heads, out_dim))
-        self.bias = nn.Parameter(torch.zeros(heads * out_dim if concat else out_dim))
+        self.weight = nn.Parameter(torch.empty(in_channels, heads * out_channels))
+        self.att_src = nn.Parameter(torch.empty(1, heads, out_channels))
+        self.att_dst = nn.Parameter(torch.empty(1, heads, out_channels))
+        self.bias = nn.Parameter(torch.empty(heads * out_channels if concat else out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform weight and attention vectors, zero bias (as PyG's ``GATConv``)."""
         _glorot(self.weight)
         _glorot(self.att_src)
         _glorot(self.att_dst)
+        nn.init.zeros_(self.bias)
 
     @property
     def exchange_width(self) -> int:
         """Width of the exchanged rows: the transformed rows ``x W``, ``heads * out`` wide."""
-        return self.heads * self.out_dim
+        return self.heads * self.out_channels
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
-        num_inner, heads, width = graph.num_inner, self.heads, self.out_dim
+        num_inner, heads, width = graph.num_inner, self.heads, self.out_channels
         z = graph.halo(h @ self.weight, self).view(-1, heads, width)  # [L, H, C]
         a_src = (z * self.att_src).sum(-1)  # [L, H]
         a_dst = (z[:num_inner] * self.att_dst).sum(-1)  # [I, H]

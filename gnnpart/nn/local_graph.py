@@ -10,21 +10,29 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gnnpart.comm import HaloExchange, HaloPolicy, PolicyExchange
+from gnnpart.comm.exchange_pipeline import PolicyExchange
+from gnnpart.comm.halo import HaloExchange
+from gnnpart.comm.policy.spec import HaloPolicy
 from gnnpart.data.csr import coo_to_csr, csr_rows
 from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.kernels import spmm_sum
 from gnnpart.nn.overlap import OverlappedAggregate, inner_first
-from gnnpart.partition.store import Partition
 
 
 class LocalGraph:
-    """One rank's view of the graph, built from its :class:`Partition`.
+    """One rank's view of the graph: its local CSR, global degrees and ids, and its halo exchange.
+
+    Built from arrays (:class:`gnnpart.rank.Rank` passes a part's), so layers know nothing of the partition format.
 
     Args:
-        part (Partition): this rank's part.
-        exchange (HaloExchange): halo exchange of this rank (any rank count, 1 included).
-        seed (int): seed of the partition-independent draws (dropout masks, sampling).
+        exchange (HaloExchange): halo exchange of this rank (any rank count, 1 included); its plan gives ``I``
+            and ``L``.
+        global_ids (array): int64 ``[L]``, the global id of each local node (inner nodes first).
+        indptr (array), indices (array): int64 ``[I + 1]`` / ``[E]``, the CSR of the inner nodes' in-edges, sources
+            as local ids.
+        in_degree (array): ``[L]``, the global in-degree of each local node.
+        edge_attr (array, optional): float32 ``[E, D]`` features of the edges, in the order of ``indices``.
+        seed (int): seed of the partition-independent draws (dropout masks, sampling); the Trainer sets it.
         device (torch.device | str, optional): where the graph's tensors live (default the CPU).
         overlap (bool): overlap the exchange with the inner-source aggregation in :meth:`aggregate_halo` (default
             True; the results are the same bits either way).
@@ -36,11 +44,12 @@ class LocalGraph:
         in_degree (torch.Tensor): float ``[L]`` global in-degree of each local node.
         indptr (torch.Tensor), indices (torch.Tensor): int64 ``[I + 1]`` / ``[E]``, the CSR of the in-edges of the
             inner nodes (sources as local ids), each row's inner sources first, then its halo sources (each in the
-            partition's order).
+            given order).
         halo_split (torch.Tensor): int64 ``[I]``, where each row's halo-source edges begin.
         overlap (bool): see the argument.
         edge_attr (torch.Tensor | None): float32 ``[E, D]`` features of the local edges, in the order of
-            :attr:`edge_index` (None when the partition has none).
+            :attr:`edge_index` (None without edge features).
+        seed (int): keys dropout masks and the exchanges' draws (set by the trainer).
         epoch (int): set by the trainer each epoch; keys dropout masks and the exchanges' draws.
         gates (HaloGates | None): the model's learned halo gates (see :meth:`use_policies`).
         progress: where the graph records what the rank is doing (``progress.enter(phase)``; the trainer's
@@ -48,26 +57,27 @@ class LocalGraph:
         cache (dict): per-graph values layers compute once (normalisations, cached aggregations).
     """
 
-    def __init__(self, part: Partition, exchange: HaloExchange, seed: int = 0, device=None, overlap: bool = True):
+    def __init__(self, exchange: HaloExchange, global_ids, indptr, indices, in_degree, edge_attr=None, seed: int = 0,
+                 device=None, overlap: bool = True):
         self.device = torch.device("cpu" if device is None else device)
-        self.part = part
         self.exchange = exchange
         self.seed = int(seed)
         self.epoch = 0
-        self.num_inner = part.num_inner
-        self.num_local = part.num_local
+        self.num_inner = exchange.plan.num_inner
+        self.num_local = exchange.plan.num_local
         dev = self.device
 
         def tensor(array, dtype):
             return torch.from_numpy(np.ascontiguousarray(array)).to(device=dev, dtype=dtype)
 
-        self.global_ids = tensor(part.global_ids, torch.long)
+        self.global_ids = tensor(global_ids, torch.long)
         self.inner_ids = self.global_ids[: self.num_inner]
-        self.in_degree = tensor(np.asarray(part.in_degree, dtype=np.float32), torch.float32)
+        self.in_degree = tensor(np.asarray(in_degree, dtype=np.float32), torch.float32)
         self.overlap = bool(overlap)
-        indptr, indices = np.asarray(part.indptr, dtype=np.int64), np.asarray(part.indices, dtype=np.int64)
+        indptr, indices = np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64)
+        if indptr.shape != (self.num_inner + 1,):
+            raise ValueError(f"`indptr` must have I + 1 = {self.num_inner + 1} entries (got shape {indptr.shape})")
         order, split = inner_first(indptr, indices, self.num_inner)
-        edge_attr = part.edge_attr
         if order is not None:
             indices = indices[order]
             edge_attr = None if edge_attr is None else np.asarray(edge_attr)[order]
@@ -116,6 +126,15 @@ class LocalGraph:
                 adj = SparseTensor(rowptr=self.indptr, col=self.indices, sparse_sizes=(self.num_inner, self.num_local))
             self.cache["adj_t"] = adj
         return self.cache["adj_t"]
+
+    def reset(self) -> None:
+        """Forget what a previous model left: caches (a layer's cached aggregation is keyed by the layer), policies,
+        gates, progress and epoch. A graph serves one model at a time; the Trainer and
+        :meth:`gnnpart.infer.TrainedModel.build` call this when they take it."""
+        self.exchange.drain()
+        self.cache.clear()
+        self.policies, self.gates, self._exchanges = {}, None, {}
+        self.progress, self.epoch = None, 0
 
     # ---------------------------------------------------------------------- halo exchange
     def use_policies(self, policies, gates=None) -> None:

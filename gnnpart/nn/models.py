@@ -15,11 +15,9 @@ from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.dropout import HashDropout
 from gnnpart.nn.layers import DistGATConv, DistGCNConv, DistGINConv, DistSAGEConv
 from gnnpart.nn.local_graph import LocalGraph
+from gnnpart.nn.names import JK_MODES, MODELS, NORMS
 from gnnpart.nn.norm import SyncBatchNorm
 
-MODELS = ("gcn", "sage", "gat", "gin", "gine")
-JK_MODES = ("last", "cat", "max")
-NORMS = ("batch", "layer")
 
 
 def _positive(name: str, value) -> int:
@@ -62,6 +60,9 @@ class _Norm(nn.Module):
         self.inner = SyncBatchNorm(channels) if kind == "batch" else nn.LayerNorm(channels)
         self.kind = kind
 
+    def reset_parameters(self) -> None:
+        self.inner.reset_parameters()
+
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         return self.inner(h, graph) if self.kind == "batch" else self.inner(h)
 
@@ -90,7 +91,7 @@ class BasicGNN(nn.Module):
         residual (bool): add each layer's input to its output where their widths are equal (default False).
         input_dropout (float): dropout on the input features (default 0). Without it, a first layer that
             aggregates before it transforms computes its aggregation once.
-        **kwargs: passed to :meth:`init_conv`.
+        **kwargs: passed to :meth:`init_conv` (after ``last``).
 
     Shapes:
         ``[I, F]`` -> ``[I, C]`` (``I`` inner nodes of this rank; layers exchange ``[I, *]`` -> ``[L, *]``).
@@ -122,15 +123,12 @@ class BasicGNN(nn.Module):
         last = out_channels if (out_channels is not None and jk is None) else hidden_channels
         outs = [hidden_channels] * (num_layers - 1) + [last]
         self._to_out = out_channels is not None and jk is None
-        self.convs = nn.ModuleList()
-        for i, (a, b) in enumerate(zip(widths, outs)):
-            self._building_last = i == num_layers - 1
-            self.convs.append(self.init_conv(a, b, **kwargs))
-        del self._building_last
-        for conv in self.convs:
+        convs = [self.init_conv(a, b, last=i == num_layers - 1, **kwargs) for i, (a, b) in enumerate(zip(widths, outs))]
+        for conv in convs:
             if not isinstance(conv, HaloLayer):
                 raise TypeError(f"init_conv must return a gnnpart.nn.HaloLayer (got {type(conv).__name__}); wrap a PyG "
                                 "conv in gnnpart.nn.HaloConv")
+        self.convs = nn.ModuleList(convs)
         self.convs[0].constant_input = input_dropout == 0.0
         normed = num_layers if jk is not None else num_layers - 1
         self.norms = nn.ModuleList(_Norm(norm, hidden_channels) for _ in range(normed)) if norm else None
@@ -141,10 +139,32 @@ class BasicGNN(nn.Module):
             self.jk = JumpingKnowledge(jk, hidden_channels, num_layers) if jk != "last" else None
             self.lin = nn.Linear(num_layers * hidden_channels if jk == "cat" else hidden_channels, self.out_channels)
 
-    def init_conv(self, in_channels: int, out_channels: int, **kwargs) -> HaloLayer:
-        """The layer from ``in_channels`` to ``out_channels`` (override it; ``self._building_last`` says whether it
-        is the layer that maps to ``out_channels``)."""
+    def init_conv(self, in_channels: int, out_channels: int, last: bool = False, **kwargs) -> HaloLayer:
+        """The layer from ``in_channels`` to ``out_channels`` (override it).
+
+        Args:
+            in_channels (int), out_channels (int): the layer's widths.
+            last (bool): whether it is the model's last layer (the one that maps to ``out_channels`` when the
+                model has no ``jk``; see :attr:`maps_to_out`).
+            **kwargs: the model's extra keyword arguments.
+        """
         raise NotImplementedError
+
+    @property
+    def maps_to_out(self) -> bool:
+        """Whether the last layer maps to ``out_channels`` itself (no ``jk`` map after it)."""
+        return self._to_out
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer, norm and the jumping-knowledge map (as PyG's ``BasicGNN``)."""
+        for conv in self.convs:
+            conv.reset_parameters()
+        for norm in self.norms or []:
+            norm.reset_parameters()
+        if self.jk_mode is not None:
+            if self.jk is not None:
+                self.jk.reset_parameters()
+            self.lin.reset_parameters()
 
     def forward(self, x: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         """Map this rank's features ``x`` (``[I, F]``) to ``[I, C]``.
@@ -211,7 +231,7 @@ class GCN(BasicGNN):
         ``[I, F]`` -> ``[I, C]``; each layer exchanges the narrower of its widths, ``[I, *]`` -> ``[L, *]``.
     """
 
-    def init_conv(self, in_channels, out_channels, **kwargs):
+    def init_conv(self, in_channels, out_channels, last=False, **kwargs):
         return DistGCNConv(in_channels, out_channels, **kwargs)
 
 
@@ -227,7 +247,7 @@ class GraphSAGE(BasicGNN):
         ``[I, F]`` -> ``[I, C]``; each layer exchanges the narrower of its widths, ``[I, *]`` -> ``[L, *]``.
     """
 
-    def init_conv(self, in_channels, out_channels, **kwargs):
+    def init_conv(self, in_channels, out_channels, last=False, **kwargs):
         return DistSAGEConv(in_channels, out_channels, **kwargs)
 
 
@@ -243,7 +263,7 @@ class GIN(BasicGNN):
         ``[I, F]`` -> ``[I, C]``; each layer exchanges the narrower of its widths, ``[I, *]`` -> ``[L, *]``.
     """
 
-    def init_conv(self, in_channels, out_channels, **kwargs):
+    def init_conv(self, in_channels, out_channels, last=False, **kwargs):
         return DistGINConv(in_channels, out_channels, **kwargs)
 
 
@@ -267,7 +287,7 @@ class GINE(BasicGNN):
         ``[I, F]`` -> ``[I, C]``; each layer exchanges its input, ``[I, F_in]`` -> ``[L, F_in]``.
     """
 
-    def init_conv(self, in_channels, out_channels, edge_dim: int = 0, aggr: str = "mean", **kwargs):
+    def init_conv(self, in_channels, out_channels, last=False, edge_dim: int = 0, aggr: str = "mean", **kwargs):
         from torch_geometric.nn import GINEConv
 
         from gnnpart.nn.halo_conv import HaloConv
@@ -293,22 +313,22 @@ class GAT(BasicGNN):
         ``[I, F]`` -> ``[I, C]``; each layer exchanges its transformed rows, ``[I, heads * c]`` -> ``[L, heads * c]``.
     """
 
-    def init_conv(self, in_channels, out_channels, heads: int = 1, **kwargs):
+    def init_conv(self, in_channels, out_channels, last=False, heads: int = 1, **kwargs):
         _positive("heads", heads)
-        if self._building_last and self._to_out:
+        if last and self.maps_to_out:
             return DistGATConv(in_channels, out_channels, heads=heads, concat=False, **kwargs)
         if out_channels % heads:
             raise ValueError(f"`hidden_channels` ({out_channels}) must be a multiple of `heads` (got heads={heads})")
         return DistGATConv(in_channels, out_channels // heads, heads=heads, **kwargs)
 
 
-def build_model(name: str, in_dim: int, hidden: int, out_dim: int, num_layers: int = 2, dropout: float = 0.5,
-                input_dropout: float = 0.0, heads: int = 8, edge_dim: int = 0, **kwargs) -> BasicGNN:
+def build_model(name: str, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+                dropout: float = 0.5, input_dropout: float = 0.0, heads: int = 8, edge_dim: int = 0, **kwargs) -> BasicGNN:
     """A model by name: ``gcn``, ``sage``, ``gat``, ``gin`` or ``gine`` (what ``gnnpart train --model`` builds).
 
     Args:
         name (str): the model.
-        in_dim (int), hidden (int), out_dim (int), num_layers (int): widths and depth.
+        in_channels (int), hidden_channels (int), out_channels (int), num_layers (int): widths and depth.
         dropout (float), input_dropout (float): as :class:`BasicGNN`.
         heads (int): GAT's heads.
         edge_dim (int): the width of the edge features (GINE needs it; the others ignore it).
@@ -318,5 +338,5 @@ def build_model(name: str, in_dim: int, hidden: int, out_dim: int, num_layers: i
     if name not in classes:
         raise ValueError(f"`model` must be one of {', '.join(MODELS)} (got '{name}')")
     extra = {"heads": heads} if name == "gat" else {"edge_dim": edge_dim} if name == "gine" else {}
-    return classes[name](in_dim, hidden, num_layers, out_dim, dropout=dropout, input_dropout=input_dropout,
-                         **extra, **kwargs)
+    return classes[name](in_channels, hidden_channels, num_layers, out_channels, dropout=dropout,
+                         input_dropout=input_dropout, **extra, **kwargs)

@@ -35,6 +35,13 @@ class SyncBatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
 
+    def reset_parameters(self) -> None:
+        """Unit scale, zero shift, and running statistics of a fresh layer (as ``torch.nn.BatchNorm1d``)."""
+        nn.init.ones_(self.weight)
+        nn.init.zeros_(self.bias)
+        self.running_mean.zero_()
+        self.running_var.fill_(1.0)
+
     def forward(self, h: torch.Tensor, graph) -> torch.Tensor:
         """Normalise ``h`` (``[I, F]``) with the statistics of all ranks (``graph.comm``)."""
         if not self.training:

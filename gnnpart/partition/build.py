@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from gnnpart.data.graph import Graph
-from gnnpart.data.graph_dir import block_rows, drop_pages
+from gnnpart.data.mapped import block_rows, drop_pages
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Rows:
 
     source: np.ndarray
     ids: np.ndarray
-    block_bytes: int | None = None  # bytes read at a time (default BLOCK_BYTES of gnnpart.data.graph_dir)
+    block_bytes: int | None = None  # bytes read at a time (default BLOCK_BYTES of gnnpart.data.mapped)
 
     @property
     def shape(self) -> tuple[int, ...]:

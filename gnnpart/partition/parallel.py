@@ -18,14 +18,16 @@ removed by the next run to the same target (:func:`gnnpart.atomic.recover`).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from contextlib import ExitStack
 
 import numpy as np
 
 from gnnpart.errors import GnnpartError
-from gnnpart.partition.atomic import atomic_directory
+from gnnpart.processes import abort_job
+from gnnpart.atomic import atomic_directory, check_output_dir
+from gnnpart.partition.memory import plan_memory
+from gnnpart.partition.steps import assign_parts, finish, write_share
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +66,7 @@ def _attempt(fn, *args):
 def _abort(comm, exc: BaseException) -> None:
     """A rank left the agreed steps (an exception outside them, a signal): the others would wait for it forever,
     so end the whole job, after one line saying why (rank 0 has removed its temporary folder by then)."""
-    line = f"gnnpart partition: rank {comm.Get_rank()}: error: {type(exc).__name__}: {exc}\n"
-    os.write(2, line.encode())
-    time.sleep(0.5)  # let the line reach the terminal before MPI_Abort ends the job
-    comm.Abort(1)
+    abort_job(f"gnnpart partition: rank {comm.Get_rank()}: error: {type(exc).__name__}: {exc}", comm.Abort)
 
 
 def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, balance, seed: int, overwrite: bool,
@@ -85,10 +84,6 @@ def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, bal
     Returns:
         dict: ``meta.json``, on every rank.
     """
-    from gnnpart.partition.atomic import check_output_dir
-    from gnnpart.partition.memory import plan_memory
-    from gnnpart.partition.pipeline import assign_parts, finish, write_share
-
     rank, size = comm.Get_rank(), comm.Get_size()
     timings: dict[str, float] = {}
     start = time.perf_counter()

@@ -12,7 +12,7 @@ reads as version 2 with ``task`` multiclass, ``num_outputs`` = ``num_classes`` a
 
 Writing goes to a hidden temporary folder next to the target, ``meta.json``
 last, then one rename (or one atomic exchange with the directory it replaces;
-see :mod:`gnnpart.partition.atomic`): an interrupted run leaves no directory that loads.
+see :mod:`gnnpart.atomic`): an interrupted run leaves no directory that loads.
 """
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from gnnpart.data.graph_dir import write_npy_blocks
+from gnnpart.data.labels import TASKS
+from gnnpart.data.mapped import write_npy_blocks
 from gnnpart.errors import PartitionFormatError
+from gnnpart.meta_file import META_FILE, read_meta_file
 
 FORMAT_NAME = "gnnpart-partition"
 FORMAT_VERSION = 2
 READ_VERSIONS = (1, 2)
-TASKS = ("multiclass", "multilabel", "regression")
-META_FILE = "meta.json"
 
 PART_ARRAYS = (
     "global_ids", "indptr", "indices", "in_degree", "out_degree", "x", "y", "train_mask", "val_mask", "test_mask",
@@ -99,27 +99,15 @@ class ArrayWriter:
 def read_meta(path) -> dict:
     """Read and check ``meta.json`` of a partition directory."""
     root = Path(path)
-    meta_path = root / META_FILE
     if not root.is_dir():
         raise PartitionFormatError(f"partition directory {root} does not exist")
-    if not meta_path.is_file():
-        raise PartitionFormatError(f"{root} is not a complete gnnpart partition directory: {META_FILE} is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PartitionFormatError(f"corrupted {meta_path}: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise PartitionFormatError(f"{meta_path} is not a gnnpart partition description (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version") not in READ_VERSIONS:
-        raise PartitionFormatError(
-            f"{meta_path} has format version {meta.get('version')}; this gnnpart reads versions "
-            f"{', '.join(map(str, READ_VERSIONS))}"
-        )
+    meta = read_meta_file(root, FORMAT_NAME, READ_VERSIONS, PartitionFormatError, "gnnpart partition description",
+                          "{root} is not a complete gnnpart partition directory: meta.json is missing")
     if meta["version"] == 1:  # what version 2 added, at the values version 1 implied
         meta.setdefault("task", "multiclass")
         meta.setdefault("num_outputs", meta.get("num_classes"))
         meta.setdefault("num_edge_features", 0)
-    check_meta_schema(meta, meta_path)
+    check_meta_schema(meta, root / META_FILE)
     return meta
 
 

@@ -1,16 +1,22 @@
-"""Trainer callbacks: the metrics file, the epoch printer, checkpointing and early stopping.
+"""Trainer callbacks: the best epoch, the metrics file, the epoch printer, checkpointing and early stopping.
 
 A callback is called on every rank, at the same points, with numbers that are already reduced over the ranks,
 so decisions (stopping, checkpointing) agree everywhere; side effects that belong to one process (files, printing)
-check ``trainer.comm.rank``. Add your own by subclassing :class:`Callback`, or replace the defaults by passing
-``callbacks=[...]`` to the Trainer without ``metrics_file`` / ``printer`` / ``checkpoint_dir``.
+check ``trainer.comm.rank``. Whoever wants a file, a printout, checkpoints or early stopping builds the callback
+and passes it (``Trainer(..., callbacks=[MetricsFile("m.jsonl"), EarlyStopping(50)])``); the command line does the
+same. The Trainer itself puts one :class:`BestEpoch` first, which keeps ``trainer.best``. Add your own by
+subclassing :class:`Callback`.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
+
+from gnnpart.train.records import BestRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +48,29 @@ class Callback:
         """
 
 
+class BestEpoch(Callback):
+    """Keeps ``trainer.best``: after each epoch that evaluated, a better validation score of the task's main metric
+    records the epoch, the test score then, and a copy of the weights (what ``restore_best`` restores and what a
+    checkpoint keeps as the best weights). The Trainer puts one first among its callbacks, so the callbacks after
+    it see the epoch's best."""
+
+    def on_epoch_end(self, trainer, record):
+        if not record.metrics:
+            return
+        task = trainer.task
+        if task.better(record.metrics["val"][task.metric], trainer.best.val_score):
+            trainer.best = BestRecord(record.metrics["val"][task.metric], record.epoch,
+                                      record.metrics["test"][task.metric], copy.deepcopy(trainer.model.state_dict()),
+                                      task.metric)
+
+
 class MetricsFile(Callback):
     """Rank 0 appends one JSON line per epoch to ``path`` (see the README for the keys), then a final line
     (``"final": true``).
 
     Args:
-        path (str | Path): the file (appended to: the caller removes an old one for a fresh run).
+        path (str | Path): the file (appended to: the caller removes an old one for a fresh run, and a resumed run
+            cuts it back to the checkpoint's epoch with :func:`truncate_metrics`).
     """
 
     def __init__(self, path):
@@ -133,3 +156,26 @@ class EarlyStopping(Callback):
             log.info("early stopping at epoch %d (best validation %s at epoch %d)", trainer.epoch,
                      trainer.best.metric, trainer.best.epoch)
             trainer.should_stop = True
+
+
+def truncate_metrics(path, epoch: int) -> None:
+    """Keep the metrics lines of epochs up to ``epoch`` (a resumed run rewrites the later ones), atomically.
+
+    Args:
+        path (str | Path): the metrics file (nothing happens if it does not exist).
+        epoch (int): the last epoch to keep.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a kill
+        if isinstance(record, dict) and not record.get("final") and record.get("epoch", epoch + 1) <= epoch:
+            kept.append(line)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,250 +1,105 @@
-"""The Trainer: full-graph training of a distributed model, one rank per part.
+"""The Trainer: full-graph training of a distributed model on one :class:`~gnnpart.rank.Rank` per part.
 
-The loop does one thing per step (forward, backward, gradient all-reduce, optimizer step, one all-reduce of the
-epoch's counts); files, printing, checkpoints and early stopping are callbacks (:mod:`gnnpart.train.callbacks`).
+It trains and does nothing else. The rank (its part, exchange plan, local graph, features, labels and task) comes
+built (:class:`gnnpart.rank.Rank`); callbacks (metrics file, printer, checkpoints, early stopping) are built by whoever
+wants them (:mod:`gnnpart.train.callbacks`); whether a checkpoint fits is :mod:`gnnpart.checkpoint`'s to say, and
+inference is :mod:`gnnpart.infer`'s. The loop does one thing per step: forward, backward, gradient all-reduce,
+optimizer step, and one all-reduce of the epoch's counts.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from gnnpart.comm import Communicator, ExchangePlan, GradientAllreduce, HaloExchange, broadcast_parameters, parse_halo
-from gnnpart.comm.stats import DIRECTIONS, KINDS
+from gnnpart.checkpoint.checkpoint_file import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from gnnpart.checkpoint.compatibility import check_resume
+from gnnpart.comm.allreduce import GradientAllreduce, broadcast_parameters
+from gnnpart.comm.byte_counts import DIRECTIONS, KINDS
+from gnnpart.comm.policy.spec import parse_halo
+from gnnpart.data.labels import SPLITS
+from gnnpart.infer.outputs import predict
 from gnnpart.nn.contract import halo_layers
 from gnnpart.nn.gates import HaloGates, attach_halo_gates, attached_halo_gates
-from gnnpart.nn.local_graph import LocalGraph
-from gnnpart.partition.store import Partition
-from gnnpart.train.callbacks import Callback, Checkpointing, EarlyStopping, EpochPrinter, MetricsFile
-from gnnpart.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from gnnpart.train.device import resolve_device
-from gnnpart.train.tasks import SPLITS, resolve_task
-from gnnpart.train.tasks import cross_entropy_sum  # where it was before tasks: kept importable
+from gnnpart.train.callbacks import BestEpoch, Callback
+from gnnpart.train.options import TrainOptions
+from gnnpart.train.records import BestRecord, EpochRecord, FitSummary
 from gnnpart.train.watchdog import Progress, Watchdog
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Trainer", "EpochRecord", "BestRecord", "FitSummary", "cross_entropy_sum"]
-
-
-@dataclass
-class EpochRecord:
-    """One epoch's numbers, summed or reduced over all ranks (see README: metrics file).
-
-    ``train_acc``/``val_acc``/``test_acc`` are the accuracies of a multi-class task (None otherwise, and in epochs
-    without evaluation); ``metric`` names the task's main metric, ``train_score``/``val_score``/``test_score`` are
-    its values, and ``metrics`` holds every metric of every split (``{split: {metric: value}}``, empty in epochs
-    without evaluation). Seconds are this rank's: ``halo_s`` is the halo exchanges' span from posting to decoding,
-    ``halo_wait_s`` the part of it not overlapped with computation, and ``compute_s`` is ``epoch_s`` less
-    ``halo_wait_s`` and ``allreduce_s``.
-    """
-
-    epoch: int
-    loss: float
-    train_acc: float | None
-    val_acc: float | None
-    test_acc: float | None
-    epoch_s: float
-    compute_s: float
-    halo_s: float
-    allreduce_s: float
-    halo_bytes: int
-    allreduce_bytes: int
-    eval_s: float = 0.0
-    halo_bytes_by_layer: dict = field(default_factory=dict)
-    halo_bytes_exact: int = 0
-    halo_bytes_detail: dict = field(default_factory=dict)
-    halo_channels_kept: dict = field(default_factory=dict)
-    task: str = "multiclass"
-    metric: str = "accuracy"
-    train_score: float | None = None
-    val_score: float | None = None
-    test_score: float | None = None
-    metrics: dict = field(default_factory=dict)
-    halo_wait_s: float = 0.0
-
-
-@dataclass
-class BestRecord:
-    """The best validation score so far (the task's main metric), its epoch, the test score then, and the weights
-    then.
-
-    Attributes:
-        val_score (float | None): None before the first evaluation.
-        epoch (int): -1 before the first evaluation.
-        test_score (float | None): the test score at that epoch.
-        state (dict | None): the model's ``state_dict`` at that epoch.
-        metric (str): which metric the scores are (``accuracy``, ``rocauc``, ``rmse``).
-    """
-
-    val_score: float | None = None
-    epoch: int = -1
-    test_score: float | None = None
-    state: dict | None = field(default=None, repr=False)
-    metric: str = "accuracy"
-
-    @property
-    def val_acc(self) -> float | None:
-        """The validation accuracy (a multi-class task; -1.0 before the first evaluation), else None."""
-        if self.metric != "accuracy":
-            return None
-        return -1.0 if self.val_score is None else self.val_score
-
-    @property
-    def test_acc(self) -> float | None:
-        """The test accuracy at the best epoch (a multi-class task), else None."""
-        return self.test_score if self.metric == "accuracy" else None
-
-    def as_dict(self) -> dict:
-        """Plain values (what a checkpoint stores)."""
-        return {"val_score": self.val_score, "epoch": self.epoch, "test_score": self.test_score, "state": self.state,
-                "metric": self.metric}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BestRecord":
-        """The record :meth:`as_dict` wrote (or an older checkpoint's ``val_acc``/``test_acc`` record).
-
-        Args:
-            d (dict): the stored record.
-        """
-        if "val_score" not in d:  # written before tasks: accuracy, -1.0 before the first evaluation
-            val = d.get("val_acc")
-            return cls(None if val is None or val < 0 else val, d.get("epoch", -1), d.get("test_acc"), d.get("state"))
-        return cls(d["val_score"], d["epoch"], d["test_score"], d["state"], d.get("metric", "accuracy"))
-
-
-@dataclass
-class FitSummary:
-    """What :meth:`Trainer.fit` ran (the final line of the metrics file); ``best_val_acc``/``test_acc`` are set
-    for a multi-class task, ``best_val_score``/``test_score`` (of ``metric``) for every task."""
-
-    best_val_acc: float | None
-    best_epoch: int
-    test_acc: float | None
-    total_s: float
-    epochs: int
-    setup_halo_bytes: int
-    stopped_early: bool = False
-    metric: str = "accuracy"
-    best_val_score: float | None = None
-    test_score: float | None = None
+__all__ = ["Trainer"]
 
 
 class Trainer:
-    """Train ``model`` on this rank's ``partition``; every rank runs the same calls.
+    """Train ``model`` on this rank; every rank runs the same calls.
 
     Args:
         model (torch.nn.Module): a model of :class:`~gnnpart.nn.HaloLayer` layers (``model(x, graph)`` maps
-            ``[I, F]`` features to ``[I, C]``), built identically on every rank (rank 0's weights are broadcast).
-        partition (Partition): this rank's part (``load_partition(dir, comm.rank)``).
-        comm (Communicator): the job's communicator; its size must equal the number of parts.
-        optimizer (torch.optim.Optimizer, optional): default Adam(lr, weight_decay). A ``learned`` halo policy
-            needs gates in the optimizer: build it after :func:`gnnpart.nn.attach_halo_gates` (else refused).
-        lr (float), weight_decay (float): for the default optimizer (0.01, 5e-4).
-        seed (int): keys the dropout masks and the exchanges' draws (default 0).
-        eval_every (int): evaluate every k epochs (and at the last), default 1.
-        normalize_features (bool): divide each feature row by its sum (PyG's NormalizeFeatures).
-        metrics_file (str, optional): adds a :class:`~gnnpart.train.callbacks.MetricsFile` callback.
-        checkpoint_dir (str, optional), checkpoint_every (int): add a :class:`~gnnpart.train.callbacks.Checkpointing`
-            callback when ``checkpoint_every`` > 0; ``checkpoint_dir`` is also :meth:`save_checkpoint`'s default.
-        printer (callable, optional): adds an :class:`~gnnpart.train.callbacks.EpochPrinter` (rank 0 prints).
-        dtype (torch.dtype): precision of the model and features (default float32). Ranks agree with one
-            process up to float rounding, which reassociated sums change; training can amplify that
-            (a ReLU input near 0, Adam on a gradient near 0). float64 keeps the runs together far longer.
-        halo (str | list, optional): the halo exchange policy, ``--halo`` syntax (see :mod:`gnnpart.comm.policy`):
-            one spec for all layers, or one per layer (by ``layer_id``). Default exact.
-        task (str, optional): ``multiclass``, ``multilabel`` or ``regression`` (:mod:`gnnpart.train.tasks`); default
-            the one the partition's labels imply. It chooses the default loss, the metrics and how the best epoch
-            is chosen.
+            ``[I, F]`` features to ``[I, C]``), built identically on every rank (rank 0's weights are broadcast). It
+            is moved to the rank's device and dtype.
+        rank (Rank): this rank (:meth:`gnnpart.rank.Rank.open`); its communicator's size is the number of parts.
+        optimizer (torch.optim.Optimizer, optional): default Adam(``options.lr``, ``options.weight_decay``). A
+            ``learned`` halo policy needs gates in the optimizer: build it after
+            :func:`gnnpart.nn.attach_halo_gates` (else refused).
+        options (TrainOptions, optional): learning rate and weight decay of the default optimizer, seed,
+            evaluation interval, watchdog (:class:`~gnnpart.train.TrainOptions`; default its defaults).
+        halo (list[HaloPolicy] | HaloPolicy | str, optional): the halo exchange policy of each layer (by
+            ``layer_id``): policy objects, one per layer or one for all, or ``--halo`` text, parsed here once (see
+            :mod:`gnnpart.comm.policy`). Default exact.
         loss_fn (callable, optional): ``loss_fn(out, target)`` -> the *sum* of the losses of the given rows
-            (default: the task's loss, e.g. :func:`cross_entropy_sum`); the trainer divides by the number of
-            labelled training entries of all ranks (training nodes, for class ids), so the all-reduced gradients
-            are those of one process.
-        callbacks (list[Callback], optional): more callbacks, called after the ones the arguments above add.
-        patience (int, optional): adds :class:`~gnnpart.train.callbacks.EarlyStopping` with this patience.
-        watchdog (float, optional): end the job when no epoch completes in this many seconds, naming the stuck
-            ranks (default 600; None: no watchdog). See :mod:`gnnpart.train.watchdog`.
+            (default: the task's loss, e.g. :func:`gnnpart.tasks.cross_entropy_sum`); the trainer divides by the
+            number of labelled training entries of all ranks (training nodes, for class ids), so the all-reduced
+            gradients are those of one process.
+        callbacks (list[Callback], optional): called after the Trainer's own :class:`~gnnpart.train.callbacks.BestEpoch`,
+            in this order.
         settings (dict, optional): what shapes the model (e.g. ``{"model": "gcn", "hidden": 16}``); stored in
             checkpoints, and a resume whose settings differ is refused naming the setting.
-        device (str | torch.device): ``cpu`` (default), ``cuda`` (the GPU of this rank's node-local rank, modulo the
-            GPUs torch sees) or ``auto`` (CUDA when torch sees a GPU). Everything the rank holds lives there.
-        transport (str): how GPU tensors travel between ranks: ``mpi`` (default; staged through pinned host
-            memory), ``mpi-cuda`` or ``nccl`` (see :mod:`gnnpart.comm.transport`).
-        overlap (bool): the built-in GCN, GraphSAGE and GIN layers aggregate their inner sources while the halo rows
-            travel, forward and backward (default True; the same bits either way, see :mod:`gnnpart.nn.overlap`).
 
     Attributes:
-        device (torch.device): where the model, features, graph and buffers of this rank live.
-        task (Task): the task (its loss, metrics and main metric).
+        rank (Rank): the rank; ``comm``, ``device``, ``task``, ``graph``, ``exchange``, ``x``, ``y`` and ``masks`` are
+            its.
+        options (TrainOptions): the options.
+        layers (list[HaloLayer]): the model's halo layers, by ``layer_id``.
+        halo_policies (list[HaloPolicy]): one per layer.
         best (BestRecord): the best validation epoch so far.
         history (list[EpochRecord]): the epochs run by :meth:`fit`.
-        layers (list[HaloLayer]): the model's halo layers, by ``layer_id``.
         should_stop (bool): a callback sets it to end :meth:`fit` after the current epoch.
     """
 
-    def __init__(self, model, partition: Partition, comm: Communicator, optimizer=None, lr: float = 0.01,
-                 weight_decay: float = 5e-4, seed: int = 0, eval_every: int = 1, normalize_features: bool = False,
-                 metrics_file=None, checkpoint_dir=None, checkpoint_every: int = 0, printer=None,
-                 dtype: torch.dtype = torch.float32, halo=None, loss_fn=None, callbacks=None, patience=None,
-                 settings: dict | None = None, watchdog: float | None = 600.0, device=None, transport: str = "mpi",
-                 task: str | None = None, overlap: bool = True):
-        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-            raise ValueError(f"`eval_every` must be an integer >= 1 (got {eval_every!r})")
-        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
-            raise ValueError(f"`checkpoint_every` must be an integer >= 0 (got {checkpoint_every!r})")
-        if checkpoint_every and not checkpoint_dir:
-            raise ValueError("`checkpoint_every` needs `checkpoint_dir`")
-        self.model, self.part, self.comm = model, partition, comm
-        self.task = resolve_task(task, partition.task)
-        self.normalize_features, self.dtype = bool(normalize_features), dtype
-        self.device = dev = resolve_device(device, comm)
-        comm.use_transport(transport, dev)
+    def __init__(self, model, rank, optimizer=None, options: TrainOptions | None = None, *, halo=None, loss_fn=None,
+                 callbacks=None, settings: dict | None = None):
+        self.options = options if options is not None else TrainOptions()
+        if not isinstance(self.options, TrainOptions):
+            raise TypeError(f"`options` must be a gnnpart.train.TrainOptions (got {type(self.options).__name__})")
+        self.model, self.rank = model, rank
+        self.comm, self.device, self.task = rank.comm, rank.device, rank.task
+        self.graph, self.exchange = rank.graph, rank.exchange
+        self.x, self.y, self.masks = rank.x, rank.y, rank.masks
         self.settings = dict(settings or {})
+        self.graph.reset()  # the rank's graph now serves this model
         self.layers = halo_layers(model)
         self.halo_policies = parse_halo(halo, len(self.layers))
-        global_ids = torch.from_numpy(np.ascontiguousarray(partition.global_ids)).long().to(dev)
-        self.exchange = HaloExchange(comm, ExchangePlan.from_partition(partition, comm.size).to(dev), global_ids)
-        self.graph = LocalGraph(partition, self.exchange, seed, device=dev, overlap=overlap)
+        self.graph.seed = self.options.seed  # dropout masks and the exchanges' draws follow the run's seed
         self.progress = self.graph.progress = Progress()
-        self.watchdog = Watchdog(comm, self.progress, watchdog) if watchdog is not None else None
+        self.watchdog = Watchdog(self.comm, self.progress, self.options.watchdog) if self.options.watchdog else None
         if optimizer is None:
             gates = attach_halo_gates(model, self.halo_policies)
-            model.to(device=dev, dtype=dtype)
-            optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+            model.to(device=self.device, dtype=rank.dtype)
+            optimizer = torch.optim.Adam(model.parameters(), lr=self.options.lr,
+                                         weight_decay=self.options.weight_decay)
         else:
             gates = self._gates_of_user_optimizer(optimizer)
-            model.to(device=dev, dtype=dtype)
+            model.to(device=self.device, dtype=rank.dtype)
         self.graph.use_policies(self.halo_policies, gates)
-        x = torch.from_numpy(np.array(partition.x, dtype=np.float32))
-        if normalize_features:
-            x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)
-        self.x = x.to(device=dev, dtype=dtype)
-        self.y = self.task.labels(partition.y, dev)
-        self.masks = {k: torch.from_numpy(np.asarray(getattr(partition, f"{k}_mask"))).to(dev)
-                      for k in ("train", "val", "test")}
-        self.eval_every = eval_every
-        self.checkpoint_dir = checkpoint_dir
         self.loss_fn = loss_fn or self.task.loss_sum
-        self.callbacks: list[Callback] = []
-        if metrics_file:
-            self.callbacks.append(MetricsFile(metrics_file))
-        if printer:
-            self.callbacks.append(EpochPrinter(printer))
-        if checkpoint_every:
-            self.callbacks.append(Checkpointing(checkpoint_dir, checkpoint_every))
-        if patience is not None:
-            self.callbacks.append(EarlyStopping(patience))
-        self.callbacks += list(callbacks or [])
-
-        broadcast_parameters(comm, list(model.parameters()) + list(model.buffers()))
+        self.callbacks: list[Callback] = [BestEpoch(), *(callbacks or [])]
+        broadcast_parameters(self.comm, list(model.parameters()) + list(model.buffers()))
         self.optimizer = optimizer
-        self.reducer = GradientAllreduce(comm, model.parameters())
-        self.num_train = int(comm.sum_scalars([self.task.count(self.y[self.masks["train"]])])[0])
+        self.reducer = GradientAllreduce(self.comm, model.parameters())
+        self.num_train = int(self.comm.sum_scalars([self.task.count(self.y[self.masks["train"]])])[0])
         if self.num_train == 0:
             raise ValueError("the partition has no labelled training nodes on any rank: nothing to train on")
         self.epoch = 0
@@ -331,37 +186,25 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict:
         """Every metric of the task on train/val/test over the whole graph: ``{split: {metric: value or None}}``,
-        e.g. ``{"val": {"accuracy": 0.81, "macro_f1": 0.79}, ...}`` (see :mod:`gnnpart.train.tasks`; the same on
+        e.g. ``{"val": {"accuracy": 0.81, "macro_f1": 0.79}, ...}`` (see :mod:`gnnpart.tasks`; the same on
         every rank). Before tasks it returned ``{"train_acc": ...}``: read ``["train"]["accuracy"]``."""
         self.model.eval()
         self.progress.enter("evaluation")
         out = self.model(self.x, self.graph)
         return self.task.evaluate(out, self.y, self.masks, self.comm)
 
-    @torch.no_grad()
     def predict(self, out=None, embeddings: int | None = None, probabilities: bool = False):
-        """Run the model over the full graph (exact halo exchange, no dropout; learned halo gates, which are part
-        of the model, still apply).
+        """The trained model's outputs over the full graph: :func:`gnnpart.infer.predict` on this trainer's model and
+        rank (exact exchange, no dropout; learned gates apply). Every rank calls it.
 
         Args:
-            out (str | Path, optional): write every rank's rows into this one ``.npy`` in global node order
-                (see :func:`gnnpart.train.predict.write_rows`); every rank calls it. Without it, this rank's rows
-                are returned.
-            embeddings (int, optional): return the hidden representation after halo layer ``embeddings``
-                (``0 .. layers - 1``) instead of the outputs.
+            out (str | Path, optional): write every rank's rows into this one ``.npy`` in global node order;
+                without it, this rank's rows are returned.
+            embeddings (int, optional): the representation after halo layer ``embeddings`` instead of the outputs.
             probabilities (bool): softmax (multi-class) or sigmoid (multi-label) of the outputs.
-
-        Returns:
-            ``[I, C]`` this rank's rows (float32, on the CPU) without ``out``; else the path written.
         """
-        from gnnpart.train.predict import model_rows, write_rows
-
         self.progress.enter("prediction")
-        rows = model_rows(self.model, self.x, self.graph, self.task, embeddings, probabilities)
-        if out is None:
-            return rows
-        return write_rows(self.comm, out, self.part.global_ids[: self.part.num_inner], rows,
-                          int(self.part.meta.get("num_nodes", 0)))
+        return predict(self.model, self.rank, out, embeddings, probabilities, task=self.task)
 
     # ------------------------------------------------------------------------------ the loop
     def fit(self, epochs: int, restore_best: bool = True) -> list[EpochRecord]:
@@ -395,14 +238,10 @@ class Trainer:
         while self.epoch < epochs and not self.should_stop:
             loss = self.train_step()
             metrics, eval_s = {}, 0.0
-            if (self.epoch + 1) % self.eval_every == 0 or self.epoch + 1 == epochs:
+            if (self.epoch + 1) % self.options.eval_every == 0 or self.epoch + 1 == epochs:
                 t0 = time.perf_counter()
                 metrics = self.evaluate()
                 eval_s = time.perf_counter() - t0
-                if self.task.better(metrics["val"][self.task.metric], self.best.val_score):
-                    self.best = BestRecord(metrics["val"][self.task.metric], self.epoch + 1,
-                                           metrics["test"][self.task.metric], copy.deepcopy(self.model.state_dict()),
-                                           self.task.metric)
             main = {f"{split}_score": metrics[split][self.task.metric] if metrics else None for split in SPLITS}
             accs = {f"{split}_acc": metrics[split].get("accuracy") if metrics else None for split in SPLITS}
             record = EpochRecord(epoch=self.epoch + 1, loss=loss, eval_s=eval_s, **accs, **self.last_step,
@@ -417,8 +256,7 @@ class Trainer:
     # ------------------------------------------------------------------------------ checkpoints
     def graph_identity(self) -> dict:
         """What the training graph is: its dataset spec and node count (the same on every partition of it)."""
-        meta = self.part.meta
-        return {"dataset": str(meta.get("dataset")), "num_nodes": int(meta.get("num_nodes", -1))}
+        return self.rank.graph_identity()
 
     def state_dict(self) -> dict:
         """Everything a resumed run needs (weights, optimizer state, epoch, best record, RNG state), and the
@@ -429,18 +267,19 @@ class Trainer:
 
     def inference_settings(self) -> dict:
         """What running the model again needs besides its settings: the task, the input and output widths, the
-        feature normalisation, the halo spec (a learned gate is part of the model) and the dtype."""
-        halo = [str(policy) for policy in self.halo_policies]  # one spec per layer, whatever form `halo` took
-        return {"task": self.task.name, "num_features": int(self.x.shape[1]), "num_outputs": int(self.part.meta.get(
-                "num_outputs", 0)), "normalize_features": self.normalize_features, "halo": halo,
-                "dtype": str(self.dtype).replace("torch.", "")}
+        feature normalisation, the halo specs in their canonical text (a learned gate is part of the model) and the
+        dtype."""
+        return {"task": self.task.name, "num_features": int(self.x.shape[1]),
+                "num_outputs": int(self.rank.meta.get("num_outputs", 0)),
+                "normalize_features": self.rank.normalize_features, "halo": [str(p) for p in self.halo_policies],
+                "dtype": str(self.rank.dtype).replace("torch.", "")}
 
-    def save_checkpoint(self, directory=None) -> None:
-        """Rank 0 writes ``directory/checkpoint.pt`` (default ``checkpoint_dir``); the others wait until it is
-        complete."""
-        directory = directory or self.checkpoint_dir
-        if not directory:
-            raise ValueError("save_checkpoint needs a `directory` (or the Trainer's `checkpoint_dir`)")
+    def save_checkpoint(self, directory) -> None:
+        """Rank 0 writes ``directory/checkpoint.pt`` atomically; the others wait until it is complete.
+
+        Args:
+            directory (str | Path): the checkpoint folder (made if missing).
+        """
         if self.comm.rank == 0:
             self.progress.enter("writing the checkpoint")
             path = save_checkpoint(directory, self.state_dict())
@@ -449,30 +288,20 @@ class Trainer:
         self.comm.barrier()
 
     def load_checkpoint(self, directory) -> None:
-        """Resume from ``directory/checkpoint.pt`` (every rank reads it)."""
+        """Resume from ``directory/checkpoint.pt`` (every rank reads it), after checking that it fits this run
+        (:func:`gnnpart.checkpoint.check_resume`: graph, task, feature normalisation, model settings).
+
+        Args:
+            directory (str | Path): the checkpoint folder.
+        """
         state = load_checkpoint(directory)
-        path = Path(directory) / CHECKPOINT_FILE
-        graph, here = state.get("graph"), self.graph_identity()
-        if graph is not None and graph != here:
-            raise ValueError(f"checkpoint {path} was trained on {graph['dataset']} ({graph['num_nodes']:,} nodes), not "
-                             f"on this partition's {here['dataset']} ({here['num_nodes']:,} nodes): resume on a "
-                             "partition of the same graph")
-        saved_run, here_run = state.get("inference") or {}, self.inference_settings()
-        for key in ("task", "normalize_features"):  # what changes the loss or the input, on any model
-            if key in saved_run and saved_run[key] != here_run[key]:
-                raise ValueError(f"checkpoint {path} was trained with {key} = {saved_run[key]!r}; this run has {key} = "
-                                 f"{here_run[key]!r}: use the checkpoint's value, or start without --resume")
-        saved = state.get("settings") or {}
-        for key in sorted(saved.keys() & self.settings.keys()):
-            if saved[key] != self.settings[key]:
-                raise ValueError(f"checkpoint {path} was written with {key} = {saved[key]!r}; this run has {key} = "
-                                 f"{self.settings[key]!r}: use the checkpoint's value, or start without --resume")
+        check_resume(state, directory, self.graph_identity(), self.inference_settings(), self.settings)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()
-            raise ValueError(f"checkpoint {path} does not fit this model: "
+            raise ValueError(f"checkpoint {Path(directory) / CHECKPOINT_FILE} does not fit this model: "
                              f"{first[1].strip() if len(first) > 1 else first[0] if first else type(exc).__name__}") from None
         self.reducer.zero_grad()
         self.epoch = int(state["epoch"])

@@ -89,7 +89,7 @@ BAD_INPUTS = [
     ("output exists", "partition synthetic:nodes=100 -k 2 -o {d}/exists", "already exists (pass --overwrite"),
     ("output under a file", "partition synthetic:nodes=100 -k 2 -o {d}/blocker/out", "cannot create output directory"),
     ("output not writable", "partition synthetic:nodes=100 -k 2 -o /proc/gnnpart-out", "/proc is not writable"),
-    ("bad balance", "partition synthetic:nodes=100 -k 2 -o {out} --balance nodes,weight", "`balance` must be"),
+    ("bad balance", "partition synthetic:nodes=100 -k 2 -o {out} --balance nodes,weight", "--balance must be"),
     ("inspect no meta", "inspect {d}/exists", "meta.json is missing"),
     ("inspect nowhere", "inspect {d}/nowhere", "does not exist"),
 ]
@@ -120,14 +120,16 @@ def test_console_script_and_module(tmp_path, launcher):
 
 
 def test_train_options_come_from_the_dataclass_and_a_config_file(tmp_path):
-    from gnnpart.cli import train
+    from gnnpart.cli import train_command as train
     from gnnpart.cli.main import build_parser
 
     cfg_file = tmp_path / "t.toml"
     cfg_file.write_text('part_dir = "/data/p"\nmodel = "sage"\nepochs = 7\nweight-decay = 0.001\nnorm = "batch"\n'
                         'halo = "int8"\nresidual = true\n')
     args = build_parser().parse_args(["train", "--config", str(cfg_file), "--epochs", "9"])
-    cfg = train.config_from_args(args)
+    job = train.config_from_args(args)
+    cfg = job.config
+    assert [str(p) for p in job.halo] == ["int8", "int8"]  # --halo parsed once, into policies
     assert (cfg.part_dir, cfg.model, cfg.epochs, cfg.weight_decay, cfg.norm, cfg.halo, cfg.residual) == \
         ("/data/p", "sage", 9, 0.001, "batch", "int8", True)  # the flag overrides the file
     assert cfg.hidden == train.TrainConfig.hidden == 16  # defaults: written once, on the dataclass

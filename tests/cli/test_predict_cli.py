@@ -120,7 +120,7 @@ def test_a_failing_rank_leaves_no_output(tmp_path):
 def test_task_that_does_not_fit_is_one_line(trained):
     base, _, _ = trained
     proc = gnnpart_cli("train", base / "p1", "--epochs", "1", "--task", "multiclass")
-    assert proc.returncode == 1 and "`task` multiclass needs class ids [N]" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "--task multiclass needs class ids [N]" in proc.stderr and "leave --task out" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 

@@ -40,10 +40,10 @@ def inherits_doc(name: str, defs: dict) -> bool:
     return any(other.endswith(f".{method}") and ast.get_docstring(node) for other, node in defs.items())
 
 
-CASES = [(path, name) for path in sorted(COMM.glob("*.py")) for name, _ in public_defs(path)]
+CASES = [(path, name) for path in sorted(COMM.rglob("*.py")) for name, _ in public_defs(path)]
 
 
-@pytest.mark.parametrize("path,name", CASES, ids=[f"{p.stem}.{n}" for p, n in CASES])
+@pytest.mark.parametrize("path,name", CASES, ids=[f"{p.relative_to(COMM).with_suffix('')}.{n}" for p, n in CASES])
 def test_documented(path, name):
     defs = dict(public_defs(path))
     node = defs[name]

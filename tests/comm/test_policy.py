@@ -50,10 +50,10 @@ def test_without_removes_one_term():
 
 
 def test_build_makes_one_member_of_each_family():
-    from gnnpart.comm.channel_choice import AllChannels, Learned, TopK
-    from gnnpart.comm.row_choice import AllRows, Delta, Sample
-    from gnnpart.comm.schedule import Fresh, Stale
-    from gnnpart.comm.value_codec import Float, Half, Int8
+    from gnnpart.comm.policy.channel_choice import AllChannels, Learned, TopK
+    from gnnpart.comm.policy.row_choice import AllRows, Delta, Sample
+    from gnnpart.comm.policy.schedule import Fresh, Stale
+    from gnnpart.comm.policy.value_codec import Float, Half, Int8
 
     exact = HaloPolicy().build()
     assert (type(exact.rows), type(exact.channels), type(exact.values), type(exact.schedule)) == (AllRows, AllChannels, Float, Fresh)

@@ -7,9 +7,12 @@ from torch import nn
 
 import gnnpart.nn as gnn
 
-MODULES = [obj for name, obj in vars(gnn).items()
-           if inspect.isclass(obj) and issubclass(obj, nn.Module) and name in gnn.__all__
-           and name not in ("HaloLayer", "HaloGates")]
+MODULES = [obj for obj in (getattr(gnn, name) for name in gnn.__all__ if name not in ("HaloLayer", "HaloGates"))
+           if inspect.isclass(obj) and issubclass(obj, nn.Module)]
+
+
+def test_every_public_layer_and_model_is_checked():
+    assert {c.__name__ for c in MODULES} >= {"GCN", "GraphSAGE", "GAT", "GIN", "GINE", "DistGCNConv", "HaloConv"}
 
 
 @pytest.mark.parametrize("cls", MODULES, ids=[c.__name__ for c in MODULES])

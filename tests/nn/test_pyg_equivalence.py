@@ -4,18 +4,17 @@ import pytest
 import torch
 from torch_geometric import nn as pyg
 
-from gnnpart import load_partition, partition_graph
-from gnnpart.comm import Communicator, ExchangePlan, HaloExchange
-from gnnpart.nn import DistGATConv, DistGCNConv, DistGINConv, DistSAGEConv, LocalGraph, halo_layers
+from gnnpart import partition_graph
+from gnnpart.comm import Communicator
+from gnnpart.nn import DistGATConv, DistGCNConv, DistGINConv, DistSAGEConv, halo_layers
+from gnnpart.rank import Rank
 
 
 @pytest.fixture(scope="module")
 def whole(cora, tmp_path_factory):
     out = tmp_path_factory.mktemp("p") / "cora1"
     partition_graph(cora, 1, out)
-    part = load_partition(out, 0)
-    comm = Communicator()
-    graph = LocalGraph(part, HaloExchange(comm, ExchangePlan.from_partition(part, comm.size)))
+    graph = Rank.open(out, Communicator()).graph
     src, dst = cora.edges()
     edge_index = torch.from_numpy(np.stack([src, dst]))
     x = torch.from_numpy(cora.x)
@@ -27,39 +26,39 @@ def close(a, b):
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("in_dim,out_dim", [(1433, 16), (1433, 2000)])  # transform first / aggregate first
-def test_gcn(whole, in_dim, out_dim):
+@pytest.mark.parametrize("in_channels,out_channels", [(1433, 16), (1433, 2000)])  # transform first / aggregate first
+def test_gcn(whole, in_channels, out_channels):
     graph, edge_index, x = whole
     torch.manual_seed(0)
-    ref = pyg.GCNConv(in_dim, out_dim)
+    ref = pyg.GCNConv(in_channels, out_channels)
     torch.nn.init.normal_(ref.bias)
-    ours = DistGCNConv(in_dim, out_dim)
+    ours = DistGCNConv(in_channels, out_channels)
     halo_layers(ours)  # numbers the layer (the Trainer does this for a model)
     with torch.no_grad():
         ours.weight.copy_(ref.lin.weight.T)
         ours.bias.copy_(ref.bias)
-    assert ours.aggregate_first == (in_dim <= out_dim)
+    assert ours.aggregate_first == (in_channels <= out_channels)
     close(ours(x, graph), ref(x, edge_index))
 
 
-@pytest.mark.parametrize("out_dim", [16, 2000])
-def test_sage(whole, out_dim):
+@pytest.mark.parametrize("out_channels", [16, 2000])
+def test_sage(whole, out_channels):
     graph, edge_index, x = whole
     torch.manual_seed(0)
-    ref = pyg.SAGEConv(1433, out_dim)
-    ours = DistSAGEConv(1433, out_dim)
+    ref = pyg.SAGEConv(1433, out_channels)
+    ours = DistSAGEConv(1433, out_channels)
     halo_layers(ours)  # numbers the layer (the Trainer does this for a model)
     ours.load_state_dict({"lin_l.weight": ref.lin_l.weight, "lin_l.bias": ref.lin_l.bias, "lin_r.weight": ref.lin_r.weight})
     close(ours(x, graph), ref(x, edge_index))
 
 
-@pytest.mark.parametrize("out_dim", [16, 2000])
-def test_gin(whole, out_dim):
+@pytest.mark.parametrize("out_channels", [16, 2000])
+def test_gin(whole, out_channels):
     graph, edge_index, x = whole
     torch.manual_seed(0)
-    mlp = torch.nn.Sequential(torch.nn.Linear(1433, out_dim), torch.nn.ReLU(), torch.nn.Linear(out_dim, out_dim))
+    mlp = torch.nn.Sequential(torch.nn.Linear(1433, out_channels), torch.nn.ReLU(), torch.nn.Linear(out_channels, out_channels))
     ref = pyg.GINConv(mlp)
-    ours = DistGINConv(1433, out_dim)
+    ours = DistGINConv(1433, out_channels)
     halo_layers(ours)  # numbers the layer (the Trainer does this for a model)
     ours.load_state_dict({"lin1.weight": mlp[0].weight, "lin1.bias": mlp[0].bias,
                           "lin2.weight": mlp[2].weight, "lin2.bias": mlp[2].bias})

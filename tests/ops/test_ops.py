@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from gnnpart import hashing
-from gnnpart.comm import codec, rows
+from gnnpart.comm import codec_ops as codec
+from gnnpart.comm import row_ops as rows
 from gnnpart.data.csr import coo_to_csr_reference
 from gnnpart.nn import kernels
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gnnpart.comm import Communicator
-from gnnpart.train.tasks import MultiClass, MultiLabel, Regression, resolve_task, roc_auc
+from gnnpart.tasks import MultiClass, MultiLabel, Regression, resolve_task, roc_auc
 
 
 def auc_by_pairs(scores, labels):

@@ -11,10 +11,11 @@ import torch
 from torch import nn
 from torch_geometric import nn as pyg
 
-from gnnpart import load_partition, read_meta
+from gnnpart import read_meta
 from gnnpart.comm import Communicator
+from gnnpart.infer import predict
 from gnnpart.nn import HaloConv
-from gnnpart.train import Trainer
+from gnnpart.rank import Rank
 
 HIDDEN = 8
 
@@ -47,16 +48,16 @@ def main(part_dir, out):
     comm = Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
-    ids = np.asarray(part.global_ids)[: part.num_inner]
+    rank = Rank.open(part_dir, comm, dtype=torch.float64, task="regression")
+    ids = rank.inner_ids
     results = {}
     for name in EDGE_CONVS:
         torch.manual_seed(0)
         model = TwoEdgeLayers(name, meta["num_features"], meta["num_outputs"], meta["num_edge_features"])
-        trainer = Trainer(model, part, comm, dtype=torch.float64, task="regression")
+        model.double()  # no training: the model runs on the rank as it is (inference needs no Trainer)
         for key, value in model.state_dict().items():
             results[f"{name}/init/{key}"] = value.numpy().copy()
-        rows = trainer.predict().numpy()
+        rows = predict(model, rank).numpy()
         gathered = comm.comm.gather((ids, rows), root=0)
         if comm.rank == 0:
             full = np.zeros((meta["num_nodes"], rows.shape[1]))

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from gnnpart import load_partition
-from gnnpart.comm import Communicator, ExchangePlan, GradientAllreduce, HaloExchange, broadcast_parameters
+from gnnpart.comm import Communicator, GradientAllreduce, HaloExchange, broadcast_parameters
+from gnnpart.rank.assemble import exchange_plan
 from tests.workers.checks import Checks
 
 WIDTH = 5
@@ -23,7 +24,7 @@ class Setup:
     def __init__(self, part_dir):
         self.comm = Communicator()
         self.part = load_partition(part_dir, self.comm.rank)
-        self.plan = ExchangePlan.from_partition(self.part, self.comm.size)
+        self.plan = exchange_plan(self.part, self.comm.size)
         self.gids = torch.from_numpy(np.asarray(self.part.global_ids))
         self.inner = self.gids[: self.part.num_inner]
 

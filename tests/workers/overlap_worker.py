@@ -10,10 +10,11 @@ import sys
 import numpy as np
 import torch
 
-from gnnpart import load_partition, read_meta
+from gnnpart import read_meta
 from gnnpart.comm import Communicator
 from gnnpart.nn import build_model
-from gnnpart.train import Trainer
+from gnnpart.rank import Rank
+from gnnpart.train import Trainer, TrainOptions
 
 MODELS = ("gcn", "sage", "gin")
 SPECS = ("exact", "int8", "stale:1", "sample:0.5")
@@ -24,7 +25,7 @@ def main(part_dir, out):
     comm = Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    ranks = {mode: Rank.open(part_dir, comm, overlap=mode == "on") for mode in ("on", "off")}
     results = {}
     for model_name in MODELS:
         for spec in SPECS:
@@ -33,8 +34,8 @@ def main(part_dir, out):
                 # input dropout: the first layer exchanges every epoch (no cached aggregation); widths 10 -> 24 -> 4
                 # aggregate first in layer 0 and transform first in layer 1
                 model = build_model(model_name, meta["num_features"], 24, meta["num_outputs"], 2, 0.5, 0.2)
-                trainer = Trainer(model, part, comm, seed=3, eval_every=10**6, halo=spec, overlap=mode == "on",
-                                  watchdog=None)
+                trainer = Trainer(model, ranks[mode], options=TrainOptions(seed=3, eval_every=10**6, watchdog=None),
+                                  halo=spec)
                 history = trainer.fit(EPOCHS, restore_best=False)
                 key = f"{model_name}/{spec}/{mode}"
                 results[f"{key}/loss"] = np.array([r.loss for r in history])

@@ -17,10 +17,12 @@ import numpy as np
 import torch
 
 from gnnpart import load_partition, read_meta
-from gnnpart.comm import Communicator, ExchangePlan, HaloExchange, HaloPolicy
+from gnnpart.comm import Communicator, HaloExchange, HaloPolicy
 from gnnpart.comm.policy import parse_layer
 from gnnpart.nn import build_model
-from gnnpart.train import Trainer
+from gnnpart.rank import Rank
+from gnnpart.train import Trainer, TrainOptions
+from gnnpart.rank.assemble import exchange_plan
 from tests.workers.checks import Checks
 
 WIDTH = 24
@@ -43,7 +45,7 @@ class Setup:
         self.comm = Communicator()
         part = load_partition(part_dir, self.comm.rank)
         self.num_inner = part.num_inner
-        self.plan = ExchangePlan.from_partition(part, self.comm.size)
+        self.plan = exchange_plan(part, self.comm.size)
         self.ids = torch.from_numpy(np.ascontiguousarray(part.global_ids)).long()
         self.inner, self.halo_ids = self.ids[: part.num_inner], self.ids[part.num_inner:]
         self.h = rows_of(self.inner, 0.0)
@@ -220,13 +222,13 @@ def train_runs(part_dir, out, epochs, *specs):
     comm = Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    rank = Rank.open(part_dir, comm, normalize_features=True)
     results = {}
     for spec in specs:
         torch.manual_seed(1234)
         model = build_model("gcn", meta["num_features"], 16, meta["num_classes"], 2, 0.5, 0.0)
-        trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=7, eval_every=10,
-                          normalize_features=True, halo=spec)
+        trainer = Trainer(model, rank, options=TrainOptions(lr=0.01, weight_decay=5e-4, seed=7, eval_every=10),
+                          halo=spec)
         history = trainer.fit(int(epochs))
         results[spec] = {
             "loss": [r.loss for r in history], "test_acc": trainer.best.test_acc,

@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import torch
 
-from gnnpart import load_partition, read_meta
+from gnnpart import read_meta
 from gnnpart.comm import Communicator
-from gnnpart.train import Trainer
+from gnnpart.rank import Rank
+from gnnpart.train import Trainer, TrainOptions
 from tests.workers.pyg_convs import CONVS, TwoLayer
 
 
@@ -19,14 +20,13 @@ def main(part_dir, out, steps):
     comm = Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
-    ids = np.asarray(part.global_ids)[: part.num_inner]
+    rank = Rank.open(part_dir, comm, dtype=torch.float64, normalize_features=True)
+    ids = rank.inner_ids
     results = {}
     for name in CONVS:
         torch.manual_seed(0)
         model = TwoLayer(name, meta["num_features"], meta["num_classes"])
-        trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=3, eval_every=1000,
-                          normalize_features=True, dtype=torch.float64)
+        trainer = Trainer(model, rank, options=TrainOptions(lr=0.01, weight_decay=5e-4, seed=3, eval_every=1000))
         for key, value in model.state_dict().items():
             results[f"{name}/init/{key}"] = value.numpy().copy()
         model.eval()

@@ -9,10 +9,11 @@ import time
 
 import torch
 
-from gnnpart import load_partition, read_meta
+from gnnpart import read_meta
 from gnnpart.comm import Communicator
 from gnnpart.nn import GCN, DistGCNConv
-from gnnpart.train import Trainer
+from gnnpart.rank import Rank
+from gnnpart.train import Trainer, TrainOptions
 
 
 class Stalling(DistGCNConv):
@@ -26,7 +27,7 @@ class Stalling(DistGCNConv):
 
 
 class StallingGCN(GCN):
-    def init_conv(self, in_channels, out_channels, **kwargs):
+    def init_conv(self, in_channels, out_channels, last=False, **kwargs):
         return Stalling(in_channels, out_channels, **kwargs)
 
 
@@ -34,10 +35,10 @@ def main(part_dir, stuck_rank, seconds):
     comm = Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    rank = Rank.open(part_dir, comm)
     Stalling.stuck_rank = int(stuck_rank)
     model = StallingGCN(meta["num_features"], 16, 2, meta["num_classes"], input_dropout=0.5)
-    trainer = Trainer(model, part, comm, watchdog=float(seconds))
+    trainer = Trainer(model, rank, options=TrainOptions(watchdog=float(seconds)))
     trainer.fit(20)
     print("finished without the watchdog", flush=True)
 

@@ -11,24 +11,26 @@ import sys
 import numpy as np
 import torch
 
-from gnnpart import load_partition, read_meta
+from gnnpart import read_meta
 from gnnpart.comm import Communicator
 from gnnpart.nn import build_model
-from gnnpart.train import Trainer
+from gnnpart.rank import Rank
+from gnnpart.train import Trainer, TrainOptions
 
 
 def main(part_dir, out, steps, *models):
     comm = Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    rank = Rank.open(part_dir, comm, dtype=torch.float64)
+    part = rank.part
     ids = np.asarray(part.global_ids[: part.num_inner])
     results = {}
     for name in models:
         torch.manual_seed(1234)
         model = build_model(name, meta["num_features"], 16, meta["num_outputs"], 2, 0.5, 0.0,
                             edge_dim=meta["num_edge_features"])
-        trainer = Trainer(model, part, comm, seed=7, eval_every=2, dtype=torch.float64)
+        trainer = Trainer(model, rank, options=TrainOptions(seed=7, eval_every=2))
         history = trainer.fit(int(steps), restore_best=False)
         results[f"{name}/loss"] = np.array([r.loss for r in history])
         results[f"{name}/metrics"] = np.array(json.dumps(trainer.evaluate()))

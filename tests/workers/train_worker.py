@@ -16,17 +16,20 @@ import sys
 import numpy as np
 import torch
 
-from gnnpart import load_partition, read_meta
+from gnnpart import read_meta
 from gnnpart.comm import Communicator
 from gnnpart.nn import build_model
-from gnnpart.train import Trainer
+from gnnpart.rank import Placement, Rank
+from gnnpart.train import Trainer, TrainOptions
 
 
 def main(part_dir, out, steps, dtype, *specs):
     comm = Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    part = load_partition(part_dir, comm.rank)
+    placement = Placement(os.environ.get("GNNPART_TEST_DEVICE", "cpu"), os.environ.get("GNNPART_TEST_TRANSPORT", "mpi"))
+    rank = Rank.open(part_dir, comm, placement=placement, dtype=getattr(torch, dtype),
+                     normalize_features=os.environ.get("GNNPART_TEST_NORMALIZE", "1") == "1")
     results = {}
     for spec in specs:
         name, hidden, layers, dropout, input_dropout, *extra = spec.split(":")
@@ -36,11 +39,7 @@ def main(part_dir, out, steps, dtype, *specs):
         torch.manual_seed(1234)
         model = build_model(name, meta["num_features"], int(hidden), meta["num_classes"], int(layers),
                             float(dropout), float(input_dropout), heads=2, **options)
-        trainer = Trainer(model, part, comm, lr=0.01, weight_decay=5e-4, seed=7, eval_every=1000,
-                          normalize_features=os.environ.get("GNNPART_TEST_NORMALIZE", "1") == "1",
-                          dtype=getattr(torch, dtype),
-                          device=os.environ.get("GNNPART_TEST_DEVICE", "cpu"),
-                          transport=os.environ.get("GNNPART_TEST_TRANSPORT", "mpi"),
+        trainer = Trainer(model, rank, options=TrainOptions(lr=0.01, weight_decay=5e-4, seed=7, eval_every=1000),
                           halo=os.environ.get("GNNPART_TEST_HALO"))
         history = trainer.fit(int(steps), restore_best=False)
         results[f"{spec}/loss"] = np.array([r.loss for r in history])

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from gnnpart.comm import Communicator
-from gnnpart.train.predict import write_rows
+from gnnpart.infer.row_file import write_rows
 
 
 def main(out, fail):

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "comm/row_checks.h"
+#include "comm/row_move.h"
 #include "common/index_range.h"
 
 namespace gnnpart {
@@ -57,9 +58,10 @@ void stream_fence() {}
 bool can_stream(const char*, int64_t, int64_t) { return false; }
 #endif
 
-// to[i] = from[idx[i]] (gather) or to[idx[i]] = from[i] (scatter), rows of `row_bytes`.
-template <bool Scatter>
+// to[i] = from[idx[i]] (Gather) or to[idx[i]] = from[i] (Scatter), rows of `row_bytes` (comm/row_move.h).
+template <RowMove Move>
 void move_rows(const char* from, const int64_t* idx, char* to, int64_t n, int64_t row_bytes) {
+  constexpr bool Scatter = Move == RowMove::Scatter;
   const bool stream = can_stream(to, n, row_bytes);
   at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
@@ -77,7 +79,7 @@ void move_rows(const char* from, const int64_t* idx, char* to, int64_t n, int64_
 }
 
 void gather_rows(const char* from, const int64_t* idx, char* to, int64_t n, int64_t row_bytes) {
-  move_rows<false>(from, idx, to, n, row_bytes);
+  move_rows<RowMove::Gather>(from, idx, to, n, row_bytes);
 }
 
 at::Tensor pack_rows_cpu(const at::Tensor& src, const at::Tensor& index_in) {
@@ -114,7 +116,7 @@ void unpack_rows_cpu(at::Tensor& out, const at::Tensor& index_in, const at::Tens
   const int64_t* idx = index.data_ptr<int64_t>();
   check_index_range("unpack_rows_", "index", index, out.size(0));
   const int64_t row_bytes = width * out.element_size();
-  move_rows<true>(static_cast<const char*>(rows.data_ptr()), idx, static_cast<char*>(out.data_ptr()), n, row_bytes);
+  move_rows<RowMove::Scatter>(static_cast<const char*>(rows.data_ptr()), idx, static_cast<char*>(out.data_ptr()), n, row_bytes);
 }
 
 void scatter_add_rows_cpu(at::Tensor& out, const at::Tensor& index_in, const at::Tensor& rows_in) {

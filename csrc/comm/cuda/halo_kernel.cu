@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "comm/row_checks.h"
+#include "comm/row_move.h"
 #include "common/index_range.h"
 
 namespace gnnpart {
@@ -22,9 +23,10 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65535 * 8;
 
-// Gather (`gather` true: out[i] = table[idx[i]]) or scatter (out[idx[i]] = rows[i]) of rows of `words` words.
-template <typename W, bool gather>
+// Gather (to[i] = from[idx[i]]) or Scatter (to[idx[i]] = from[i]) of rows of `words` words (comm/row_move.h).
+template <typename W, RowMove Move>
 __global__ void move_rows_kernel(const W* from, const int64_t* idx, W* to, int64_t n, int64_t words) {
+  constexpr bool gather = Move == RowMove::Gather;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.y + threadIdx.y; i < n; i += (int64_t)gridDim.x * blockDim.y) {
     const W* s = from + (gather ? idx[i] : i) * words;
     W* d = to + (gather ? i : idx[i]) * words;
@@ -32,29 +34,29 @@ __global__ void move_rows_kernel(const W* from, const int64_t* idx, W* to, int64
   }
 }
 
-template <typename W, bool gather>
+template <typename W, RowMove Move>
 void launch_move(const void* from, const int64_t* idx, void* to, int64_t n, int64_t row_bytes) {
   const int64_t words = row_bytes / static_cast<int64_t>(sizeof(W));
   int lanes = 1;
   while (lanes < 32 && lanes < words) lanes *= 2;
   const dim3 block(lanes, kThreads / lanes);
   const int64_t blocks = std::min<int64_t>((n + block.y - 1) / block.y, kMaxBlocks);
-  move_rows_kernel<W, gather><<<static_cast<int>(blocks), block, 0, c10::cuda::getCurrentCUDAStream()>>>(
+  move_rows_kernel<W, Move><<<static_cast<int>(blocks), block, 0, c10::cuda::getCurrentCUDAStream()>>>(
       static_cast<const W*>(from), idx, static_cast<W*>(to), n, words);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-template <bool gather>
+template <RowMove Move>
 void move_rows(const void* from, const int64_t* idx, void* to, int64_t n, int64_t row_bytes) {
   if (n == 0 || row_bytes == 0) return;
   const auto fits = [&](int64_t w) {
     return row_bytes % w == 0 && reinterpret_cast<uintptr_t>(from) % w == 0 && reinterpret_cast<uintptr_t>(to) % w == 0;
   };
-  if (fits(16)) launch_move<uint4, gather>(from, idx, to, n, row_bytes);
-  else if (fits(8)) launch_move<uint2, gather>(from, idx, to, n, row_bytes);
-  else if (fits(4)) launch_move<uint32_t, gather>(from, idx, to, n, row_bytes);
-  else if (fits(2)) launch_move<uint16_t, gather>(from, idx, to, n, row_bytes);
-  else launch_move<uint8_t, gather>(from, idx, to, n, row_bytes);
+  if (fits(16)) launch_move<uint4, Move>(from, idx, to, n, row_bytes);
+  else if (fits(8)) launch_move<uint2, Move>(from, idx, to, n, row_bytes);
+  else if (fits(4)) launch_move<uint32_t, Move>(from, idx, to, n, row_bytes);
+  else if (fits(2)) launch_move<uint16_t, Move>(from, idx, to, n, row_bytes);
+  else launch_move<uint8_t, Move>(from, idx, to, n, row_bytes);
 }
 
 template <typename T>
@@ -72,7 +74,7 @@ at::Tensor pack_rows_cuda(const at::Tensor& src, const at::Tensor& index_in) {
   check_index_range("pack_rows", "index", index, src.size(0));
   const int64_t n = index.numel(), width = src.size(1);
   at::Tensor out = at::empty({n, width}, src.options());
-  move_rows<true>(src.data_ptr(), index.data_ptr<int64_t>(), out.data_ptr(), n, width * src.element_size());
+  move_rows<RowMove::Gather>(src.data_ptr(), index.data_ptr<int64_t>(), out.data_ptr(), n, width * src.element_size());
   return out;
 }
 
@@ -86,7 +88,7 @@ void pack_rows_into_cuda(const at::Tensor& src, const at::Tensor& index_in, at::
               "pack_rows_into_: `out` must have shape [", n, ", ", width, "] and dtype ", src.scalar_type(), " (got ",
               out.sizes(), ", ", out.scalar_type(), ")");
   check_index_range("pack_rows_into_", "index", index, src.size(0));
-  move_rows<true>(src.data_ptr(), index.data_ptr<int64_t>(), out.data_ptr(), n, width * src.element_size());
+  move_rows<RowMove::Gather>(src.data_ptr(), index.data_ptr<int64_t>(), out.data_ptr(), n, width * src.element_size());
 }
 
 void unpack_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at::Tensor& rows_in) {
@@ -96,7 +98,7 @@ void unpack_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at::Ten
   const at::Tensor rows = rows_in.contiguous();
   check_index_range("unpack_rows_", "index", index, out.size(0));
   const int64_t n = index.numel(), width = out.size(1);
-  move_rows<false>(rows.data_ptr(), index.data_ptr<int64_t>(), out.data_ptr(), n, width * out.element_size());
+  move_rows<RowMove::Scatter>(rows.data_ptr(), index.data_ptr<int64_t>(), out.data_ptr(), n, width * out.element_size());
 }
 
 void scatter_add_rows_cuda(at::Tensor& out, const at::Tensor& index_in, const at::Tensor& rows_in) {

@@ -10,15 +10,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "data/csr_checks.h"
+
 namespace gnnpart {
 namespace {
 
-void check_ids(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.dim() == 1, "csr_from_coo: `", name, "` must be 1-D (got ", t.dim(), " dims)");
-  TORCH_CHECK(t.scalar_type() == at::kLong, "csr_from_coo: `", name, "` must be int64 (got ",
-              t.scalar_type(), ")");
-  TORCH_CHECK(t.device().is_cpu(), "csr_from_coo: `", name, "` must be a CPU tensor");
-}
 
 // Stable LSD radix sort of (row, col) pairs by row, 8 bits a pass, writing
 // the columns in row order to `out`. A direct counting-sort scatter touches
@@ -54,12 +50,7 @@ void radix_scatter(const int64_t* r, const int64_t* c, int64_t n, int64_t num_ro
 
 std::tuple<at::Tensor, at::Tensor> csr_from_coo_cpu(const at::Tensor& row_in, const at::Tensor& col_in,
                                                     int64_t num_rows, int64_t num_cols, bool dedup) {
-  check_ids(row_in, "row");
-  check_ids(col_in, "col");
-  TORCH_CHECK(row_in.numel() == col_in.numel(), "csr_from_coo: `row` and `col` must have the same length (got ",
-              row_in.numel(), " and ", col_in.numel(), ")");
-  TORCH_CHECK(num_rows >= 0, "csr_from_coo: `num_rows` must be >= 0 (got ", num_rows, ")");
-  TORCH_CHECK(num_cols >= 0, "csr_from_coo: `num_cols` must be >= 0 (got ", num_cols, ")");
+  check_csr_from_coo(row_in, col_in, num_rows, num_cols);
 
   const at::Tensor row = row_in.contiguous();
   const at::Tensor col = col_in.contiguous();

@@ -9,25 +9,16 @@
 #include <limits>
 
 #include "common/index_range.h"
+#include "data/csr_checks.h"
 
 namespace gnnpart {
 namespace {
 
-void check_ids(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.dim() == 1, "csr_from_coo: `", name, "` must be 1-D (got ", t.dim(), " dims)");
-  TORCH_CHECK(t.scalar_type() == at::kLong, "csr_from_coo: `", name, "` must be int64 (got ", t.scalar_type(), ")");
-}
-
 std::tuple<at::Tensor, at::Tensor> csr_from_coo_cuda(const at::Tensor& row_in, const at::Tensor& col_in,
                                                      int64_t num_rows, int64_t num_cols, bool dedup) {
   const c10::cuda::CUDAGuard device_guard(row_in.device());  // launch on the tensors' GPU
-  check_ids(row_in, "row");
-  check_ids(col_in, "col");
-  TORCH_CHECK(row_in.device() == col_in.device(), "csr_from_coo: `row` and `col` must be on one device");
-  TORCH_CHECK(row_in.numel() == col_in.numel(), "csr_from_coo: `row` and `col` must have the same length (got ",
-              row_in.numel(), " and ", col_in.numel(), ")");
-  TORCH_CHECK(num_rows >= 0, "csr_from_coo: `num_rows` must be >= 0 (got ", num_rows, ")");
-  TORCH_CHECK(num_cols >= 0, "csr_from_coo: `num_cols` must be >= 0 (got ", num_cols, ")");
+  check_csr_from_coo(row_in, col_in, num_rows, num_cols);
+  // the sort key row * num_cols + col is the GPU kernel's own limit
   TORCH_CHECK(num_cols == 0 || num_rows <= std::numeric_limits<int64_t>::max() / std::max<int64_t>(num_cols, 1),
               "csr_from_coo: num_rows * num_cols must fit in int64 on CUDA (got ", num_rows, " x ", num_cols, ")");
   check_entries_below("csr_from_coo", "row", row_in, num_rows);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "hashing/dropout_checks.h"
 #include "hashing/hash.h"
 
 namespace gnnpart {
@@ -53,11 +54,7 @@ void dropout_rows(const T* __restrict__ src, T* __restrict__ dst, const int64_t*
 template <bool Relu>
 at::Tensor hash_dropout_cpu(const at::Tensor& x_in, const at::Tensor& ids_in, int64_t seed, int64_t epoch,
                             int64_t layer, double p) {
-  TORCH_CHECK(x_in.dim() == 2, "hash_dropout: `x` must be 2-D [rows, channels] (got ", x_in.dim(), " dims)");
-  TORCH_CHECK(ids_in.dim() == 1 && ids_in.scalar_type() == at::kLong && ids_in.numel() == x_in.size(0),
-              "hash_dropout: `ids` must be int64 with one global id per row of `x` (", x_in.size(0), ") (got ",
-              ids_in.sizes(), ", ", ids_in.scalar_type(), ")");
-  TORCH_CHECK(p >= 0.0 && p < 1.0, "hash_dropout: `p` must be in [0, 1) (got ", p, ")");
+  check_hash_dropout(x_in, ids_in, p);
   const at::Tensor x = x_in.contiguous();
   const at::Tensor ids = ids_in.contiguous();
   at::Tensor out = at::empty_like(x);

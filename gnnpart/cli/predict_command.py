@@ -1,0 +1,111 @@
+"""``gnnpart predict``: run a trained model over the full graph and write its outputs or embeddings, one MPI rank
+per part, into one ``.npy`` in global node order."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from gnnpart.checkpoint.checkpoint_file import CHECKPOINT_FILE, WEIGHTS
+from gnnpart.cli.option_fields import add_options, build_config, flags_of, option
+from gnnpart.comm.transport_choice import TRANSPORTS
+from gnnpart.infer.row_file import check_output
+from gnnpart.nn.names import JK_MODES, MODELS, NORMS
+from gnnpart.rank.device import DEVICES, Placement
+
+
+
+@dataclass
+class PredictConfig:
+    """The options of ``gnnpart predict``. The model's settings come from the checkpoint; the model flags are
+    optional, and one that contradicts the checkpoint is refused."""
+
+    part_dir: str = option(help="partition directory (any number of parts of the graph the model was trained on)",
+                           positional=True, metavar="PART_DIR")
+    checkpoint: str = option(help="checkpoint folder written by `gnnpart train --checkpoint DIR`", metavar="DIR")
+    out: str = option(help="the .npy to write: [num_nodes, C] float32 rows in global node order", metavar="FILE.npy")
+    embeddings: int | None = option(None, "write the hidden representation after layer LAYER (0 .. layers-1) instead "
+                                          "of the outputs", metavar="LAYER")
+    probabilities: bool = option(False, "write probabilities (softmax for multiclass, sigmoid for multilabel) instead "
+                                        "of logits")
+    weights: str = option("best", "the best-validation weights, or the last epoch's (also what best gives when the "
+                                  "run never evaluated)", choices=WEIGHTS)
+    overwrite: bool = option(False, "replace an existing --out file")
+    model: str | None = option(None, "must match the checkpoint (default: the checkpoint's)", choices=MODELS)
+    hidden: int | None = option(None, "must match the checkpoint")
+    layers: int | None = option(None, "must match the checkpoint")
+    heads: int | None = option(None, "must match the checkpoint")
+    norm: str | None = option(None, "must match the checkpoint", choices=NORMS)
+    jk: str | None = option(None, "must match the checkpoint", choices=JK_MODES)
+    threads: int = option(0, "torch threads per rank (0: cores / ranks)")
+    device: str = option("cpu", "where each rank runs: cpu, cuda or auto", choices=DEVICES)
+    transport: str = option("mpi", "how GPU tensors travel: mpi, mpi-cuda or nccl", choices=TRANSPORTS)
+    nprocs: int | None = option(None, "start NPROCS ranks with mpiexec (omit when already started by mpiexec)",
+                                flags=("-n",), metavar="NPROCS")
+
+
+CHECKED_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk")
+"""Flags that, when given, must equal the checkpoint's value."""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="write a trained model's outputs or embeddings for every node",
+                       description="Run the model of a checkpoint over PART_DIR (exact halo exchange, no dropout), one "
+                                   "MPI rank per part, and write one .npy in global node order.")
+    add_options(p, PredictConfig)
+    p.set_defaults(handler=run_cli, flags=flags_of(PredictConfig))
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[PredictConfig, Placement]:
+    """The options, checked, and the placement parsed (no torch unless ``--device`` names a GPU)."""
+    cfg = build_config(PredictConfig, args)
+    for name in ("hidden", "layers", "heads", "nprocs"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            raise ValueError(f"--{name} must be >= 1 (got {getattr(cfg, name)})")
+    if cfg.embeddings is not None and cfg.embeddings < 0:
+        raise ValueError(f"--embeddings must be a layer number >= 0 (got {cfg.embeddings})")
+    if cfg.probabilities and cfg.embeddings is not None:
+        raise ValueError("--probabilities applies to the model's outputs, not to --embeddings: give one of them")
+    if cfg.threads < 0:
+        raise ValueError(f"--threads must be >= 0 (got {cfg.threads})")
+    check_output(cfg.out, cfg.overwrite)
+    placement = Placement(cfg.device, cfg.transport)
+    placement.check_available()
+    if not (Path(cfg.checkpoint) / CHECKPOINT_FILE).is_file():
+        raise ValueError(f"--checkpoint {cfg.checkpoint}: there is no {CHECKPOINT_FILE} in it (train with "
+                         "`gnnpart train --checkpoint DIR` first)")
+    return cfg, placement
+
+
+def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> dict:
+    """Predict on this rank (inside an MPI job, or alone for a 1-part directory). Returns what was written."""
+    import time
+
+    from gnnpart.cli.rank_job import start_rank
+    from gnnpart.infer.outputs import predict
+    from gnnpart.infer.restore import TrainedModel
+    from gnnpart.rank.assemble import Rank
+
+    comm, meta, _ = start_rank(cfg.part_dir, comm, cfg.threads)
+    start = time.perf_counter()
+    trained = TrainedModel.load(cfg.checkpoint)
+    given = {k: getattr(cfg, k) for k in CHECKED_SETTINGS if getattr(cfg, k) is not None}
+    with Rank.open(cfg.part_dir, comm, placement=placement, **trained.rank_options()) as rank:
+        model = trained.build(rank, given, weights=cfg.weights)
+        path = predict(model, rank, cfg.out, embeddings=cfg.embeddings, probabilities=cfg.probabilities,
+                       task=trained.task)
+    seconds = time.perf_counter() - start
+    if comm.rank == 0:
+        what = f"embeddings after layer {cfg.embeddings}" if cfg.embeddings is not None else (
+            "probabilities" if cfg.probabilities else "outputs")
+        printer(f"wrote {what} of {meta['num_nodes']:,} nodes to {path} ({comm.size} ranks, {seconds:.1f} s)")
+    return {"out": str(path), "seconds": seconds}
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    cfg, placement = config_from_args(args)
+    from gnnpart.cli.rank_job import dispatch
+
+    return dispatch(cfg.nprocs, cfg.part_dir, list(args.argv), "gnnpart predict",
+                    lambda comm: run(cfg, placement, comm, printer=lambda s: print(s, flush=True)),
+                    flags=flags_of(PredictConfig))

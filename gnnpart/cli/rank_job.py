@@ -1,0 +1,112 @@
+"""How ``train`` and ``predict`` run as MPI jobs: launched here with ``-n`` (this process then only starts
+``mpiexec`` and never imports torch), run alone for a one-part directory, or run as one rank of a job that
+``mpiexec`` (or ``srun``) started.
+"""
+from __future__ import annotations
+
+import os
+
+from gnnpart.cli.exit_status import error_line
+from gnnpart.cli.launcher import job_size, mpiexec_command, run_job, watch_launcher
+from gnnpart.partition.store import read_meta
+from gnnpart.processes import abort_job
+
+
+def start_rank(part_dir: str, comm=None, threads: int = 0):
+    """This rank's communicator (made if None), the partition's ``meta.json``, and its torch threads (``threads``,
+    else the cores divided among the ranks); refuses a job whose rank count is not the number of parts.
+
+    Returns:
+        ``(comm, meta, threads)``.
+    """
+    import torch
+
+    from gnnpart.comm.communicator import Communicator
+
+    comm = comm or Communicator()
+    meta = read_meta(part_dir)
+    if comm.size != meta["num_parts"]:
+        raise ValueError(f"the number of ranks ({comm.size}) must equal the number of parts of {part_dir} "
+                         f"({meta['num_parts']}): run with -n {meta['num_parts']}")
+    threads = threads or max(1, (os.cpu_count() or 1) // comm.size)
+    torch.set_num_threads(threads)
+    return comm, meta, threads
+
+
+def strip_nprocs(argv: list[str]) -> list[str]:
+    """``argv`` without ``-n N`` / ``--nprocs N`` (the command a launched rank runs)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("-n", "--nprocs"):
+            skip = True
+            continue
+        if a.startswith("--nprocs=") or (a.startswith("-n") and a[2:].isdigit()):
+            continue
+        out.append(a)
+    return out
+
+
+def launch(part_dir: str, nprocs: int, argv: list[str], check=None) -> int:
+    """Re-run this command under ``mpiexec -n nprocs`` (without ``-n``) and return its exit status.
+
+    Args:
+        part_dir (str): the partition directory (``nprocs`` must equal its parts).
+        nprocs (int): ranks to start.
+        argv (list[str]): the command's arguments.
+        check (callable, optional): ``check(meta)`` before starting (e.g. a memory estimate).
+    """
+    meta = read_meta(part_dir)
+    if nprocs != meta["num_parts"]:
+        raise ValueError(f"-n must equal the number of parts of {part_dir} ({meta['num_parts']}) (got {nprocs})")
+    if check is not None:
+        check(meta)
+    cmd = mpiexec_command(nprocs, ["-m", "gnnpart", *strip_nprocs(argv)])
+    return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))
+
+
+def run_rank(command: str, body, flags: dict[str, str] | None = None) -> int:
+    """Run one rank of a job: ``body(comm)``; any error on any rank aborts the whole job at once, after this rank's
+    one-line error.
+
+    Args:
+        command (str): e.g. ``"gnnpart train"``.
+        body (callable): ``body(comm)``.
+        flags (dict[str, str], optional): the command's flags by argument name, for the error line.
+    """
+    from gnnpart.comm.communicator import Communicator
+
+    watch_launcher()
+    comm = Communicator()
+    try:
+        body(comm)
+    except BaseException as exc:  # noqa: BLE001 - every failure must end the job, not hang it
+        line, _ = error_line(f"{command}: rank {comm.rank}", exc, with_type=True, flags=flags)
+        abort_job(line, comm.abort)
+    return 0
+
+
+def dispatch(nprocs: int | None, part_dir: str, argv: list[str], command: str, body, check=None,
+             flags: dict[str, str] | None = None) -> int:
+    """Launch under mpiexec (``-n`` outside a job), run alone (one rank), or run as one rank of the job.
+
+    Args:
+        nprocs (int | None): ``-n``.
+        part_dir (str): the partition directory.
+        argv (list[str]): the command's arguments.
+        command (str): e.g. ``"gnnpart train"``.
+        body (callable): ``body(comm)``, with ``comm`` None when running alone.
+        check (callable, optional): as :func:`launch`.
+        flags (dict[str, str], optional): as :func:`run_rank`.
+    """
+    size = job_size()
+    if nprocs is not None and size is None:
+        return launch(part_dir, nprocs, argv, check)
+    if nprocs is not None and size != nprocs:
+        raise ValueError(f"-n {nprocs} does not match the MPI job this runs in ({size} ranks)")
+    if size is None or size == 1:
+        body(None)
+        return 0
+    return run_rank(command, body, flags)

@@ -1,0 +1,137 @@
+"""Dataset specs: one string names a dataset, ``gnnpart.data.loading(spec)`` builds the Graph.
+
+=================================  ==============================================
+spec                               dataset
+=================================  ==============================================
+``cora``, ``citeseer``             raw Planetoid files under ``root``
+``synthetic[:key=value,...]``      generated (keys in :mod:`gnnpart.data.synthetic`)
+``ogb:DIR[,split=NAME,undirected=true]``  OGB node-property layout in ``DIR``
+``edgelist:FILE[,x=F.npy,y=F.npy,train=F.npy,val=F.npy,test=F.npy,num_nodes=N,undirected=true]``
+                                   text edge list plus optional ``.npy`` arrays
+``npz:FILE``                       one ``.npz`` (keys in :mod:`gnnpart.data.files`)
+``DIR``                            a graph directory (:mod:`gnnpart.data.graph_dir`), memory-mapped
+``PATH``                           by what it is: a graph directory, an OGB folder, a ``.npz``, or an edge list
+=================================  ==============================================
+
+Relative paths in ``ogb:``/``edgelist:``/``npz:`` specs are taken from the
+current directory, then from ``root``. ``root`` defaults to ``$GNNPART_DATA``,
+then ``../shared/datasets`` (from the current directory, then from the
+source checkout).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gnnpart.data import files, graph_dir, ogb, planetoid, synthetic
+from gnnpart.data.graph import Graph
+from gnnpart.errors import DataError
+
+DATASETS = {
+    "cora": "Cora citation graph (2,708 nodes, 10,556 edges, 1,433 features, 7 classes), raw Planetoid files",
+    "citeseer": "CiteSeer citation graph (3,327 nodes, 9,104 edges, 3,703 features, 6 classes), raw Planetoid files",
+    "synthetic[:nodes=N,degree=D,classes=C,features=F,homophily=H,seed=S]": (
+        "generated graph with skewed degrees and planted classes (defaults: "
+        + ", ".join(f"{k}={v}" for k, v in vars(synthetic.SyntheticSpec()).items())
+        + ")"
+    ),
+    "ogb:DIR[,split=NAME,undirected=true]": "an OGB node-property folder (raw/edge.csv.gz, raw/node-feat.csv.gz, ...)",
+    "edgelist:FILE[,x=X.npy,y=Y.npy,train=T.npy,val=V.npy,test=T.npy]": "a text edge list plus .npy arrays",
+    "npz:FILE": "one .npz with indptr/indices or src/dst, x, y and masks",
+    "DIR": "a graph directory written by `gnnpart convert` or `gnnpart generate`, read memory-mapped",
+}
+
+
+def default_root() -> Path:
+    """``$GNNPART_DATA``, else the first existing ``../shared/datasets`` (cwd, then source checkout)."""
+    env = os.environ.get("GNNPART_DATA")
+    if env:
+        return Path(env)
+    candidates = [Path.cwd().parent / "shared" / "datasets", Path(__file__).resolve().parents[3] / "shared" / "datasets"]
+    for cand in candidates:
+        if cand.is_dir():
+            return cand
+    return candidates[0]
+
+
+def _options(text: str, allowed: set[str]) -> tuple[str, dict[str, str]]:
+    """Split ``PATH,key=value,...`` into the path and its options."""
+    path, *rest = text.split(",")
+    opts = {}
+    for item in rest:
+        key, sep, value = item.partition("=")
+        if not sep or key not in allowed:
+            raise DataError(f"dataset option must be `key=value` with key in {sorted(allowed)} (got '{item}')")
+        opts[key] = value
+    return path, opts
+
+
+def _flag(opts: dict, key: str) -> bool:
+    value = opts.pop(key, "false").lower()
+    if value not in ("1", "0", "true", "false", "yes", "no"):
+        raise DataError(f"dataset option `{key}` must be true or false (got '{value}')")
+    return value in ("1", "true", "yes")
+
+
+def _resolve(path: str, root: Path) -> Path:
+    p = Path(path).expanduser()
+    if p.exists() or p.is_absolute():
+        return p
+    for cand in (root / path, root / path.replace("-", "_")):
+        if cand.exists():
+            return cand
+    return p
+
+
+def load(spec, root=None) -> Graph:
+    """Load a dataset from a spec string (see the module docstring), or convert a PyG ``Data``.
+
+    Args:
+        spec (str or torch_geometric.data.Data): what to load.
+        root (str or Path, optional): where named datasets live; default :func:`default_root`.
+
+    Raises:
+        DataError: for an unknown spec, a missing or unreadable file, or invalid data.
+    """
+    if not isinstance(spec, str):
+        if hasattr(spec, "edge_index"):
+            from gnnpart.data.pyg import from_pyg
+
+            return from_pyg(spec)
+        raise DataError(f"dataset spec must be a string or a PyG Data object (got {type(spec).__name__})")
+    root = Path(root) if root is not None else default_root()
+    scheme, sep, rest = spec.partition(":")
+    name = scheme.strip().lower()
+    if name in planetoid.NAMES and not sep:
+        return planetoid.load_planetoid(name, root)
+    if name == "synthetic":
+        return synthetic.generate(synthetic.SyntheticSpec.parse(rest))
+    if sep and name == "ogb":
+        path, opts = _options(rest, {"split", "undirected"})
+        undirected = _flag(opts, "undirected")
+        return ogb.load_ogb(_resolve(path, root), split=opts.get("split"), undirected=undirected)
+    if sep and name == "edgelist":
+        path, opts = _options(rest, {"x", "y", "train", "val", "test", "num_nodes", "undirected"})
+        undirected = _flag(opts, "undirected")
+        num_nodes = opts.pop("num_nodes", None)
+        if num_nodes is not None and not num_nodes.isdigit():
+            raise DataError(f"dataset option `num_nodes` must be a non-negative integer (got '{num_nodes}')")
+        arrays = {k: _resolve(v, root) for k, v in opts.items()}
+        return files.load_edgelist(
+            _resolve(path, root), num_nodes=int(num_nodes) if num_nodes else None, undirected=undirected, **arrays
+        )
+    if sep and name == "npz":
+        return files.load_npz(_resolve(rest, root))
+    path = _resolve(spec, root)
+    if path.exists():
+        if path.is_dir() and graph_dir.is_graph_dir(path):
+            return graph_dir.open_graph(path)
+        if path.is_dir() and ogb.is_ogb_dir(path):
+            return ogb.load_ogb(path)
+        if path.suffix == ".npz":
+            return files.load_npz(path)
+        if path.suffix in files.EDGELIST_SUFFIXES:
+            return files.load_edgelist(path)
+    known = ", ".join(k.split("[")[0].split(":")[0] for k in DATASETS if k != "DIR")
+    raise DataError(f"unknown dataset '{spec}': expected one of {known}, or a path to a graph directory, an OGB folder, "
+                    ".npz or edge list")

@@ -1,0 +1,86 @@
+"""Full-graph inference on one rank: the model's outputs (or probabilities, or a layer's embeddings) for its inner
+nodes, with exact halo exchange and no dropout, returned or written into one ``.npy`` in global node order
+(:mod:`gnnpart.infer.row_file`). No optimizer, no gradient, no labels: any partition of the graph will do.
+"""
+from __future__ import annotations
+
+import torch
+
+from gnnpart.comm.policy.spec import parse_halo
+from gnnpart.infer.row_file import write_rows
+from gnnpart.nn.contract import halo_layers
+from gnnpart.nn.gates import attached_halo_gates
+
+
+@torch.no_grad()
+def model_rows(model, x: torch.Tensor, graph, task, embeddings: int | None = None,
+               probabilities: bool = False) -> torch.Tensor:
+    """This rank's rows: the model's outputs (or probabilities), or the representation after halo layer
+    ``embeddings``, in evaluation mode (exact exchange, no dropout).
+
+    Args:
+        model (torch.nn.Module): the trained model.
+        x (torch.Tensor): ``[I, F]`` this rank's input features.
+        graph (LocalGraph): this rank's graph.
+        task (Task): the model's task (how outputs become probabilities).
+        embeddings (int, optional): a layer number ``0 .. layers - 1``: a built-in model returns what
+            :meth:`~gnnpart.nn.BasicGNN.embed` gives (after the layer's norm and activation); any other model,
+            the output of the halo layer with that ``layer_id``.
+        probabilities (bool): softmax or sigmoid of the outputs (not with ``embeddings``).
+
+    Returns:
+        float32 ``[I, C]`` on the CPU.
+    """
+    model.eval()
+    layers = halo_layers(model)
+    if embeddings is None:
+        rows = task.output(model(x, graph), probabilities)
+    else:
+        if probabilities:
+            raise ValueError("`probabilities` applies to the model's outputs, not to `embeddings`")
+        if isinstance(embeddings, bool) or not isinstance(embeddings, int) or not 0 <= embeddings < len(layers):
+            raise ValueError(f"`embeddings` must be a layer number in [0, {len(layers)}) (got {embeddings!r})")
+        if hasattr(model, "embed"):
+            rows = model.embed(x, graph, embeddings)
+        else:
+            captured = []
+            hook = layers[embeddings].register_forward_hook(lambda module, args, output: captured.append(output))
+            try:
+                model(x, graph)
+            finally:
+                hook.remove()
+            rows = captured[0]
+    return rows.detach().float().cpu()
+
+
+@torch.no_grad()
+def predict(model, rank, out=None, embeddings: int | None = None, probabilities: bool = False, task=None, halo=None):
+    """Run ``model`` over the full graph on every rank (exact halo exchange, no dropout; learned halo gates, which
+    are part of the model, still apply). Every rank calls it.
+
+    Args:
+        model (torch.nn.Module): the model, on the rank's device and dtype (as :class:`TrainedModel` builds it, or a
+            trained one).
+        rank (Rank): this rank (:class:`gnnpart.rank.Rank`).
+        out (str | Path, optional): write every rank's rows into this one ``.npy``, ``[num_nodes, C]`` float32 in
+            global node order (:func:`~gnnpart.infer.row_file.write_rows`). Without it, this rank's rows are
+            returned.
+        embeddings (int, optional): the representation after halo layer ``embeddings`` (``0 .. layers - 1``) instead
+            of the outputs.
+        probabilities (bool): softmax (multi-class) or sigmoid (multi-label) of the outputs.
+        task (Task, optional): what the outputs mean (default the rank's task).
+        halo (str | list, optional): the policies the model was trained with, when it has learned halo gates that
+            the rank's graph does not use yet (a model restored by :class:`TrainedModel` or trained by a
+            :class:`~gnnpart.train.Trainer` on this rank already does).
+
+    Returns:
+        ``[I, C]`` this rank's rows (float32, on the CPU) without ``out``; else the path written.
+    """
+    if halo is not None:
+        policies = parse_halo(halo, len(halo_layers(model)))
+        rank.graph.use_policies(policies, attached_halo_gates(model, policies))
+    rank.graph.enter("prediction")
+    rows = model_rows(model, rank.x, rank.graph, task or rank.task, embeddings, probabilities)
+    if out is None:
+        return rows
+    return write_rows(rank.comm, out, rank.inner_ids, rows, rank.num_nodes)

@@ -1,0 +1,98 @@
+"""``partition_graph``: check the arguments, then write the partition directory with one writer, or with several
+MPI ranks (:mod:`gnnpart.partition.parallel`); both run the steps of :mod:`gnnpart.partition.steps`."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gnnpart.atomic import atomic_directory, check_output_dir
+from gnnpart.data.graph import Graph
+from gnnpart.partition.assign import METHODS, parse_balance
+from gnnpart.partition.memory import plan_memory
+from gnnpart.partition.parallel import partition_in_parallel
+from gnnpart.partition.steps import assign_parts, finish, write_share
+
+log = logging.getLogger(__name__)
+
+def _check_args(graph: Graph, num_parts, method: str, seed) -> None:
+    if not isinstance(graph, Graph):
+        raise TypeError(f"`graph` must be a gnnpart.data.Graph (got {type(graph).__name__})")
+    if isinstance(num_parts, bool) or not isinstance(num_parts, (int, np.integer)):
+        raise ValueError(f"`num_parts` must be an integer (got {num_parts!r})")
+    if not 1 <= num_parts <= max(graph.num_nodes, 1) or graph.num_nodes == 0:
+        raise ValueError(f"`num_parts` must be between 1 and the number of nodes ({graph.num_nodes}) (got {num_parts})")
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {', '.join(METHODS)} (got '{method}')")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
+        raise ValueError(f"`seed` must be an integer in [0, 2**31) (got {seed!r})")
+
+
+def partition_graph(
+    graph: Graph,
+    num_parts: int,
+    out_dir,
+    method: str = "metis",
+    balance="nodes,train",
+    seed: int = 0,
+    overwrite: bool = False,
+    dataset: str | None = None,
+    max_memory: float | None = None,
+    comm=None,
+) -> dict:
+    """Split ``graph`` into ``num_parts`` parts and write the partition directory ``out_dir``.
+
+    Args:
+        graph (Graph): the graph to split.
+        num_parts (int): number of parts, between 1 and the number of nodes.
+        out_dir (str or Path): directory to create (format in :mod:`gnnpart.partition.store`).
+        method (str): ``"metis"`` (k-way, minimum edge cut, balanced) or ``"random"`` (uniform owner).
+        balance (str or list of str): constraints METIS balances, from ``nodes``, ``edges`` (in-edges)
+            and ``train`` (training nodes). Default ``"nodes,train"``. Ignored by ``random``.
+        seed (int): seed of METIS or of the random assignment; same seed, same files.
+        overwrite (bool): replace an existing ``out_dir`` (atomically).
+        dataset (str, optional): the dataset spec, recorded in ``meta.json`` (default ``graph.name``).
+        max_memory (float, optional): bytes partitioning may use (default: the memory available). Refused up
+            front, with the estimate, when METIS cannot fit (:mod:`gnnpart.partition.memory`); otherwise it sizes
+            the blocks in which features are copied. The features do not count: open a large graph memory-mapped
+            (a graph directory, :mod:`gnnpart.data.graph_dir`).
+        comm (mpi4py communicator, optional): write the parts in parallel, one share per rank
+            (:mod:`gnnpart.partition.parallel`); every rank calls this with the same arguments and gets the same
+            result. Default: one writer.
+
+    Returns:
+        dict: the contents written to ``meta.json`` (statistics under ``stats``).
+
+    Raises:
+        ValueError: for a bad argument (names the argument and the value).
+        FileExistsError: if ``out_dir`` exists and ``overwrite`` is false.
+        ResourceError: if METIS would not fit in ``max_memory`` (one line, with the estimate).
+    """
+    _check_args(graph, num_parts, method, seed)
+    num_parts, seed = int(num_parts), int(seed)
+    balance = parse_balance(balance)
+    if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, (int, float))
+                                   or not 0 < max_memory < float("inf")):
+        raise ValueError(f"`max_memory` must be a positive number of bytes (got {max_memory!r})")
+    if comm is not None and comm.Get_size() > 1:  # rank 0 checks the output and the memory, and tells the others
+        meta = partition_in_parallel(comm, graph, num_parts, out_dir, method, balance, seed, overwrite, dataset,
+                                     max_memory)
+    else:
+        check_output_dir(out_dir, overwrite)
+        plan = plan_memory(graph, num_parts, method, len(balance), max_memory)
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        owner = assign_parts(graph, num_parts, method, balance, seed, timings)
+        timings["assign_s"] = time.perf_counter() - start
+        with atomic_directory(out_dir, overwrite) as tmp:
+            share = write_share(graph, owner, num_parts, tmp, range(num_parts), plan.block_bytes)
+            timings["total_s"] = time.perf_counter() - start
+            meta = finish(tmp, [share], graph, num_parts, method, balance, seed, dataset, plan, timings)
+    counts, stats = meta["stats"]["parts"], meta["stats"]
+    if any(c["inner"] == 0 for c in counts):
+        log.warning("some parts are empty: %s", [i for i, c in enumerate(counts) if c["inner"] == 0])
+    log.info("wrote %s: edge cut %d, halo rows %d, %.2f s", Path(out_dir), stats["edge_cut"], stats["halo_rows_total"],
+             meta["timing_s"]["total_s"])
+    return meta

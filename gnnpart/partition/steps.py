@@ -1,0 +1,104 @@
+"""The steps of writing a partition directory, the same for one writer and for several (:mod:`.parallel`): assign
+the nodes, build and write a share of the parts, then the send plans and ``meta.json`` (last)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from gnnpart.data.graph import Graph
+from gnnpart.data.mapped import drop_pages
+from gnnpart.partition.assign import assign
+from gnnpart.partition.build import build_parts, send_plans
+from gnnpart.partition.store import FORMAT_NAME, FORMAT_VERSION, META_FILE, ArrayWriter, part_dir_name
+from gnnpart.partition.summary import summarize
+
+log = logging.getLogger(__name__)
+
+_PART_FIELDS = (
+    "global_ids", "indptr", "indices", "in_degree", "out_degree", "x", "y", "train_mask", "val_mask", "test_mask",
+    "recv_peers", "recv_ptr", "recv_slot", "recv_remote",
+)
+
+
+def assign_parts(graph: Graph, num_parts: int, method: str, balance: tuple[str, ...], seed: int, timings: dict):
+    """int64 ``[N]`` owner part of every node (logged)."""
+    log.info("assigning %d nodes to %d parts (%s, balance %s, seed %d)", graph.num_nodes, num_parts, method,
+             ",".join(balance), seed)
+    return assign(graph, num_parts, method, balance, seed, timings)
+
+
+def write_share(graph: Graph, owner: np.ndarray, num_parts: int, tmp: Path, parts, block_bytes: int) -> dict:
+    """Build and write the parts ``parts`` under ``tmp``; what :func:`finish` needs of them.
+
+    Returns:
+        dict: ``counts`` (part -> its statistics), ``recv`` (part -> its receive plan) and ``files`` (the size
+        and CRC-32 of every file written).
+    """
+    writer = ArrayWriter(tmp)
+    counts, recv = {}, {}
+    for part in build_parts(graph, owner, num_parts, block_bytes, parts):
+        sub = part_dir_name(part.part_id)
+        for name in _PART_FIELDS:
+            writer.save(f"{sub}/{name}.npy", getattr(part, name))
+        if part.edge_attr is not None:
+            writer.save(f"{sub}/edge_attr.npy", part.edge_attr)
+        recv[part.part_id] = (part.recv_peers, part.recv_ptr, part.recv_remote)
+        counts[part.part_id] = {
+            "inner": part.num_inner, "halo": part.num_halo, "edges": len(part.indices),
+            "train": int(part.train_mask.sum()), "cut": part.num_cut_edges,
+        }
+        log.info("part %d/%d written: %d inner, %d halo, %d edges", part.part_id + 1, num_parts,
+                 part.num_inner, part.num_halo, len(part.indices))
+        del part
+        drop_pages(graph.indices)  # memory-mapped: the structure read for this part does not stay resident
+    return {"counts": counts, "recv": recv, "files": writer.files}
+
+
+def finish(tmp: Path, shares: list[dict], graph: Graph, num_parts: int, method: str, balance, seed: int,
+           dataset: str | None, plan, timings: dict) -> dict:
+    """Write every part's send plan and ``meta.json`` (last) under ``tmp``, from the shares of all writers."""
+    writer = ArrayWriter(tmp)
+    recv, counts = {}, {}
+    for share in shares:
+        recv.update(share["recv"])
+        counts.update(share["counts"])
+        writer.files.update(share["files"])
+    for p, (peers, ptr, local) in send_plans(recv, num_parts).items():
+        sub = part_dir_name(p)
+        writer.save(f"{sub}/send_peers.npy", peers)
+        writer.save(f"{sub}/send_ptr.npy", ptr)
+        writer.save(f"{sub}/send_local.npy", local)
+    timings.setdefault("total_s", 0.0)
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "dataset": dataset if dataset is not None else graph.name,
+        "num_nodes": graph.num_nodes,
+        "num_edges": graph.num_edges,
+        "num_parts": num_parts,
+        "num_features": graph.num_features,
+        "num_classes": graph.num_classes,
+        "task": graph.task,
+        "num_outputs": graph.num_outputs,
+        "num_edge_features": graph.num_edge_features,
+        "undirected": graph.undirected,
+        "method": method,
+        "balance": list(balance) if method == "metis" else [],
+        "seed": seed,
+        "stats": summarize([counts[p] for p in range(num_parts)]),
+        "timing_s": {k: round(v, 4) for k, v in timings.items()},
+        "memory_plan": {"limit": plan.limit, "metis_estimate": plan.metis, "block_bytes": plan.block_bytes},
+        "files": dict(sorted(writer.files.items(), key=lambda kv: _file_order(kv[0]))),
+    }
+    writer.save_json(META_FILE, meta)
+    return meta
+
+
+def _file_order(rel: str) -> tuple:
+    """Files listed part by part, in the order a single writer writes them."""
+    sub, name = rel.split("/", 1)
+    fields = _PART_FIELDS + ("edge_attr", "send_peers", "send_ptr", "send_local")
+    stem = name.removesuffix(".npy")
+    return int(sub.split("-")[1]), fields.index(stem) if stem in fields else len(fields)

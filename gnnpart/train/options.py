@@ -1,0 +1,45 @@
+"""The options of a training run that are neither the model, nor the rank, nor the callbacks: :class:`TrainOptions`."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def _number(name: str, value, low: float, low_ok: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+            value < low if low_ok else value <= low):
+        rule = f"a finite number {'>=' if low_ok else '>'} {low:g}"
+        raise ValueError(f"`{name}` must be {rule} (got {value!r})")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How the Trainer trains; every field is checked when the options are made.
+
+    Args:
+        lr (float): learning rate of the default optimizer, Adam (default 0.01; >= 0).
+        weight_decay (float): its weight decay (default 5e-4; >= 0).
+        seed (int): keys the dropout masks and the exchanges' draws (default 0; in [0, 2**63)).
+        eval_every (int): evaluate every k epochs, and at the last (default 1).
+        watchdog (float, optional): end the job when no epoch completes in this many seconds, naming the stuck
+            ranks (default 600; None: no watchdog). See :mod:`gnnpart.train.watchdog`.
+
+    Raises:
+        ValueError: naming the field, the rule and the value.
+    """
+
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    seed: int = 0
+    eval_every: int = 1
+    watchdog: float | None = 600.0
+
+    def __post_init__(self) -> None:
+        _number("lr", self.lr, 0.0, True)
+        _number("weight_decay", self.weight_decay, 0.0, True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"`seed` must be an integer in [0, 2**63) (got {self.seed!r})")
+        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 1:
+            raise ValueError(f"`eval_every` must be an integer >= 1 (got {self.eval_every!r})")
+        if self.watchdog is not None:
+            _number("watchdog", self.watchdog, 0.0, False)
