@@ -33,9 +33,57 @@ def gnnpart_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess
                           timeout=timeout, env=env, cwd=ROOT)
 
 
-def npz_runs(graph, tmp_path_factory, worker: str, *args, timeout: float = 600):
+def run_by_size(worker: str, groups: dict, timeout: float = 600) -> dict:
+    """Run ``tests/workers/<worker>`` (``name.py[:function]``, default ``main``) at every rank count of ``groups`` (``{n: [args...]}``) in one launch of
+    ``max(groups)`` ranks (tests/workers/by_size.py): the ranks start once, and each count runs on a
+    sub-communicator of the first ``n`` ranks. Returns ``{n: the stdout of that count}``."""
+    args = []
+    for n in sorted(groups):
+        args += ["--", str(n), *map(str, groups[n])]
+    name, _, function = worker.partition(":")
+    proc = run_mpi(max(groups), "by_size.py", Path(name).stem + (f":{function}" if function else ""), *args[1:],
+                   timeout=timeout)
+    return split_by_size(proc.stdout)
+
+
+def split_by_size(stdout: str) -> dict:
+    """``{n: lines}`` of a by_size launch's output, split at its ``{"size": n}`` lines."""
+    out, current = {}, None
+    for line in stdout.splitlines():
+        if line.startswith('{"size": '):
+            current = json.loads(line)["size"]
+            out[current] = ""
+        elif current is not None:
+            out[current] += line + "\n"
+    return out
+
+
+def gnnpart_main(capsys, *args) -> tuple[int, str, str]:
+    """``gnnpart ARGS`` run in this process (no interpreter to start): ``(exit status, stdout, stderr)``. For the
+    refusals that come before any rank starts, and for one-rank runs; what needs a process of its own (signals,
+    ranks) goes through :func:`gnnpart_cli`."""
+    from gnnpart.cli.main import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def gnnpart_in_process(capsys, *args):
+    """:func:`gnnpart_main` with :func:`gnnpart_cli`'s result: ``.returncode``, ``.stdout``, ``.stderr``."""
+    from types import SimpleNamespace
+
+    code, out, err = gnnpart_main(capsys, *args)
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+
+def npz_runs(graph, tmp_path_factory, worker: str, *args, timeout: float = 600, sizes=None):
     """``runs(n)`` -> the arrays of ``OUT.npz``: ``graph`` partitioned into ``n`` parts and ``worker PART_DIR OUT.npz
-    *args`` run on ``n`` ranks, once per ``n``."""
+    *args`` run on ``n`` ranks. With ``sizes``, the first call runs every size in one launch (:func:`run_by_size`);
+    without, one launch per ``n``."""
     import numpy as np
 
     from gnnpart import partition_graph
@@ -44,19 +92,25 @@ def npz_runs(graph, tmp_path_factory, worker: str, *args, timeout: float = 600):
 
     def runs(n: int) -> dict:
         if n not in done:
-            base = tmp_path_factory.mktemp(f"{Path(worker).stem}{n}")
-            partition_graph(graph, n, base / "p")
-            run_mpi(n, worker, base / "p", base / "out.npz", *args, timeout=timeout)
-            done[n] = dict(np.load(base / "out.npz"))
+            todo = sorted(sizes) if sizes and n in sizes else [n]
+            bases = {k: tmp_path_factory.mktemp(f"{Path(worker).stem}{k}") for k in todo}
+            for k, base in bases.items():
+                partition_graph(graph, k, base / "p")
+            if len(todo) > 1:
+                run_by_size(worker, {k: [base / "p", base / "out.npz", *args] for k, base in bases.items()},
+                            timeout=timeout)
+            else:
+                run_mpi(n, worker, bases[n] / "p", bases[n] / "out.npz", *args, timeout=timeout)
+            done.update({k: dict(np.load(base / "out.npz")) for k, base in bases.items()})
         return done[n]
 
     return runs
 
 
-def named_check_runs(graph, tmp_path_factory, worker: str, *args: str):
+def named_check_runs(graph, tmp_path_factory, worker: str, *args: str, sizes=None):
     """``runs(n)`` -> ``{check: report}``: ``graph`` partitioned into ``n`` parts and ``worker`` run on ``n`` ranks
-    once per ``n`` (the worker prints named checks, tests/workers/checks.py; the part directory is its last
-    argument)."""
+    (the worker prints named checks, tests/workers/checks.py; the part directory is its last argument). With
+    ``sizes``, the first call runs every size in one launch (:func:`run_by_size`)."""
     from gnnpart import partition_graph
     from tests.workers.checks import reports
 
@@ -64,14 +118,18 @@ def named_check_runs(graph, tmp_path_factory, worker: str, *args: str):
 
     def runs(n: int) -> dict:
         if n not in done:
-            out = tmp_path_factory.mktemp(f"{Path(worker).stem}{n}") / "p"
-            partition_graph(graph, n, out)
-            done[n] = reports(run_mpi(n, worker, *args, out).stdout)
+            todo = sorted(sizes) if sizes and n in sizes else [n]
+            outs = {k: tmp_path_factory.mktemp(f"{Path(worker).stem}{k}") / "p" for k in todo}
+            for k, out in outs.items():
+                partition_graph(graph, k, out)
+            if len(todo) > 1:
+                printed = run_by_size(worker, {k: [*args, out] for k, out in outs.items()})
+                done.update({k: reports(text) for k, text in printed.items()})
+            else:
+                done[n] = reports(run_mpi(n, worker, *args, outs[n]).stdout)
         return done[n]
 
     return runs
-
-
 def assert_check_passed(runs, n: int, check: str) -> None:
     """Fail with every rank's failures if ``check`` failed (or did not report) on ``n`` ranks."""
     report = runs(n).get(check)

@@ -22,7 +22,7 @@ import torch
 
 from gnnpart import load_partition, partition_graph
 from gnnpart.errors import PartitionFormatError
-from tests.mpi import ROOT, gnnpart_cli, run_mpi
+from tests.mpi import ROOT, gnnpart_cli, gnnpart_main, run_mpi
 
 FAST = ["--epochs", "1"]
 
@@ -122,14 +122,15 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("argv,status,message", [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
-def test_bad_input_is_refused_up_front(files, cora3, argv, status, message):
-    proc = gnnpart_cli(*argv.format(d=files, p=cora3).split(), timeout=120)
-    lines = gnnpart_lines(proc.stderr)
-    assert proc.returncode == status, proc.stderr
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+def test_bad_input_is_refused_up_front(capsys, files, cora3, argv, status, message):
+    # in this process: each is refused before any rank starts (a launched job would print `: rank ` lines)
+    code, _, err = gnnpart_main(capsys, *argv.format(d=files, p=cora3).split())
+    lines = gnnpart_lines(err)
+    assert code == status, err
+    assert message in err and "Traceback" not in err
     if status == 1:
-        assert len(lines) == 1, proc.stderr
-        assert ": rank " not in proc.stderr  # refused before any rank started
+        assert len(lines) == 1, err
+        assert ": rank " not in err  # refused before any rank started
     assert not (files / "out").exists() and leftovers(files, "out") == []
     assert (files / "thesis" / "chapter1.tex").read_text() == "years of work"
 
@@ -148,16 +149,16 @@ def _meta_without(meta: dict, path: str) -> dict:
     ("files", "lacks `files`"), ("stats", "lacks `stats`"), ("num_parts", "lacks `num_parts`"),
     ("files.*.size", "must have an integer `size`"), ("stats.parts", "`stats.parts` must list"),
 ])
-def test_meta_json_without_keys(cora3, tmp_path, missing, message):
+def test_meta_json_without_keys(capsys, cora3, tmp_path, missing, message):
     broken = tmp_path / "broken"
     shutil.copytree(cora3, broken)
     meta = json.loads((broken / "meta.json").read_text())
     (broken / "meta.json").write_text(json.dumps(_meta_without(meta, missing.replace("*.", ""))
                                                  if "*" not in missing else _drop_size(meta)))
-    for argv in (["inspect", broken], ["train", broken, "-n", "3", *FAST]):
-        proc = gnnpart_cli(*argv, timeout=120)
-        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-        assert "KeyError" not in proc.stderr
+    for argv in (["inspect", broken], ["train", broken, "-n", "3", *FAST]):  # refused before any rank starts
+        code, _, err = gnnpart_main(capsys, *argv)
+        assert code == 1 and message in err and "Traceback" not in err and ": rank " not in err, err
+        assert "KeyError" not in err
 
 
 def _drop_size(meta):
@@ -211,40 +212,62 @@ def checkpointed(cora2, tmp_path_factory):
     return ckpt
 
 
+@pytest.fixture(scope="module")
+def cora1(cora, tmp_path_factory):
+    """One part of the same graph: a checkpoint of any partition resumes on it (elastic resume), so the refusals
+    below run on one rank, in this process (starting ranks costs ~4 s each; they do not depend on the count)."""
+    out = tmp_path_factory.mktemp("c") / "cora1"
+    partition_graph(cora, 1, out, dataset="cora")
+    return out
+
+
 @pytest.mark.parametrize("change,message", [
     (["--hidden", "32"], "was written with hidden = 16; this run has hidden = 32"),
     (["--model", "sage"], "was written with model = 'gcn'; this run has model = 'sage'"),
     (["--layers", "3"], "was written with layers = 2"),
 ])
-def test_resume_with_other_settings_is_one_line(cora2, checkpointed, change, message):
-    proc = gnnpart_cli("train", cora2, "--epochs", "3", "--checkpoint", checkpointed, "--resume", *change, "-n", "2")
-    assert proc.returncode != 0 and message in proc.stderr and str(checkpointed) in proc.stderr
-    assert "state_dict" not in proc.stderr and "Traceback" not in proc.stderr
+def test_resume_with_other_settings_is_one_line(capsys, cora1, checkpointed, change, message):
+    code, _, err = gnnpart_main(capsys, "train", cora1, "--epochs", "3", "--checkpoint", checkpointed, "--resume",
+                                *change)
+    assert code == 1 and message in err and str(checkpointed) in err, err
+    assert "state_dict" not in err and "Traceback" not in err and len(gnnpart_lines(err)) == 1
 
 
-def test_resume_on_another_graph_is_refused(checkpointed, tmp_path):
+def test_resume_on_another_graph_is_refused(capsys, checkpointed, tmp_path):
     other = tmp_path / "other"
-    partition_graph(__import__("gnnpart").load("synthetic:nodes=300,features=1433,classes=7"), 2, other)
-    proc = gnnpart_cli("train", other, "--epochs", "3", "--checkpoint", checkpointed, "--resume", "-n", "2")
-    assert proc.returncode != 0 and "was trained on cora (2,708 nodes)" in proc.stderr, proc.stderr
+    partition_graph(__import__("gnnpart").load("synthetic:nodes=300,features=1433,classes=7"), 1, other)
+    code, _, err = gnnpart_main(capsys, "train", other, "--epochs", "3", "--checkpoint", checkpointed, "--resume")
+    assert code == 1 and "was trained on cora (2,708 nodes)" in err, err
+
+
+def _damaged(checkpointed, folder, damage):
+    folder.mkdir()
+    data = (checkpointed / "checkpoint.pt").read_bytes()
+    if damage == "truncated":
+        (folder / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    elif damage == "header":
+        (folder / "checkpoint.pt").write_bytes(b"\0" * 64 + data[64:])
+    else:  # a valid torch file that is not a gnnpart checkpoint
+        torch.save({"epoch": 3, "weights": torch.ones(2)}, folder / "checkpoint.pt")
+    return folder
 
 
 @pytest.mark.parametrize("damage,reason", [("truncated", "cannot be read"), ("header", "cannot be read"),
                                             ("crafted", "it lacks model, optimizer")])
-def test_bad_checkpoint_is_one_line(cora2, checkpointed, tmp_path, damage, reason):
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    data = (checkpointed / "checkpoint.pt").read_bytes()
-    if damage == "truncated":
-        (bad / "checkpoint.pt").write_bytes(data[: len(data) // 2])
-    elif damage == "header":
-        (bad / "checkpoint.pt").write_bytes(b"\0" * 64 + data[64:])
-    else:  # a valid torch file that is not a gnnpart checkpoint
-        torch.save({"epoch": 3, "weights": torch.ones(2)}, bad / "checkpoint.pt")
+def test_bad_checkpoint_is_one_line(capsys, cora1, checkpointed, tmp_path, damage, reason):
+    bad = _damaged(checkpointed, tmp_path / "bad", damage)
+    code, _, err = gnnpart_main(capsys, "train", cora1, "--epochs", "3", "--checkpoint", bad, "--resume")
+    lines = [line for line in gnnpart_lines(err) if line.strip()]
+    assert code == 1 and len(lines) == 1 and "is not a valid gnnpart checkpoint" in lines[0] and reason in lines[0]
+    assert "weights_only" not in err and "Traceback" not in err
+
+
+def test_bad_checkpoint_on_several_ranks_is_one_line_each(cora2, checkpointed, tmp_path):
+    bad = _damaged(checkpointed, tmp_path / "bad", "truncated")
     proc = gnnpart_cli("train", cora2, "--epochs", "3", "--checkpoint", bad, "--resume", "-n", "2")
     lines = [line for line in gnnpart_lines(proc.stderr) if line.strip()]
     errors = [line for line in lines if "is not a valid gnnpart checkpoint" in line]
-    assert proc.returncode != 0 and errors and all(reason in line for line in errors)
+    assert proc.returncode != 0 and errors and all("cannot be read" in line for line in errors)
     assert "weights_only" not in proc.stderr and "Traceback" not in proc.stderr
     # each failing rank says it in one line of its own (MPICH adds its Abort lines); no rank says it twice
     ranks = [re.match(r"gnnpart train: rank (\d+): error: ", line).group(1) for line in errors]
@@ -252,11 +275,12 @@ def test_bad_checkpoint_is_one_line(cora2, checkpointed, tmp_path, damage, reaso
     assert all(line in errors or line.startswith("Abort(") for line in lines), proc.stderr
 
 
-def test_resume_with_another_lr_warns_and_applies_it(cora2, checkpointed, tmp_path):
+def test_resume_with_another_lr_warns_and_applies_it(capsys, cora1, checkpointed, tmp_path):
     ckpt = tmp_path / "c"
     shutil.copytree(checkpointed, ckpt)
-    proc = gnnpart_cli("train", cora2, "--epochs", "3", "--checkpoint", ckpt, "--resume", "--lr", "0.05", "-n", "2")
-    assert proc.returncode == 0 and "warning: resuming with --lr 0.05; the checkpoint trained with 0.01" in proc.stdout
+    code, out, err = gnnpart_main(capsys, "train", cora1, "--epochs", "3", "--checkpoint", ckpt, "--resume", "--lr",
+                                  "0.05")
+    assert code == 0 and "warning: resuming with --lr 0.05; the checkpoint trained with 0.01" in out, err
 
 
 def test_full_disk_names_the_path(tmp_path, monkeypatch):

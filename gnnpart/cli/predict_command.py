@@ -77,6 +77,21 @@ def config_from_args(args: argparse.Namespace) -> tuple[PredictConfig, Placement
     return cfg, placement
 
 
+def check_before_ranks(cfg: PredictConfig, meta: dict) -> None:
+    """What the launcher checks before it starts any rank (``-n``): the checkpoint against the flags given and the
+    partition (settings, graph, feature width, the layer of ``--embeddings``), each refusal one line."""
+    from gnnpart.checkpoint.compatibility import check_inference
+    from gnnpart.infer.restore import TrainedModel
+    from gnnpart.partition.store import graph_identity
+
+    trained = TrainedModel.load(cfg.checkpoint)
+    given = {k: getattr(cfg, k) for k in CHECKED_SETTINGS if getattr(cfg, k) is not None}
+    check_inference(trained.state, cfg.checkpoint, graph_identity(meta), meta["num_features"], given)
+    layers = trained.settings["layers"]
+    if cfg.embeddings is not None and not 0 <= cfg.embeddings < layers:
+        raise ValueError(f"--embeddings must be a layer number in [0, {layers}) (got {cfg.embeddings})")
+
+
 def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> dict:
     """Predict on this rank (inside an MPI job, or alone for a 1-part directory). Returns what was written."""
     import time
@@ -108,4 +123,4 @@ def run_cli(args: argparse.Namespace) -> int:
 
     return dispatch(cfg.nprocs, cfg.part_dir, list(args.argv), "gnnpart predict",
                     lambda comm: run(cfg, placement, comm, printer=lambda s: print(s, flush=True)),
-                    flags=flags_of(PredictConfig))
+                    check=lambda meta: check_before_ranks(cfg, meta), flags=flags_of(PredictConfig))

@@ -111,6 +111,12 @@ def read_meta(path) -> dict:
     return meta
 
 
+def graph_identity(meta: dict) -> dict:
+    """What graph a partition is of: its dataset spec and node count (the same on every partition of the graph;
+    what a checkpoint records, so that it resumes or predicts only on the graph it was trained on)."""
+    return {"dataset": str(meta.get("dataset")), "num_nodes": int(meta.get("num_nodes", -1))}
+
+
 def _count(value, low: int = 0) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
 

@@ -23,7 +23,7 @@ from gnnpart.comm.halo import HaloExchange
 from gnnpart.comm.plan import ExchangePlan
 from gnnpart.data.labels import SPLITS
 from gnnpart.nn.local_graph import LocalGraph
-from gnnpart.partition.store import Partition, load_partition, read_meta
+from gnnpart.partition.store import Partition, graph_identity, load_partition, read_meta
 from gnnpart.rank.device import Placement
 from gnnpart.tasks import resolve_task
 
@@ -147,7 +147,7 @@ class Rank:
 
     def graph_identity(self) -> dict:
         """What the graph is: its dataset spec and node count (the same on every partition of it)."""
-        return {"dataset": str(self.meta.get("dataset")), "num_nodes": int(self.meta.get("num_nodes", -1))}
+        return graph_identity(self.meta)
 
     def close(self) -> None:
         """Release what the transport holds (an NCCL group is destroyed before the process ends)."""

@@ -5,27 +5,35 @@ import numpy as np
 import pytest
 
 from gnnpart import load, partition_graph
-from tests.mpi import gnnpart_cli, json_lines, run_mpi
+from gnnpart.data import Graph
+from tests.mpi import gnnpart_cli, gnnpart_in_process, json_lines, run_mpi
 
 SPEC = "synthetic:nodes=1200,degree=6,classes=4,features=16,task=multilabel:6,seed=3"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A GCN trained on 2 ranks with a checkpoint, and partitions of the same graph into 1 and 3 parts."""
+    """A GCN trained on 2 ranks with a checkpoint, and partitions of the same graph into 1 and 3 parts (the 3 parts
+    without any label: inference needs none)."""
     base = tmp_path_factory.mktemp("predict")
     graph = load(SPEC)
-    for k in (1, 2, 3):
+    for k in (1, 2):
         partition_graph(graph, k, base / f"p{k}")
+    unlabelled = Graph(graph.indptr, graph.indices, graph.x, np.full(graph.num_nodes, -1), None, None, None,
+                       name=graph.name)
+    partition_graph(unlabelled, 3, base / "p3")
     proc = gnnpart_cli("train", base / "p2", "-n", "2", "--epochs", "12", "--eval-every", "3", "--hidden", "16",
                        "--checkpoint", base / "ck", "--metrics", base / "m.jsonl", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     return base, graph, proc
 
 
-def predict(base, k, out, *flags):
-    return gnnpart_cli("predict", base / f"p{k}", "-n", str(k), "--checkpoint", base / "ck", "--out", base / out,
-                       "--threads", "1", *flags)
+def predict(base, k, out, *flags, capsys=None):
+    """``gnnpart predict`` on ``k`` ranks; with ``capsys`` and one rank, in this process (no interpreter to start)."""
+    args = ["predict", base / f"p{k}", "--checkpoint", base / "ck", "--out", base / out, "--threads", "1", *flags]
+    if capsys is not None and k == 1:
+        return gnnpart_in_process(capsys, *args)
+    return gnnpart_cli(*args, "-n", str(k))
 
 
 def test_metrics_name_the_task_metric(trained):
@@ -42,10 +50,10 @@ def test_metrics_name_the_task_metric(trained):
     assert "rocauc: train" in proc.stdout and "done: best val rocauc" in proc.stdout
 
 
-def test_predict_on_3_ranks_equals_1_rank(trained):
+def test_predict_on_3_ranks_without_labels_equals_1_rank(capsys, trained):
     base, graph, _ = trained
     for k in (1, 3):
-        proc = predict(base, k, f"out{k}.npy")
+        proc = predict(base, k, f"out{k}.npy", capsys=capsys)
         assert proc.returncode == 0, proc.stderr
         assert f"wrote outputs of {graph.num_nodes:,} nodes" in proc.stdout
     one, three = np.load(base / "out1.npy"), np.load(base / "out3.npy")
@@ -55,12 +63,13 @@ def test_predict_on_3_ranks_equals_1_rank(trained):
     assert sorted(p.name for p in base.iterdir() if p.name.startswith(".")) == []  # no temporary files left
 
 
-def test_probabilities_and_embeddings(trained):
+def test_probabilities_and_embeddings(capsys, trained):
     base, graph, _ = trained
-    # on 1 rank (test_predict_on_3_ranks_equals_1_rank checks that the ranks agree; a rank costs ~4 s to start)
-    assert predict(base, 1, "prob.npy", "--probabilities").returncode == 0
-    assert predict(base, 1, "emb0.npy", "--embeddings", "0").returncode == 0
-    assert predict(base, 1, "emb1.npy", "--embeddings", "1").returncode == 0
+    # on 1 rank, in this process (test_predict_on_3_ranks_without_labels_equals_1_rank checks that the ranks agree;
+    # a rank costs ~4 s to start)
+    assert predict(base, 1, "prob.npy", "--probabilities", capsys=capsys).returncode == 0
+    assert predict(base, 1, "emb0.npy", "--embeddings", "0", capsys=capsys).returncode == 0
+    assert predict(base, 1, "emb1.npy", "--embeddings", "1", capsys=capsys).returncode == 0
     logits = np.load(base / "out1.npy") if (base / "out1.npy").exists() else None
     prob = np.load(base / "prob.npy")
     assert prob.min() >= 0 and prob.max() <= 1
@@ -81,11 +90,11 @@ def test_bad_predict_flags(trained, flags, message):
     base, _, _ = trained
     proc = predict(base, 3, "bad.npy", *flags)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and ": rank " not in proc.stderr  # refused before any rank started
     assert not (base / "bad.npy").exists() and not [p for p in base.iterdir() if p.name.startswith(".bad")]
 
 
-def test_output_rules(trained, tmp_path):
+def test_output_rules(capsys, trained, tmp_path):
     base, _, _ = trained
     (tmp_path / "taken.npy").write_bytes(b"keep me")
     cases = [
@@ -94,13 +103,13 @@ def test_output_rules(trained, tmp_path):
         (tmp_path / "missing" / "o.npy", "its directory"),
     ]
     for out, message in cases:
-        proc = gnnpart_cli("predict", base / "p1", "--checkpoint", base / "ck", "--out", out)
+        proc = gnnpart_in_process(capsys, "predict", base / "p1", "--checkpoint", base / "ck", "--out", out)
         assert proc.returncode == 1 and message in proc.stderr, proc.stderr
     assert (tmp_path / "taken.npy").read_bytes() == b"keep me"
-    proc = gnnpart_cli("predict", base / "p1", "--checkpoint", base / "ck", "--out", tmp_path / "taken.npy", "--overwrite")
+    proc = gnnpart_in_process(capsys, "predict", base / "p1", "--checkpoint", base / "ck", "--out", tmp_path / "taken.npy", "--overwrite")
     assert proc.returncode == 0, proc.stderr
     assert np.load(tmp_path / "taken.npy").shape[1] == 6
-    proc = gnnpart_cli("predict", base / "p1", "--checkpoint", tmp_path, "--out", tmp_path / "x.npy")
+    proc = gnnpart_in_process(capsys, "predict", base / "p1", "--checkpoint", tmp_path, "--out", tmp_path / "x.npy")
     assert proc.returncode == 1 and "there is no checkpoint.pt in it" in proc.stderr
 
 
@@ -117,16 +126,16 @@ def test_a_failing_rank_leaves_no_output(tmp_path):
     np.testing.assert_array_equal(np.load(out), np.ones((12, 3), np.float32))
 
 
-def test_task_that_does_not_fit_is_one_line(trained):
+def test_task_that_does_not_fit_is_one_line(capsys, trained):
     base, _, _ = trained
-    proc = gnnpart_cli("train", base / "p1", "--epochs", "1", "--task", "multiclass")
+    proc = gnnpart_in_process(capsys, "train", base / "p1", "--epochs", "1", "--task", "multiclass")
     assert proc.returncode == 1 and "--task multiclass needs class ids [N]" in proc.stderr and "leave --task out" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_regression_task_on_binary_targets(trained, tmp_path):
+def test_regression_task_on_binary_targets(capsys, trained, tmp_path):
     base, _, _ = trained
-    proc = gnnpart_cli("train", base / "p1", "--epochs", "2", "--task", "regression", "--metrics", tmp_path / "m.jsonl")
+    proc = gnnpart_in_process(capsys, "train", base / "p1", "--epochs", "2", "--task", "regression", "--metrics", tmp_path / "m.jsonl")
     assert proc.returncode == 0, proc.stderr
     last = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[-2])
     assert last["metric"] == "rmse" and set(last["metrics"]["test"]) == {"rmse", "mae"}

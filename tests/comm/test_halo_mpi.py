@@ -10,7 +10,7 @@ RANKS = [1, 2, 3, 4]
 
 @pytest.fixture(scope="module")
 def runs(cora, tmp_path_factory):
-    return named_check_runs(cora, tmp_path_factory, "halo_worker.py")
+    return named_check_runs(cora, tmp_path_factory, "halo_worker.py", sizes=RANKS)
 
 
 @pytest.mark.parametrize("n", RANKS)

@@ -14,7 +14,7 @@ RANKS = [1, 2, 3, 4]
 
 @pytest.fixture(scope="module")
 def runs(cora, tmp_path_factory):
-    return named_check_runs(cora, tmp_path_factory, "policy_worker.py", "exchange")
+    return named_check_runs(cora, tmp_path_factory, "policy_worker.py", "exchange", sizes=RANKS)
 
 
 @pytest.mark.parametrize("n", RANKS)

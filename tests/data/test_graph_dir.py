@@ -12,7 +12,7 @@ from gnnpart.data.graph_dir import GraphDirWriter, open_graph, write_graph
 from gnnpart.data.synthetic import SyntheticSpec, generate, generate_to_dir
 from gnnpart.errors import DataError
 from tests.data.test_ogb import make_ogb
-from tests.mpi import gnnpart_cli
+from tests.mpi import gnnpart_in_process
 
 FIELDS = ("indptr", "indices", "x", "y", "train_mask", "val_mask", "test_mask", "edge_attr")
 
@@ -198,13 +198,13 @@ def test_convert_ogb_in_chunks_equals_load(tmp_path, undirected):
     assert_same_graph(load(spec), open_graph(tmp_path / "g"))
 
 
-def test_convert_and_generate_commands_round_trip(tmp_path, data_root):
-    proc = gnnpart_cli("convert", "cora", "--out", tmp_path / "cora", "--root", data_root)
+def test_convert_and_generate_commands_round_trip(capsys, tmp_path, data_root):
+    proc = gnnpart_in_process(capsys, "convert", "cora", "--out", tmp_path / "cora", "--root", data_root)
     assert proc.returncode == 0 and "2,708 nodes, 10,556 edges, 1433 features" in proc.stdout, proc.stderr
     assert_same_graph(load("cora", root=data_root), load(str(tmp_path / "cora")))
     spec = "nodes=2000,features=8,edge_features=2"
-    proc = gnnpart_cli("generate", spec, "--out", tmp_path / "syn")
+    proc = gnnpart_in_process(capsys, "generate", spec, "--out", tmp_path / "syn")
     assert proc.returncode == 0 and "2,000 nodes" in proc.stdout, proc.stderr
     assert_same_graph(load("synthetic:" + spec), open_graph(tmp_path / "syn"))
-    proc = gnnpart_cli("generate", spec, "--out", tmp_path / "syn")
+    proc = gnnpart_in_process(capsys, "generate", spec, "--out", tmp_path / "syn")
     assert proc.returncode == 1 and "already exists" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -19,7 +19,7 @@ def graph():
 
 @pytest.fixture(scope="module")
 def runs(graph, tmp_path_factory):
-    return npz_runs(graph, tmp_path_factory, "edge_conv_worker.py", timeout=300)
+    return npz_runs(graph, tmp_path_factory, "edge_conv_worker.py", timeout=300, sizes=(1, 3))
 
 
 @pytest.mark.parametrize("name", list(EDGE_CONVS))

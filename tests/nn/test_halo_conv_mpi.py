@@ -24,7 +24,7 @@ def cora_tensors(cora):
 
 @pytest.fixture(scope="module")
 def runs(cora, tmp_path_factory):
-    return npz_runs(cora, tmp_path_factory, "pyg_conv_worker.py", STEPS)
+    return npz_runs(cora, tmp_path_factory, "pyg_conv_worker.py", STEPS, sizes=RANKS)
 
 
 _REFERENCES: dict = {}

@@ -11,7 +11,7 @@ from gnnpart import load, load_partition, partition_graph
 from gnnpart.data.graph_dir import open_graph, write_graph
 from gnnpart.errors import PartitionFormatError, ResourceError
 from gnnpart.partition.store import PART_ARRAYS
-from tests.mpi import gnnpart_cli, json_lines, run_mpi
+from tests.mpi import gnnpart_cli, gnnpart_in_process, json_lines, run_mpi
 
 SPEC = "synthetic:nodes=3000,edge_features=3,task=multilabel:4,seed=5"
 VOLATILE = ("timing_s", "memory_plan")  # meta.json keys that record this run, not the partition
@@ -120,9 +120,9 @@ def test_the_command_writes_in_parallel(graphs):
     assert got == want
 
 
-def test_a_metis_that_cannot_fit_is_refused_in_one_line(graphs):
+def test_a_metis_that_cannot_fit_is_refused_in_one_line(capsys, graphs):
     base, graph, _ = graphs
-    proc = gnnpart_cli("-q", "partition", base / "g", "-k", "4", "-o", base / "refused", "--max-memory", "0.001")
+    proc = gnnpart_in_process(capsys, "-q", "partition", base / "g", "-k", "4", "-o", base / "refused", "--max-memory", "0.001")
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
     assert "METIS needs about" in lines[0] and "more than the limit of 0.001 GiB (--max-memory)" in lines[0]
@@ -131,7 +131,7 @@ def test_a_metis_that_cannot_fit_is_refused_in_one_line(graphs):
         partition_graph(graph, 4, base / "refused", max_memory=1e6)
     with pytest.raises(ValueError, match=r"`max_memory` must be a positive number of bytes \(got -1\)"):
         partition_graph(graph, 4, base / "refused", max_memory=-1)
-    proc = gnnpart_cli("partition", base / "g", "-k", "4", "-o", base / "refused", "--max-memory", "inf")
+    proc = gnnpart_in_process(capsys, "partition", base / "g", "-k", "4", "-o", base / "refused", "--max-memory", "inf")
     assert proc.returncode == 1 and "--max-memory must be a positive, finite number of GiB (got inf)" in proc.stderr
     partition_graph(graph, 4, base / "random", method="random", max_memory=2e8)  # no METIS: the parts fit
 

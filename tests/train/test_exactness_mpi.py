@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gnnpart import load, partition_graph
-from tests.mpi import run_mpi
+from tests.mpi import run_by_size
 
 STEPS = 10
 ALL = ["gcn:16:2:0.5:0.5", "sage:16:2:0.5:0.5", "gat:16:2:0.5:0.5", "gin:16:2:0.5:0.5", "gcn:16:3:0.5:0",
@@ -28,16 +28,7 @@ RUNS = {"cora64": ("float64", ALL), "cora32": ("float32", FLOAT32), "synth64": (
 TOLERANCE = {"cora64": 1e-5, "cora32": 2e-5, "synth64": 1e-5}
 
 
-def run(graphs, tmp_path, n):
-    """Every run of RUNS on ``n`` ranks, in one launch of the worker (a launch costs more than a run)."""
-    args = []
-    for graph_name, graph in graphs.items():
-        partition_graph(graph, n, tmp_path / f"{graph_name}-{n}")
-    for tag, (dtype, specs) in RUNS.items():
-        part_dir = tmp_path / f"{'synth' if tag.startswith('synth') else 'cora'}-{n}"
-        args += ["--", part_dir, tmp_path / f"{tag}-{n}.npz", STEPS, dtype, *specs]
-    run_mpi(n, "train_worker.py", *args[1:], timeout=600)
-    return {tag: dict(np.load(tmp_path / f"{tag}-{n}.npz")) for tag in RUNS}
+RANKS = [1, 2, 3, 4]
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +37,31 @@ def graphs(cora):
 
 
 @pytest.fixture(scope="module")
-def reference(graphs, tmp_path_factory):
-    return run(graphs, tmp_path_factory.mktemp("ref"), 1)
+def runs(graphs, tmp_path_factory):
+    """Every run of RUNS on 1 (the reference), 2, 3 and 4 ranks, in one launch of the worker (starting ranks costs
+    more than a run): ``{n: {tag: arrays}}``."""
+    tmp = tmp_path_factory.mktemp("exact")
+    groups = {}
+    for n in RANKS:
+        for graph_name, graph in graphs.items():
+            partition_graph(graph, n, tmp / f"{graph_name}-{n}")
+        args = []
+        for tag, (dtype, specs) in RUNS.items():
+            part_dir = tmp / f"{'synth' if tag.startswith('synth') else 'cora'}-{n}"
+            args += ["::", part_dir, tmp / f"{tag}-{n}.npz", STEPS, dtype, *specs]
+        groups[n] = args[1:]
+    run_by_size("train_worker.py", groups, timeout=900)
+    return {n: {tag: dict(np.load(tmp / f"{tag}-{n}.npz")) for tag in RUNS} for n in RANKS}
+
+
+@pytest.fixture(scope="module")
+def reference(runs):
+    return runs[1]
 
 
 @pytest.mark.parametrize("n", [2, 3, 4])
-def test_n_ranks_equal_one_rank(graphs, reference, tmp_path, n):
-    got = run(graphs, tmp_path, n)
+def test_n_ranks_equal_one_rank(runs, reference, n):
+    got = runs[n]
     for tag, ref in reference.items():
         assert set(got[tag]) == set(ref)
         tol = TOLERANCE[tag]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gnnpart import load, partition_graph
-from tests.mpi import run_mpi
+from tests.mpi import run_by_size
 from tests.train.test_tasks import auc_by_pairs, f1_of
 
 STEPS = 6
@@ -19,25 +19,37 @@ GRAPHS = {
 }
 
 
+RANKS = [1, 2, 3, 4]
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def all_runs(tmp_path_factory):
+    """Both tasks on 1 to 4 ranks, in one launch of the worker (tests/workers/by_size.py): ``{(task, n): arrays}``."""
+    graphs, groups, bases = {}, {}, {}
+    for task, (spec, _) in GRAPHS.items():
+        graph = load(spec)
+        graph.y[::11, 0] = np.nan  # unlabelled entries, in every split
+        graphs[task] = graph
+    for n in RANKS:
+        calls = []
+        for task, (_, models) in GRAPHS.items():
+            base = bases[task, n] = tmp_path_factory.mktemp(f"{task}{n}")
+            partition_graph(graphs[task], n, base / "p")
+            calls += ["::", base / "p", base / "out.npz", STEPS, *models]
+        groups[n] = calls[1:]
+    run_by_size("task_worker.py", groups, timeout=900)
     done = {}
+    for (task, n), base in bases.items():
+        result = dict(np.load(base / "out.npz"))
+        for model in GRAPHS[task][1]:
+            result[f"{model}/file"] = np.load(base / f"out.npz.{model}.npy")
+        done[task, n] = result
+    return done
 
-    def get(task, n):
-        if (task, n) not in done:
-            spec, models = GRAPHS[task]
-            graph = load(spec)
-            graph.y[::11, 0] = np.nan  # unlabelled entries, in every split
-            base = tmp_path_factory.mktemp(f"{task}{n}")
-            partition_graph(graph, n, base / "p")
-            run_mpi(n, "task_worker.py", base / "p", base / "out.npz", STEPS, *models, timeout=400)
-            result = dict(np.load(base / "out.npz"))
-            for model in models:
-                result[f"{model}/file"] = np.load(base / f"out.npz.{model}.npy")
-            done[(task, n)] = result
-        return done[(task, n)]
 
-    return get
+@pytest.fixture(scope="module")
+def runs(all_runs):
+    return lambda task, n: all_runs[task, n]
 
 
 def reference_metrics(task, out, y, mask):

@@ -1,10 +1,11 @@
 """Run a worker at several rank counts in one launch: the ranks start once, and each count runs on a
 sub-communicator of the first N ranks while the others wait, asleep (starting a rank costs more than most runs).
 
-Usage: mpiexec -n MAX python -m mpi4py tests/workers/by_size.py WORKER N ARG... [-- N ARG... ...]
+Usage: mpiexec -n MAX python -m mpi4py tests/workers/by_size.py WORKER[:FUNCTION] N ARG... [-- N ARG... ...]
 
-For each group, world rank 0 prints ``{"size": N}`` and ranks ``0 .. N-1`` call ``WORKER.main(*ARGS,
-comm=Communicator(sub))`` (the worker module is ``tests/workers/WORKER.py``). What the worker prints after that line
+For each group, world rank 0 prints ``{"size": N}`` and ranks ``0 .. N-1`` call ``WORKER.FUNCTION(*ARGS,
+comm=Communicator(sub))`` (the worker module is ``tests/workers/WORKER.py``; FUNCTION defaults to ``main``);
+a group's ARGS separated by ``::`` make several calls, one after the other. What the worker prints after that line
 belongs to that count (:func:`tests.mpi.split_by_size`).
 """
 import importlib
@@ -25,7 +26,8 @@ def _wait_asleep(comm) -> None:
 
 
 def main(worker: str, groups: list) -> None:
-    module = importlib.import_module(f"tests.workers.{worker}")
+    name, _, function = worker.partition(":")
+    run = getattr(importlib.import_module(f"tests.workers.{name}"), function or "main")
     world = MPI.COMM_WORLD
     rank = world.Get_rank()
     for size, args in groups:
@@ -35,7 +37,10 @@ def main(worker: str, groups: list) -> None:
         if rank == 0:
             print(json.dumps({"size": size}), flush=True)
         if sub != MPI.COMM_NULL:
-            module.main(*args, comm=Communicator(sub))
+            comm = Communicator(sub)
+            while args:
+                call, args = (args[: args.index("::")], args[args.index("::") + 1:]) if "::" in args else (args, [])
+                run(*call, comm=comm)
             sub.Barrier()
             sub.Free()
         _wait_asleep(world)

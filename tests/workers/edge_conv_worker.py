@@ -44,8 +44,8 @@ class TwoEdgeLayers(nn.Module):
         return self.conv2(torch.relu(self.conv1(x, graph, edge_attr=edge_attr)), graph, edge_attr=edge_attr)
 
 
-def main(part_dir, out):
-    comm = Communicator()
+def main(part_dir, out, comm=None):
+    comm = comm or Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
     rank = Rank.open(part_dir, comm, dtype=torch.float64, task="regression")

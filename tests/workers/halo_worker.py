@@ -21,8 +21,8 @@ def features(gids: torch.Tensor) -> torch.Tensor:
 
 
 class Setup:
-    def __init__(self, part_dir):
-        self.comm = Communicator()
+    def __init__(self, part_dir, comm=None):
+        self.comm = comm or Communicator()
         self.part = load_partition(part_dir, self.comm.rank)
         self.plan = exchange_plan(self.part, self.comm.size)
         self.gids = torch.from_numpy(np.asarray(self.part.global_ids))
@@ -89,8 +89,12 @@ CHECKS = {"forward rows": forward_rows, "backward rows": backward_rows, "async r
           "bytes sent": bytes_sent, "broadcast and all-reduce": replicas, "halo present": halo_present}
 
 
-if __name__ == "__main__":
-    setup = Setup(sys.argv[1])
+def main(part_dir, comm=None):
+    setup = Setup(part_dir, comm)
     checks = Checks(setup.comm)
     for name, check in CHECKS.items():
         checks.run(name, check, setup)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -21,8 +21,8 @@ SPECS = ("exact", "int8", "stale:1", "sample:0.5")
 EPOCHS = 3
 
 
-def main(part_dir, out):
-    comm = Communicator()
+def main(part_dir, out, comm=None):
+    comm = comm or Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
     ranks = {mode: Rank.open(part_dir, comm, overlap=mode == "on") for mode in ("on", "off")}

@@ -41,8 +41,8 @@ def rows_of(ids, salt, dtype=torch.float64):
 class Setup:
     """What every check uses: this rank's plan, ids, rows, gradients and the exact reference."""
 
-    def __init__(self, part_dir):
-        self.comm = Communicator()
+    def __init__(self, part_dir, comm=None):
+        self.comm = comm or Communicator()
         part = load_partition(part_dir, self.comm.rank)
         self.num_inner = part.num_inner
         self.plan = exchange_plan(part, self.comm.size)
@@ -210,16 +210,16 @@ CHECKS = {
 }
 
 
-def exchange_checks(part_dir):
+def exchange_checks(part_dir, comm=None):
     torch.set_num_threads(1)
-    s = Setup(part_dir)
+    s = Setup(part_dir, comm)
     checks = Checks(s.comm)
     for name, (check, *args) in CHECKS.items():
         checks.run(name, check, s, *args)
 
 
-def train_runs(part_dir, out, epochs, *specs):
-    comm = Communicator()
+def train_runs(part_dir, out, epochs, *specs, comm=None):
+    comm = comm or Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
     rank = Rank.open(part_dir, comm, normalize_features=True)
@@ -240,6 +240,9 @@ def train_runs(part_dir, out, epochs, *specs):
             json.dump(results, fh)
 
 
+def main(mode, *args, comm=None):
+    {"exchange": exchange_checks, "train": train_runs}[mode](*args, comm=comm)
+
+
 if __name__ == "__main__":
-    mode, *args = sys.argv[1:]
-    {"exchange": exchange_checks, "train": train_runs}[mode](*args)
+    main(*sys.argv[1:])

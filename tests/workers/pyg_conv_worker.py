@@ -16,8 +16,8 @@ from gnnpart.train import Trainer, TrainOptions
 from tests.workers.pyg_convs import CONVS, TwoLayer
 
 
-def main(part_dir, out, steps):
-    comm = Communicator()
+def main(part_dir, out, steps, comm=None):
+    comm = comm or Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
     rank = Rank.open(part_dir, comm, dtype=torch.float64, normalize_features=True)

@@ -18,8 +18,8 @@ from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
 
 
-def main(part_dir, out, steps, *models):
-    comm = Communicator()
+def main(part_dir, out, steps, *models, comm=None):
+    comm = comm or Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
     rank = Rank.open(part_dir, comm, dtype=torch.float64)

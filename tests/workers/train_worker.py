@@ -23,8 +23,8 @@ from gnnpart.rank import Placement, Rank
 from gnnpart.train import Trainer, TrainOptions
 
 
-def main(part_dir, out, steps, dtype, *specs):
-    comm = Communicator()
+def main(part_dir, out, steps, dtype, *specs, comm=None):
+    comm = comm or Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
     placement = Placement(os.environ.get("GNNPART_TEST_DEVICE", "cpu"), os.environ.get("GNNPART_TEST_TRANSPORT", "mpi"))
