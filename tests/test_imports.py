@@ -126,3 +126,24 @@ def test_packages_import_nothing_until_a_name_is_used():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent).stdout
     assert out.strip() == "[]"
+
+
+def test_a_missing_extension_is_an_import_error_that_says_how_to_build_it():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "class NoExtension:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'gnnpart._C':\n"
+            "            raise ImportError('No module named gnnpart._C')\n"
+            "sys.meta_path.insert(0, NoExtension())\n"
+            "import gnnpart  # costs nothing, needs nothing\n"
+            "try:\n"
+            "    gnnpart.load\n"
+            "except ImportError as exc:\n"
+            "    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent).stdout
+    assert "gnnpart's compiled extension gnnpart._C could not be imported" in out
+    assert "pip install --no-build-isolation -e ." in out
