@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from gnnpart.errors import ConfigError, GnnpartError
+from gnnpart.errors import ConfigError, GnnpartError, ResourceError
 
 USER_ERRORS = (GnnpartError, ValueError, OSError, MemoryError)
 EXIT_USER, EXIT_INTERNAL = 1, 3
@@ -33,11 +33,12 @@ def in_flag_terms(text: str, flags: dict[str, str] | None) -> str:
 
 
 def names_arguments(exc: BaseException) -> bool:
-    """Whether ``exc`` is about the arguments of a call (a bad value passed, an option that cannot be honoured),
+    """Whether ``exc`` is about the arguments of a call (a bad value passed, an option that cannot be honoured, a
+    request that would not fit),
     whose names the command's flags stand for. A dataset's or a file's error (:class:`~gnnpart.errors.DataError`,
     :class:`~gnnpart.errors.PartitionFormatError`, a ``--config`` file's) names keys of that dataset or file,
     which stay as they are."""
-    return isinstance(exc, ConfigError) or type(exc) in (ValueError, TypeError)
+    return isinstance(exc, (ConfigError, ResourceError)) or type(exc) in (ValueError, TypeError)
 
 
 def error_line(prefix: str, exc: BaseException, with_type: bool = False, flags: dict[str, str] | None = None

@@ -79,7 +79,7 @@ def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory
         metis = metis_bytes(n, adjacency_entries(graph), ncon, index_bytes)
     largest = 2 * -(-e // max(num_parts, 1)) + -(-n // max(num_parts, 1))  # a skewed part may hold twice its share
     build = BUILD_BYTES_PER_NODE * n + 24 * largest
-    flag = f"the limit of {limit / 2**30:.4g} GiB (--max-memory)" if given else \
+    flag = f"the limit of {limit / 2**30:.4g} GiB (`max_memory`)" if given else \
         f"the {format_bytes(limit)} of memory available"
     if metis > limit:
         raise ResourceError(f"METIS needs about {format_bytes(metis)} for {n:,} nodes and {adjacency_entries(graph):,} "

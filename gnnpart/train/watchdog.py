@@ -105,8 +105,8 @@ class Watchdog:
             if rank == 0 and idle > self.timeout:
                 self._abort(self._verdict(now, idle, reports))
             if idle > self.timeout * 1.5 + 3 * self.interval:
-                self._abort(f"gnnpart watchdog: rank {rank}: no epoch completed in {idle:.0f} s (--watchdog "
-                            f"{self.timeout:g}); this rank: {_describe(self.progress.report(now))}; rank 0 did not end "
+                self._abort(f"gnnpart watchdog: rank {rank}: no epoch completed in {idle:.0f} s (the watchdog's "
+                            f"limit is {self.timeout:g} s); this rank: {_describe(self.progress.report(now))}; rank 0 did not end "
                             "the job")
 
     def _verdict(self, now: float, idle: float, reports: dict) -> str:
@@ -125,8 +125,8 @@ class Watchdog:
             parts.append(f"rank {r} (silent: it sent no report for {3 * self.interval:.0f} s)" if r in silent
                          else f"rank {r} ({_describe(states[r])})")
         waiting = [f"rank {r} ({_describe(states[r])})" for r in sorted(states) if r not in stuck]
-        return (f"gnnpart watchdog: no epoch completed in {idle:.0f} s (--watchdog {self.timeout:g}); stuck: "
-                + "; ".join(parts) + ("; waiting for them: " + "; ".join(waiting) if waiting else ""))
+        return (f"gnnpart watchdog: no epoch completed in {idle:.0f} s (the watchdog's limit is {self.timeout:g} s); "
+                "stuck: " + "; ".join(parts) + ("; waiting for them: " + "; ".join(waiting) if waiting else ""))
 
     def _abort(self, line: str) -> None:
         os.write(2, (line + "\n").encode())
