@@ -86,6 +86,7 @@ class OverlappedAggregate(torch.autograd.Function):
             raise ValueError(f"`h_inner` must be [{num_inner}, F], one row per inner node (got {tuple(h.shape)})")
         width = h.shape[1]
         graph.enter(f"halo exchange of layer {layer_id}")
+        px.link.settle(h)  # a GPU's queued work is not the exchange's (see Link.settle)
         t0 = time.perf_counter()
         handle = px.send_rows(h, epoch)
         posted = time.perf_counter()
@@ -94,6 +95,7 @@ class OverlappedAggregate(torch.autograd.Function):
         out = torch.zeros(num_inner, width, dtype=h.dtype, device=h.device)
         _add_in_chunks(out, graph.indptr[:-1], graph.halo_split, graph.indices, src.contiguous(), 0, handle)
         graph.enter(f"halo exchange of layer {layer_id}")
+        px.link.settle(out)  # the inner aggregation is computation, not the wait
         waiting = time.perf_counter()
         halo = handle.wait()
         landed = time.perf_counter()
@@ -117,6 +119,7 @@ class OverlappedAggregate(torch.autograd.Function):
         spmm_sum_add_(grad_halo, t_ptr[num_inner:-1], t_ptr[num_inner + 1:], t_idx, grad, 0)
         if scale is not None:
             grad_halo *= scale[num_inner:]
+        px.link.settle(grad_halo)
         t0 = time.perf_counter()
         handle = px.return_grads(grad_halo, ctx.transfer, ctx.epoch)
         posted = time.perf_counter()
@@ -124,6 +127,7 @@ class OverlappedAggregate(torch.autograd.Function):
         _add_in_chunks(grad_inner, t_ptr[:num_inner], t_ptr[1:num_inner + 1], t_idx, grad, 0, handle)
         if scale is not None:
             grad_inner *= scale[:num_inner]
+        px.link.settle(grad_inner)
         waiting = time.perf_counter()
         handle.wait(grad_inner)
         landed = time.perf_counter()

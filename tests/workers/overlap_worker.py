@@ -15,6 +15,7 @@ from gnnpart.comm import Communicator
 from gnnpart.nn import build_model
 from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
+from tests.workers.env import placement
 
 MODELS = ("gcn", "sage", "gin")
 SPECS = ("exact", "int8", "stale:1", "sample:0.5")
@@ -25,7 +26,7 @@ def main(part_dir, out, comm=None):
     comm = comm or Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    ranks = {mode: Rank.open(part_dir, comm, overlap=mode == "on") for mode in ("on", "off")}
+    ranks = {mode: Rank.open(part_dir, comm, placement=placement(), overlap=mode == "on") for mode in ("on", "off")}
     results = {}
     for model_name in MODELS:
         for spec in SPECS:
@@ -42,7 +43,7 @@ def main(part_dir, out, comm=None):
                 results[f"{key}/halo_s"] = np.array([r.halo_s for r in history])
                 results[f"{key}/halo_wait_s"] = np.array([r.halo_wait_s for r in history])
                 for name, value in model.state_dict().items():
-                    results[f"{key}/weight/{name}"] = value.numpy().copy()
+                    results[f"{key}/weight/{name}"] = value.cpu().numpy().copy()
     if comm.rank == 0:
         np.savez(out, **results)
 

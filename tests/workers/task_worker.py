@@ -16,13 +16,14 @@ from gnnpart.comm import Communicator
 from gnnpart.nn import build_model
 from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
+from tests.workers.env import placement
 
 
 def main(part_dir, out, steps, *models, comm=None):
     comm = comm or Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    rank = Rank.open(part_dir, comm, dtype=torch.float64)
+    rank = Rank.open(part_dir, comm, placement=placement(), dtype=torch.float64)
     part = rank.part
     ids = np.asarray(part.global_ids[: part.num_inner])
     results = {}
@@ -37,7 +38,7 @@ def main(part_dir, out, steps, *models, comm=None):
         results[f"{name}/history"] = np.array(json.dumps([{"val": r.val_score, "metric": r.metric} for r in history]))
         results[f"{name}/best"] = np.array([trainer.best.epoch, trainer.best.val_score])
         for key, value in model.state_dict().items():
-            results[f"{name}/w/{key}"] = value.numpy()
+            results[f"{name}/w/{key}"] = value.cpu().numpy()
         rows = trainer.predict().numpy()
         local = (ids, rows, np.asarray(part.y), *(np.asarray(getattr(part, f"{k}_mask")) for k in ("train", "val", "test")))
         gathered = comm.comm.gather(local, root=0)

@@ -19,16 +19,16 @@ import torch
 from gnnpart import read_meta
 from gnnpart.comm import Communicator
 from gnnpart.nn import build_model
-from gnnpart.rank import Placement, Rank
+from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
+from tests.workers.env import placement
 
 
 def main(part_dir, out, steps, dtype, *specs, comm=None):
     comm = comm or Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
-    placement = Placement(os.environ.get("GNNPART_TEST_DEVICE", "cpu"), os.environ.get("GNNPART_TEST_TRANSPORT", "mpi"))
-    rank = Rank.open(part_dir, comm, placement=placement, dtype=getattr(torch, dtype),
+    rank = Rank.open(part_dir, comm, placement=placement(), dtype=getattr(torch, dtype),
                      normalize_features=os.environ.get("GNNPART_TEST_NORMALIZE", "1") == "1")
     results = {}
     for spec in specs:
@@ -38,7 +38,8 @@ def main(part_dir, out, steps, dtype, *specs, comm=None):
             options["residual"] = options["residual"] == "1"
         torch.manual_seed(1234)
         model = build_model(name, meta["num_features"], int(hidden), meta["num_classes"], int(layers),
-                            float(dropout), float(input_dropout), heads=2, **options)
+                            float(dropout), float(input_dropout), heads=2, edge_dim=meta["num_edge_features"],
+                            **options)
         trainer = Trainer(model, rank, options=TrainOptions(lr=0.01, weight_decay=5e-4, seed=7, eval_every=1000),
                           halo=os.environ.get("GNNPART_TEST_HALO"))
         history = trainer.fit(int(steps), restore_best=False)
