@@ -96,8 +96,10 @@ def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> d
     """Predict on this rank (inside an MPI job, or alone for a 1-part directory). Returns what was written."""
     import time
 
+    from gnnpart.atomic import terminate_on_signals
     from gnnpart.cli.rank_job import start_rank
     from gnnpart.infer.outputs import predict
+    from gnnpart.infer.row_file import RowsNotWritten
     from gnnpart.infer.restore import TrainedModel
     from gnnpart.rank.assemble import Rank
 
@@ -107,8 +109,15 @@ def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> d
     given = {k: getattr(cfg, k) for k in CHECKED_SETTINGS if getattr(cfg, k) is not None}
     with Rank.open(cfg.part_dir, comm, placement=placement, **trained.rank_options()) as rank:
         model = trained.build(rank, given, weights=cfg.weights)
-        path = predict(model, rank, cfg.out, embeddings=cfg.embeddings, probabilities=cfg.probabilities,
-                       task=trained.task)
+        try:
+            with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes the temporary
+                path = predict(model, rank, cfg.out, embeddings=cfg.embeddings, probabilities=cfg.probabilities,
+                               task=trained.task)
+        except RowsNotWritten:
+            if comm.rank == 0 or comm.size == 1:
+                raise  # one line, from rank 0, for what every rank agreed on
+            comm.barrier()  # rank 0 reports and ends the job
+            return {"out": None, "seconds": time.perf_counter() - start}
     seconds = time.perf_counter() - start
     if comm.rank == 0:
         what = f"embeddings after layer {cfg.embeddings}" if cfg.embeddings is not None else (
@@ -119,8 +128,14 @@ def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> d
 
 def run_cli(args: argparse.Namespace) -> int:
     cfg, placement = config_from_args(args)
+    from gnnpart.cli.launcher import job_size
     from gnnpart.cli.rank_job import dispatch
+    from gnnpart.infer.row_file import remove_stale
 
-    return dispatch(cfg.nprocs, cfg.part_dir, list(args.argv), "gnnpart predict",
+    launching = cfg.nprocs is not None and job_size() is None
+    code = dispatch(cfg.nprocs, cfg.part_dir, list(args.argv), "gnnpart predict",
                     lambda comm: run(cfg, placement, comm, printer=lambda s: print(s, flush=True)),
                     check=lambda meta: check_before_ranks(cfg, meta), flags=flags_of(PredictConfig))
+    if code and launching:  # the job failed or was stopped: what its ranks could not remove, the launcher does
+        remove_stale(Path(cfg.out))
+    return code

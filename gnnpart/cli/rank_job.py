@@ -8,7 +8,7 @@ import os
 
 from gnnpart.cli.exit_status import error_line
 from gnnpart.cli.launcher import job_size, mpiexec_command, run_job, watch_launcher
-from gnnpart.partition.store import read_meta
+from gnnpart.partition.store import check_files_present, read_meta
 from gnnpart.processes import abort_job
 
 
@@ -61,6 +61,7 @@ def launch(part_dir: str, nprocs: int, argv: list[str], check=None) -> int:
     meta = read_meta(part_dir)
     if nprocs != meta["num_parts"]:
         raise ValueError(f"-n must equal the number of parts of {part_dir} ({meta['num_parts']}) (got {nprocs})")
+    check_files_present(part_dir, meta)
     if check is not None:
         check(meta)
     cmd = mpiexec_command(nprocs, ["-m", "gnnpart", *strip_nprocs(argv)])

@@ -20,7 +20,7 @@ import numpy as np
 
 from gnnpart.data import files, ogb
 from gnnpart.data.csr import csr_from_chunks
-from gnnpart.data.graph import normalize_labels
+from gnnpart.data.graph import check_features, normalize_labels
 from gnnpart.data.graph_dir import GraphDirWriter, open_graph
 from gnnpart.data.mapped import block_rows, mapped_blocks
 from gnnpart.data.loading import _flag, _options, _resolve, default_root, load
@@ -130,16 +130,15 @@ def _convert_edgelist(rest: str, root: Path, out, overwrite: bool, chunk_lines: 
     chunks = edge_chunks(path, chunk_lines)
     x = files.load_npy_mapped(arrays["x"], "x") if "x" in arrays else None
     y = files.load_npy(arrays["y"], "y") if "y" in arrays else None
-    if x is not None and x.ndim != 2:
-        raise DataError(f"`x` must be 2-D [num_nodes, num_features] (got shape {x.shape})")
     if given is not None:
         num_nodes = int(given)
     else:
         num_nodes = max([_largest_id(chunks, str(path)) + 1] + [len(a) for a in (x, y) if a is not None])
+        files.check_not_empty(num_nodes, path)
     masks = {key: files.as_mask(files.load_npy(arrays[short], key), num_nodes, key)
              for key, short in (("train_mask", "train"), ("val_mask", "val"), ("test_mask", "test")) if short in arrays}
-    if x is not None and len(x) != num_nodes:
-        raise DataError(f"`x` must have one row per node ({num_nodes}) (got {len(x)} rows)")
+    if x is not None:
+        check_features(x, num_nodes)  # what Graph refuses (a complex or string x), refused before any copy
     if x is None:
         x_blocks, width = mapped_blocks(np.ones((num_nodes, 1), dtype=np.float32)), 1
     else:

@@ -80,11 +80,14 @@ def parse_edge_line(line: str, path: Path, lineno: int) -> tuple[int, int] | Non
         return None
     fields = re.split(r"[,\s]+", line)
     if len(fields) < 2:
-        raise DataError(f"{path}, line {lineno}: expected `src dst` (got {line!r})")
+        raise DataError(f"{path}, line {lineno}: expected `src dst`, two node ids (got {line!r})")
     try:
         pair = (int(fields[0]), int(fields[1]))
     except ValueError:
         raise DataError(f"{path}, line {lineno}: node ids must be integers (got {line!r})") from None
+    if len(fields) > 2:
+        raise DataError(f"{path}, line {lineno}: expected `src dst`, two node ids (got {line!r}); a third column "
+                        "(a weight?) is not read: remove it")
     if not all(-(2**63) <= v < 2**63 for v in pair):
         raise DataError(f"{path}, line {lineno}: node ids must fit in 64 bits (got {line!r})")
     return pair
@@ -102,6 +105,13 @@ def _parse_edgelist(path: Path) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
+def check_not_empty(num_nodes: int, path) -> None:
+    """Refuse an edge list that gives no node at all (no edge, no ``num_nodes``, no ``x`` or ``y``)."""
+    if num_nodes == 0:
+        raise DataError(f"{path} holds no edge, and neither `num_nodes` nor `x` or `y` gives the nodes: a graph needs "
+                        "at least one node")
+
+
 def load_edgelist(
     path, x=None, y=None, train=None, val=None, test=None, num_nodes=None, undirected: bool = False
 ) -> Graph:
@@ -115,6 +125,7 @@ def load_edgelist(
         sizes = [int(edges.max()) + 1 if edges.size else 0]
         sizes += [len(a) for a in (feats, labels) if a is not None]
         num_nodes = max(sizes)
+        check_not_empty(num_nodes, path)
     masks = {
         key: as_mask(load_npy(p, key), num_nodes, key)
         for key, p in (("train_mask", train), ("val_mask", val), ("test_mask", test))

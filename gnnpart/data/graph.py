@@ -42,6 +42,27 @@ def _as_mask(name: str, value, n: int) -> np.ndarray:
     return arr
 
 
+def check_features(x, n: int) -> np.ndarray:
+    """``x`` as an array, if it can be a graph's features: 2-D ``[n, F]`` of a real numeric dtype (bool, integer or
+    float; complex numbers and strings are refused, not cast). The finiteness of the values is checked apart.
+
+    Args:
+        x (array-like): the features.
+        n (int): the number of nodes.
+
+    Raises:
+        DataError: naming ``x``, the rule and the value.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise DataError(f"`x` must be 2-D [num_nodes, num_features] (got shape {x.shape})")
+    if x.shape[0] != n:
+        raise DataError(f"`x` must have one row per node ({n}) (got {x.shape[0]} rows)")
+    if x.dtype.kind not in "fiub":
+        raise DataError(f"`x` must be numeric (got dtype {x.dtype})")
+    return x
+
+
 def _check_finite(x: np.ndarray, name: str = "x", row: str = "node", column: str = "feature",
                   allow_nan: bool = False) -> None:
     rows = max(1, min(_CHUNK_ROWS, _CHUNK_BYTES // max(1, x[:1].nbytes)))
@@ -201,14 +222,7 @@ class Graph:
                     f"unsorted source {self.indices[at]} at edge {at}); build with Graph.from_edges to merge duplicates"
                 )
 
-        x = np.asarray(self.x)
-        if x.ndim != 2:
-            raise DataError(f"`x` must be 2-D [num_nodes, num_features] (got shape {x.shape})")
-        if x.shape[0] != n:
-            raise DataError(f"`x` must have one row per node ({n}) (got {x.shape[0]} rows)")
-        if x.dtype.kind not in "fiub":
-            raise DataError(f"`x` must be numeric (got dtype {x.dtype})")
-        self.x = np.ascontiguousarray(x, dtype=np.float32)
+        self.x = np.ascontiguousarray(check_features(self.x, n), dtype=np.float32)
         _check_finite(self.x)
 
         self.y = normalize_labels(self.y, n)

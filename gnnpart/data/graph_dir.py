@@ -138,6 +138,12 @@ def read_graph_meta(path) -> dict:
     fields = meta.get("fields")
     if not isinstance(fields, dict) or not all(f in fields for f in REQUIRED):
         raise DataError(f"{meta_path}: `fields` must list {', '.join(REQUIRED)}")
+    for name, record in fields.items():
+        shape = record.get("shape") if isinstance(record, dict) else None
+        if not isinstance(record, dict) or not isinstance(record.get("dtype"), str) or not isinstance(shape, list) \
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in shape):
+            raise DataError(f"{meta_path}: the record of `{name}` must be {{\"dtype\": ..., \"shape\": [...]}} "
+                            f"(got {record!r:.80})")
     for key in ("num_nodes", "num_edges", "num_features"):
         if not isinstance(meta.get(key), int) or isinstance(meta.get(key), bool) or meta[key] < 0:
             raise DataError(f"{meta_path}: `{key}` must be an integer >= 0 (got {meta.get(key)!r})")
@@ -160,6 +166,25 @@ def _open_field(root: Path, name: str, record: dict) -> np.ndarray:
     return array
 
 
+def _check_meta_against_arrays(meta_path: Path, meta: dict, arrays: dict) -> None:
+    """Every field of ``meta.json`` that the arrays determine must say what they hold (a ``meta.json`` edited or
+    copied from another graph is named, key by key, not trusted)."""
+    said = {"num_nodes": len(arrays["indptr"]) - 1, "num_edges": len(arrays["indices"]),
+            "num_features": arrays["x"].shape[1] if arrays["x"].ndim == 2 else -1}
+    for key, actual in said.items():
+        if meta[key] != actual:
+            raise DataError(f"{meta_path}: `{key}` is {meta[key]}, but the arrays hold {actual} (indptr.npy, "
+                            "indices.npy and x.npy decide): the directory was altered")
+    if not isinstance(meta.get("undirected", False), bool):
+        raise DataError(f"{meta_path}: `undirected` must be true or false (got {meta.get('undirected')!r})")
+    if not isinstance(meta.get("name", ""), str):
+        raise DataError(f"{meta_path}: `name` must be a string (got {meta.get('name')!r})")
+    unknown = sorted(set(meta["fields"]) - set(DTYPES))
+    if unknown:
+        raise DataError(f"{meta_path}: `fields` lists {unknown}, which a graph directory does not hold (expected "
+                        f"{', '.join(DTYPES)})")
+
+
 def open_graph(path) -> Graph:
     """Open a graph directory as a :class:`Graph` backed by memory maps (read-only; checked in chunks).
 
@@ -172,6 +197,7 @@ def open_graph(path) -> Graph:
     root = Path(path)
     meta = read_graph_meta(root)
     arrays = {name: _open_field(root, name, record) for name, record in meta["fields"].items() if name in DTYPES}
+    _check_meta_against_arrays(root / META_FILE, meta, arrays)
     graph = Graph(arrays["indptr"], arrays["indices"], arrays["x"], arrays["y"], arrays["train_mask"],
                   arrays["val_mask"], arrays["test_mask"], undirected=meta.get("undirected", False),
                   name=str(meta.get("name") or root), edge_attr=arrays.get("edge_attr"))

@@ -124,8 +124,8 @@ def load(spec, root=None) -> Graph:
         return files.load_npz(_resolve(rest, root))
     path = _resolve(spec, root)
     if path.exists():
-        if path.is_dir() and graph_dir.is_graph_dir(path):
-            return graph_dir.open_graph(path)
+        if path.is_dir() and (path / graph_dir.META_FILE).is_file() and not ogb.is_ogb_dir(path):
+            return graph_dir.open_graph(path)  # a graph directory; a broken meta.json is named, not guessed past
         if path.is_dir() and ogb.is_ogb_dir(path):
             return ogb.load_ogb(path)
         if path.suffix == ".npz":
@@ -133,5 +133,7 @@ def load(spec, root=None) -> Graph:
         if path.suffix in files.EDGELIST_SUFFIXES:
             return files.load_edgelist(path)
     known = ", ".join(k.split("[")[0].split(":")[0] for k in DATASETS if k != "DIR")
+    if not sep and ("/" in spec or spec.startswith(".") or Path(spec).suffix):
+        raise DataError(f"dataset path {spec} does not exist (nor under the data root {root})")
     raise DataError(f"unknown dataset '{spec}': expected one of {known}, or a path to a graph directory, an OGB folder, "
                     ".npz or edge list")

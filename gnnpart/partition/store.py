@@ -327,6 +327,44 @@ def _check_part(root: Path, a: dict, meta: dict) -> None:
             raise PartitionFormatError(f"partition file {root / (name + '.npy')} has shape {a[name].shape}, expected {shape}")
     if len(a["indices"]) and (a["indices"].min() < 0 or a["indices"].max() >= num_local):
         raise PartitionFormatError(f"partition file {root / 'indices.npy'} has local ids outside [0, {num_local})")
+    check_labels(root / "y.npy", a["y"], meta)
+
+
+def check_labels(path: Path, y: np.ndarray, meta: dict) -> None:
+    """What a CRC cannot vouch for in ``y.npy``: class ids in ``[-1, num_classes)`` (``-1`` = unlabelled), or float
+    targets finite where they are not ``NaN`` (unlabelled).
+
+    Raises:
+        PartitionFormatError: naming the file, the rule and the first bad value.
+    """
+    if meta["task"] == "multiclass":
+        bad = (y < -1) | (y >= meta["num_classes"])
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            raise PartitionFormatError(f"partition file {path} holds class id {int(y[at])} at row {at}, outside [-1, "
+                                       f"{meta['num_classes']}) (num_classes in meta.json): the file was altered")
+    elif np.isinf(y).any():
+        at = int(np.argwhere(np.isinf(y))[0][0])
+        raise PartitionFormatError(f"partition file {path} holds an infinite target at row {at} (targets are finite, "
+                                   "NaN where unlabelled): the file was altered")
+
+
+def check_files_present(path, meta: dict) -> None:
+    """Every file ``meta.json`` lists exists with its size (a stat each, no read): what a launcher checks before it
+    starts any rank, so that a missing part file is one line, not a job that aborts.
+
+    Raises:
+        PartitionFormatError: naming the first missing or resized file.
+    """
+    root = Path(path)
+    for rel, record in meta["files"].items():
+        file = root / rel
+        if not file.is_file():
+            raise PartitionFormatError(f"missing partition file {file} ({META_FILE} lists it)")
+        size = file.stat().st_size
+        if size != record["size"]:
+            raise PartitionFormatError(f"partition file {file} has {size} bytes, expected {record['size']} "
+                                       "(truncated or replaced)")
 
 
 def load_partition(path, part_id: int, verify: bool = True, mmap: bool = False) -> Partition:

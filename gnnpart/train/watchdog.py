@@ -7,16 +7,19 @@ dead network file system, a deadlock, a peer waiting in another collective. The 
 its phase: halo exchange of layer i, the layer's compute, backward, gradient all-reduce, evaluation, checkpoint).
 A :class:`Watchdog` thread on every rank reports it to rank 0 over a communicator of its own; when no epoch has
 completed for ``timeout`` seconds, rank 0 prints which ranks are stuck (silent, or busy while others wait for
-them) and what every rank was doing, and aborts the job with ``MPI_Abort``. Should rank 0 itself be silent, every
-rank aborts on its own a little later, naming its own phase.
+them) and what every rank was doing, and aborts the job with ``MPI_Abort``. Rank 0 also sends every rank a heartbeat
+each interval: should rank 0 itself be silent (stopped, or on a node that died), the others end the job a little
+after the limit (two intervals), naming rank 0.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 
-_TAG = 0x7761  # "wa"
+from gnnpart.processes import abort_job
+
+_TAG = 0x7761  # "wa": a rank's report to rank 0
+_BEAT = 0x7762  # rank 0's heartbeat to the others
 WAITING = ("exchange", "all-reduce", "barrier")
 """Phases in which a rank waits for the others (a rank elsewhere is the stuck one)."""
 
@@ -91,23 +94,36 @@ class Watchdog:
             self._thread = None
 
     def _run(self) -> None:
-        rank, reports, pending = self.comm.rank, {}, None
+        rank, reports, pending, beats, heard = self.comm.rank, {}, None, {}, time.monotonic()
         while not self._stop.wait(self.interval):
             now = time.monotonic()
             if self.shared and rank != 0:
                 if pending is None or pending.Test():
                     pending = self.channel.isend(self.progress.report(now), dest=0, tag=_TAG)
+                while self.channel.iprobe(source=0, tag=_BEAT):
+                    self.channel.recv(source=0, tag=_BEAT)
+                    heard = now
             elif self.shared:
                 status = self.comm.MPI.Status()
                 while self.channel.iprobe(source=self.comm.MPI.ANY_SOURCE, tag=_TAG, status=status):
                     reports[status.Get_source()] = (now, self.channel.recv(source=status.Get_source(), tag=_TAG))
+                for r in range(1, self.comm.size):  # a rank that hears nothing from rank 0 knows it is silent
+                    if beats.get(r) is None or beats[r].Test():
+                        beats[r] = self.channel.isend(None, dest=r, tag=_BEAT)
             idle = now - self.progress.last_epoch
             if rank == 0 and idle > self.timeout:
                 self._abort(self._verdict(now, idle, reports))
+            rank0_silent = self.shared and rank != 0 and now - heard > 3 * self.interval
+            # rank 0 has the first word (it knows every rank's state); when it is silent itself (stopped, on a dead
+            # node), the others end the job a little after the limit, naming it
+            if idle > self.timeout + 2 * self.interval and rank0_silent:
+                self._abort(f"gnnpart watchdog: rank {rank}: no epoch completed in {idle:.0f} s (the watchdog's "
+                            f"limit is {self.timeout:g} s); stuck: rank 0 (silent: it sent nothing for "
+                            f"{now - heard:.0f} s); this rank: {_describe(self.progress.report(now))}")
             if idle > self.timeout * 1.5 + 3 * self.interval:
                 self._abort(f"gnnpart watchdog: rank {rank}: no epoch completed in {idle:.0f} s (the watchdog's "
-                            f"limit is {self.timeout:g} s); this rank: {_describe(self.progress.report(now))}; rank 0 did not end "
-                            "the job")
+                            f"limit is {self.timeout:g} s); this rank: {_describe(self.progress.report(now))}; rank 0 "
+                            "did not end the job")
 
     def _verdict(self, now: float, idle: float, reports: dict) -> str:
         states = {0: self.progress.report(now)}
@@ -129,6 +145,4 @@ class Watchdog:
                 "stuck: " + "; ".join(parts) + ("; waiting for them: " + "; ".join(waiting) if waiting else ""))
 
     def _abort(self, line: str) -> None:
-        os.write(2, (line + "\n").encode())
-        time.sleep(0.5)  # let mpiexec forward the line before MPI_Abort ends the job
-        self.comm.abort(1)
+        abort_job(line, self.comm.abort)

@@ -172,12 +172,17 @@ def test_convert_edge_list_in_chunks_equals_load(edge_list, options, chunk_lines
     assert_same_graph(load(spec), open_graph(edge_list / "g"))
 
 
-@pytest.mark.parametrize("bad, message", [("5 x", "node ids must be integers"), ("3", "expected `src dst`"),
-                                          (",1,2", "node ids must be integers")])
-def test_convert_edge_list_names_the_bad_line(edge_list, bad, message):
-    """A chunk whose fields pair up overall but not line by line is still read line by line, as load reads it."""
+@pytest.mark.parametrize("lines, bad, message", [
+    ("5 x\n2 4\n", "5 x", "node ids must be integers"),
+    ("3\n7\n2 4\n", "3", "expected `src dst`, two node ids"),  # fields that pair up overall, not line by line
+    (",1,2\n", ",1,2", "node ids must be integers"),
+    ("0 1 9\n5 x\n", "0 1 9", r"expected `src dst`, two node ids"),  # a third column is refused, not dropped
+])
+def test_convert_edge_list_names_the_bad_line(edge_list, lines, bad, message):
+    """A chunk whose lines are not all two plain integers is read line by line, as load reads it, and the first
+    bad line is named alike."""
     with open(edge_list / "e.txt", "a") as fh:
-        fh.write(f"0 1 9\n{bad}\n2 4\n")  # three fields: the first two count, as load reads them
+        fh.write(lines)
     with pytest.raises(DataError, match=rf"e.txt, line 2\d\d\d: {message} \(got '{bad}'\)"):
         load(f"edgelist:{edge_list}/e.txt")
     with pytest.raises(DataError, match=rf"e.txt, line 2\d\d\d: {message} \(got '{bad}'\)"):
