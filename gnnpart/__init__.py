@@ -5,7 +5,7 @@ directory on disk -> :class:`gnnpart.rank.Rank` on each MPI rank (its part, exch
 :class:`gnnpart.train.Trainer` or :mod:`gnnpart.infer`.
 
 Importing the package costs nothing: the names below are imported on first use (:mod:`gnnpart.lazy`), so the
-command line's parser and launcher start without torch. A module that needs the compiled extension
+command line's parser and the launcher of ``gnnpart train -n N`` start without torch. A module that needs the compiled extension
 ``gnnpart._C`` loads it when it is imported, and raises an ``ImportError`` that says how to build it when it was
 not built (:func:`gnnpart.capabilities.load_extension`).
 """

@@ -62,12 +62,18 @@ def gnnpart_main(capsys, *args) -> tuple[int, str, str]:
     """``gnnpart ARGS`` run in this process (no interpreter to start): ``(exit status, stdout, stderr)``. For the
     refusals that come before any rank starts, and for one-rank runs; what needs a process of its own (signals,
     ranks) goes through :func:`gnnpart_cli`."""
+    import torch
+
     from gnnpart.cli.main import main
 
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
     try:
         code = main([str(a) for a in args])
     except SystemExit as exc:  # argparse's usage errors
         code = exc.code
+    finally:  # what a command sets for its process, given back to the tests that follow
+        torch.set_num_threads(threads)
+        torch.set_rng_state(rng)
     out, err = capsys.readouterr()
     return code, out, err
 

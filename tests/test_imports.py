@@ -106,6 +106,25 @@ def test_one_module_per_name():
     assert sorted(set(stems) & set(packages)) == []
 
 
+def test_no_package_exports_a_name_that_is_also_its_submodule():
+    """Importing ``pkg.name`` sets the attribute ``pkg.name`` to the module: an export of that name would be
+    shadowed (as ``gnnpart.data.load`` was)."""
+    for name, path in MODULES.items():
+        if path.name != "__init__.py":
+            continue
+        exported = set()
+        for table in lazy_targets_tables(path.read_text(encoding="utf-8")):
+            exported |= table
+        submodules = {p.stem for p in path.parent.glob("*.py")} | {p.name for p in path.parent.iterdir() if p.is_dir()}
+        assert exported & submodules == set(), f"{name} exports {sorted(exported & submodules)}, also submodules"
+
+
+def lazy_targets_tables(source: str) -> list[set]:
+    """The exported names (the keys) of each ``lazy_exports(__name__, {...})`` table in ``source``."""
+    return [{k.value for k in node.args[1].keys} for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_exports"]
+
+
 @pytest.mark.parametrize("package", sorted(n for n, p in MODULES.items() if p.name == "__init__.py"))
 def test_lazy_exports_name_what_their_modules_define(package):
     module = importlib.import_module(package)

@@ -57,6 +57,33 @@ def check_resume(state: dict, directory, graph: dict, inference: dict, settings:
                              f"{settings[key]!r}: use the checkpoint's value, or start without resuming")
 
 
+def check_has_settings(state: dict, directory) -> None:
+    """Refuse a checkpoint that holds no model settings (written through the API without ``settings=``, or by an
+    older gnnpart): its model cannot be rebuilt from it."""
+    settings, inference = state.get("settings") or {}, state.get("inference")
+    if inference is None or "model" not in settings:
+        raise ValueError(f"checkpoint {Path(directory) / CHECKPOINT_FILE} holds no model settings (it was written "
+                         "through the Python API without `settings=`, or by an older gnnpart): build the model "
+                         "yourself, load its weights and call gnnpart.infer.predict")
+
+
+def load_weights(module, weights: dict, what: str) -> None:
+    """``module.load_state_dict(weights)``, refused in one line (the first line of torch's own message that names a
+    key) when the weights do not fit.
+
+    Args:
+        module (torch.nn.Module | torch.optim.Optimizer): what takes the weights.
+        weights (dict): a state dict.
+        what (str): the start of the message, e.g. ``"checkpoint ck/checkpoint.pt does not fit this model"``.
+    """
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()
+        raise ValueError(f"{what}: {first[1].strip() if len(first) > 1 else first[0] if first else type(exc).__name__}"
+                         ) from None
+
+
 def check_inference(state: dict, directory, graph: dict, num_features: int, given: dict | None = None) -> None:
     """Refuse to run a checkpoint's model where it cannot run as it was trained.
 
@@ -73,11 +100,8 @@ def check_inference(state: dict, directory, graph: dict, num_features: int, give
             another feature width.
     """
     path = Path(directory) / CHECKPOINT_FILE
-    settings, inference = state.get("settings") or {}, state.get("inference")
-    if inference is None or "model" not in settings:
-        raise ValueError(f"checkpoint {path} holds no model settings (it was written through the Python API without "
-                         "`settings=`, or by an older gnnpart): build the model yourself, load its weights and call "
-                         "gnnpart.infer.predict")
+    check_has_settings(state, directory)
+    settings, inference = state["settings"], state["inference"]
     for key, value in (given or {}).items():
         if settings.get(key) != value:
             raise ValueError(f"`{key}` {value} contradicts checkpoint {path}, which was trained with {key} = "

@@ -38,6 +38,8 @@ def names_arguments(exc: BaseException) -> bool:
     whose names the command's flags stand for. A dataset's or a file's error (:class:`~gnnpart.errors.DataError`,
     :class:`~gnnpart.errors.PartitionFormatError`, a ``--config`` file's) names keys of that dataset or file,
     which stay as they are."""
+    if type(exc).__name__ == "WritersFailed" and exc.__cause__ is not None:
+        return names_arguments(exc.__cause__)  # the parallel writers' agreed failure: as its cause is
     return isinstance(exc, (ConfigError, ResourceError)) or type(exc) in (ValueError, TypeError)
 
 

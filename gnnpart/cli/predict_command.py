@@ -81,15 +81,15 @@ def check_before_ranks(cfg: PredictConfig, meta: dict) -> None:
     """What the launcher checks before it starts any rank (``-n``): the checkpoint against the flags given and the
     partition (settings, graph, feature width, the layer of ``--embeddings``), each refusal one line."""
     from gnnpart.checkpoint.compatibility import check_inference
+    from gnnpart.infer.outputs import check_layer
     from gnnpart.infer.restore import TrainedModel
     from gnnpart.partition.store import graph_identity
 
     trained = TrainedModel.load(cfg.checkpoint)
     given = {k: getattr(cfg, k) for k in CHECKED_SETTINGS if getattr(cfg, k) is not None}
     check_inference(trained.state, cfg.checkpoint, graph_identity(meta), meta["num_features"], given)
-    layers = trained.settings["layers"]
-    if cfg.embeddings is not None and not 0 <= cfg.embeddings < layers:
-        raise ValueError(f"--embeddings must be a layer number in [0, {layers}) (got {cfg.embeddings})")
+    if cfg.embeddings is not None:
+        check_layer(cfg.embeddings, trained.settings["layers"])
 
 
 def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> dict:

@@ -106,6 +106,9 @@ def config_from_args(args: argparse.Namespace) -> TrainJob:
     for name in ("dropout", "input_dropout"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1) (got {getattr(cfg, name)})")
+    if cfg.model == "gat" and cfg.layers > 1 and cfg.hidden % cfg.heads:
+        raise ValueError(f"--hidden must be a multiple of --heads for gat (got --hidden {cfg.hidden}, --heads "
+                         f"{cfg.heads})")
     if cfg.patience is not None and cfg.patience < 1:
         raise ValueError(f"--patience must be >= 1 (got {cfg.patience})")
     for name in ("checkpoint_every", "threads", "watchdog", "weight_decay"):

@@ -46,6 +46,12 @@ class Communicator:
             self.transport.close()
             self.transport = make_transport(name, self.comm, torch.device(device))
 
+    def reset_transport(self) -> None:
+        """Release the transport (an NCCL group is destroyed) and move GPU tensors through MPI again, as a new
+        communicator does; every rank calls it."""
+        self.transport.close()
+        self.transport = MPITransport(self.comm)
+
     def local_rank(self) -> int:
         """This rank's index among the ranks of its node (``COMM_TYPE_SHARED``)."""
         local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED, key=self.rank)

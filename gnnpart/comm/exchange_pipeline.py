@@ -62,7 +62,7 @@ class Link:
         CPU, nor with ``nccl``, whose calls are asynchronous (there ``halo_s`` times their enqueueing).
 
         Args:
-            t (torch.Tensor): the rows about to be exchanged (any shape).
+            t (torch.Tensor): the rows about to be exchanged, ``[N, F]``.
         """
         if t.is_cuda and self.comm.transport.name != "nccl":
             torch.cuda.current_stream(t.device).synchronize()

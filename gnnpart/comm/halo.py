@@ -84,3 +84,9 @@ class HaloExchange:
         """Complete the messages that ``stale`` exchanges still have in flight."""
         for made in self._made:
             made.drain()
+
+    def forget_policies(self) -> None:
+        """Drain, then drop every policy exchange made so far and its state (a new model's exchanges start
+        afresh); the exact exchange stays."""
+        self.drain()
+        self._made = [self._exact]

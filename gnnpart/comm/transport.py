@@ -324,6 +324,9 @@ class NCCLTransport(MPITransport):
             address = f"tcp://{ip}:{port}"
         address = comm.bcast(address, root=0)
         self.dist = dist
+        if dist.is_initialized() and dist.get_world_size() != comm.Get_size():
+            raise ConfigError(f"`transport` nccl: this process already has an NCCL group of {dist.get_world_size()} "
+                              f"ranks, not {comm.Get_size()}: close the other communicator's transport first")
         if not dist.is_initialized():
             dist.init_process_group("nccl", init_method=address, rank=comm.Get_rank(), world_size=comm.Get_size(),
                                     device_id=device, timeout=datetime.timedelta(seconds=NCCL_TIMEOUT_S))

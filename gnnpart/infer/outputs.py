@@ -12,6 +12,17 @@ from gnnpart.nn.contract import halo_layers
 from gnnpart.nn.gates import attached_halo_gates
 
 
+def check_layer(embeddings, num_layers: int) -> None:
+    """Refuse an ``embeddings`` that is no layer number of a model of ``num_layers`` halo layers.
+
+    Args:
+        embeddings (int): the layer asked for.
+        num_layers (int): the model's halo layers.
+    """
+    if isinstance(embeddings, bool) or not isinstance(embeddings, int) or not 0 <= embeddings < num_layers:
+        raise ValueError(f"`embeddings` must be a layer number in [0, {num_layers}) (got {embeddings!r})")
+
+
 @torch.no_grad()
 def model_rows(model, x: torch.Tensor, graph, task, embeddings: int | None = None,
                probabilities: bool = False) -> torch.Tensor:
@@ -38,8 +49,7 @@ def model_rows(model, x: torch.Tensor, graph, task, embeddings: int | None = Non
     else:
         if probabilities:
             raise ValueError("`probabilities` applies to the model's outputs, not to `embeddings`")
-        if isinstance(embeddings, bool) or not isinstance(embeddings, int) or not 0 <= embeddings < len(layers):
-            raise ValueError(f"`embeddings` must be a layer number in [0, {len(layers)}) (got {embeddings!r})")
+        check_layer(embeddings, len(layers))
         if hasattr(model, "embed"):
             rows = model.embed(x, graph, embeddings)
         else:

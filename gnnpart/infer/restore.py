@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from gnnpart.checkpoint.checkpoint_file import CHECKPOINT_FILE, WEIGHTS, load_checkpoint
-from gnnpart.checkpoint.compatibility import check_inference
+from gnnpart.checkpoint.compatibility import check_has_settings, check_inference, load_weights
 from gnnpart.comm.policy.spec import parse_halo
 from gnnpart.nn.contract import halo_layers
 from gnnpart.nn.gates import attach_halo_gates
@@ -57,10 +57,8 @@ class TrainedModel:
         """
         directory = Path(checkpoint)
         state = load_checkpoint(directory)
-        settings, inference = state.get("settings") or {}, state.get("inference")
-        if inference is None or "model" not in settings:
-            check_inference(state, directory, {}, 0)  # raises the one-line refusal
-        return cls(directory, state, settings, inference)
+        check_has_settings(state, directory)
+        return cls(directory, state, state["settings"], state["inference"])
 
     @property
     def task(self) -> Task:
@@ -110,12 +108,8 @@ class TrainedModel:
         model.to(device=rank.device, dtype=rank.dtype)
         best = self.state["best"].get("state") if isinstance(self.state.get("best"), dict) else None
         chosen = best if weights == "best" and best is not None else self.state["model"]
-        try:
-            model.load_state_dict(chosen)
-        except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()
-            raise ValueError(f"checkpoint {path} does not fit its own settings: "
-                             f"{first[1].strip() if len(first) > 1 else first[0] if first else type(exc).__name__}") from None
+        load_weights(model, chosen, f"checkpoint {path} does not fit its own settings")
         rank.graph.reset()  # the rank's graph now serves this model
         rank.graph.use_policies(policies, gates)
+        rank.graph.owner = model
         return model.eval()

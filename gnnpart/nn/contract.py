@@ -19,6 +19,7 @@ A model may hold any modules; the ones that exchange halo rows are :class:`HaloL
 ``prepare(x, graph)``
     Called once by the Trainer, before training, on the layers with ``exchanges_each_epoch`` False, with the
     model's input: they fill their caches there (so the one-time exchange is counted apart from the epochs).
+    Without it (inference, a model run outside the Trainer) such a layer fills its cache on its first forward.
 
 A layer fetches its halo rows with ``graph.halo(h_inner, self)``: the exchange follows the layer's mode
 (``self.training``, set by ``model.train()`` / ``model.eval()``): the layer's policy in training, exact (but for

@@ -54,6 +54,8 @@ class LocalGraph:
         gates (HaloGates | None): the model's learned halo gates (see :meth:`use_policies`).
         progress: where the graph records what the rank is doing (``progress.enter(phase)``; the trainer's
             watchdog reads it), or None.
+        owner: what the graph serves now (a Trainer sets itself; :meth:`reset` clears it), so that a Trainer whose
+            rank another model took since can take it back.
         cache (dict): per-graph values layers compute once (normalisations, cached aggregations).
     """
 
@@ -93,6 +95,7 @@ class LocalGraph:
         self.cache: dict = {}
         self.gates = None
         self.progress = None
+        self.owner = None
         self.policies: dict = {}
         self._exchanges: dict = {}
 
@@ -131,10 +134,10 @@ class LocalGraph:
         """Forget what a previous model left: caches (a layer's cached aggregation is keyed by the layer), policies,
         gates, progress and epoch. A graph serves one model at a time; the Trainer and
         :meth:`gnnpart.infer.TrainedModel.build` call this when they take it."""
-        self.exchange.drain()
+        self.exchange.forget_policies()
         self.cache.clear()
         self.policies, self.gates, self._exchanges = {}, None, {}
-        self.progress, self.epoch = None, 0
+        self.progress, self.epoch, self.owner = None, 0, None
 
     # ---------------------------------------------------------------------- halo exchange
     def use_policies(self, policies, gates=None) -> None:

@@ -13,6 +13,7 @@ from torch import nn
 
 from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.dropout import HashDropout
+from gnnpart.nn.gates import HaloGates
 from gnnpart.nn.layers import DistGATConv, DistGCNConv, DistGINConv, DistSAGEConv
 from gnnpart.nn.local_graph import LocalGraph
 from gnnpart.nn.names import JK_MODES, MODELS, NORMS
@@ -165,6 +166,9 @@ class BasicGNN(nn.Module):
             if self.jk is not None:
                 self.jk.reset_parameters()
             self.lin.reset_parameters()
+        for module in self.modules():  # learned halo gates (attach_halo_gates) are part of the model
+            if isinstance(module, HaloGates):
+                module.reset_parameters()
 
     def forward(self, x: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         """Map this rank's features ``x`` (``[I, F]``) to ``[I, C]``.

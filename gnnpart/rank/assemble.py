@@ -28,6 +28,11 @@ from gnnpart.rank.device import Placement
 from gnnpart.tasks import resolve_task
 
 
+def _check_rank_count(size: int, parts: int, where) -> None:
+    if parts != size:
+        raise ValueError(f"the job has {size} ranks, but {where} has {parts} parts: start one rank per part")
+
+
 def exchange_plan(part: Partition, size: int) -> ExchangePlan:
     """The exchange plan of a loaded part, from its send and receive lists (the one place that reads them).
 
@@ -35,9 +40,7 @@ def exchange_plan(part: Partition, size: int) -> ExchangePlan:
         part (Partition): the part.
         size (int): the number of ranks; it must be the number of parts.
     """
-    if part.num_parts != size:
-        raise ValueError(f"the job has {size} ranks, but the partition has {part.num_parts} parts: start one rank "
-                         "per part")
+    _check_rank_count(size, part.num_parts, "the partition")
     recv = {peer: slots for peer, (slots, _remote) in part.recv.items()}
     return ExchangePlan.from_peers(part.num_inner, part.num_local, part.send, recv, size)
 
@@ -124,9 +127,7 @@ class Rank:
         """
         comm = comm if comm is not None else Communicator()
         meta = read_meta(part_dir)
-        if meta["num_parts"] != comm.size:
-            raise ValueError(f"the job has {comm.size} ranks, but {part_dir} has {meta['num_parts']} parts: start one "
-                             "rank per part")
+        _check_rank_count(comm.size, meta["num_parts"], part_dir)
         return cls.from_partition(load_partition(part_dir, comm.rank, mmap=mmap), comm, **options)
 
     # ------------------------------------------------------------------------------ what the rank is
@@ -150,8 +151,10 @@ class Rank:
         return graph_identity(self.meta)
 
     def close(self) -> None:
-        """Release what the transport holds (an NCCL group is destroyed before the process ends)."""
-        self.comm.transport.close()
+        """Release what the transport holds (an NCCL group is destroyed before the process ends); the
+        communicator moves GPU tensors through MPI again. Every rank calls it; the communicator's transport is
+        shared by every Rank made on it."""
+        self.comm.reset_transport()
 
     def __enter__(self) -> "Rank":
         return self

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from gnnpart.checkpoint.checkpoint_file import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from gnnpart.checkpoint.compatibility import check_resume
+from gnnpart.checkpoint.compatibility import check_resume, load_weights
 from gnnpart.comm.allreduce import GradientAllreduce, broadcast_parameters
 from gnnpart.comm.byte_counts import DIRECTIONS, KINDS
 from gnnpart.comm.policy.spec import parse_halo
@@ -79,29 +79,27 @@ class Trainer:
         self.graph, self.exchange = rank.graph, rank.exchange
         self.x, self.y, self.masks = rank.x, rank.y, rank.masks
         self.settings = dict(settings or {})
-        self.graph.reset()  # the rank's graph now serves this model
         self.layers = halo_layers(model)
         self.halo_policies = parse_halo(halo, len(self.layers))
-        self.graph.seed = self.options.seed  # dropout masks and the exchanges' draws follow the run's seed
-        self.progress = self.graph.progress = Progress()
-        self.watchdog = Watchdog(self.comm, self.progress, self.options.watchdog) if self.options.watchdog else None
+        self.num_train = int(self.comm.sum_scalars([self.task.count(self.y[self.masks["train"]])])[0])
+        if self.num_train == 0:
+            raise ValueError("the partition has no labelled training nodes on any rank: nothing to train on")
         if optimizer is None:
-            gates = attach_halo_gates(model, self.halo_policies)
+            self._gates = attach_halo_gates(model, self.halo_policies)
             model.to(device=self.device, dtype=rank.dtype)
             optimizer = torch.optim.Adam(model.parameters(), lr=self.options.lr,
                                          weight_decay=self.options.weight_decay)
         else:
-            gates = self._gates_of_user_optimizer(optimizer)
+            self._gates = self._gates_of_user_optimizer(optimizer)
             model.to(device=self.device, dtype=rank.dtype)
-        self.graph.use_policies(self.halo_policies, gates)
+        self.progress = Progress()
+        self.watchdog = Watchdog(self.comm, self.progress, self.options.watchdog) if self.options.watchdog else None
+        self._take_graph()
         self.loss_fn = loss_fn or self.task.loss_sum
         self.callbacks: list[Callback] = [BestEpoch(), *(callbacks or [])]
         broadcast_parameters(self.comm, list(model.parameters()) + list(model.buffers()))
         self.optimizer = optimizer
         self.reducer = GradientAllreduce(self.comm, model.parameters())
-        self.num_train = int(self.comm.sum_scalars([self.task.count(self.y[self.masks["train"]])])[0])
-        if self.num_train == 0:
-            raise ValueError("the partition has no labelled training nodes on any rank: nothing to train on")
         self.epoch = 0
         self.history: list[EpochRecord] = []
         self.best = BestRecord(metric=self.task.metric)
@@ -110,6 +108,21 @@ class Trainer:
         start = time.perf_counter()
         self.setup_halo_bytes = self._prepare()
         self.setup_s = time.perf_counter() - start
+
+    def _take_graph(self) -> None:
+        """Make the rank's graph serve this trainer's model: fresh caches and policy exchanges, this run's seed
+        (dropout masks and the exchanges' draws), its progress, its policies and gates. Done when the trainer is
+        made, and again by any later call if another model took the rank since."""
+        graph = self.graph
+        graph.reset()
+        graph.seed = self.options.seed
+        graph.progress = self.progress
+        graph.use_policies(self.halo_policies, self._gates)
+        graph.owner = self
+
+    def _own_graph(self) -> None:
+        if self.graph.owner is not self:
+            self._take_graph()
 
     def _gates_of_user_optimizer(self, optimizer) -> HaloGates | None:
         """The model's gates, when a user's optimizer holds them; refuse an optimizer that cannot train them."""
@@ -142,6 +155,7 @@ class Trainer:
         The epoch's counts (loss, bytes per layer, direction and kind) are summed over the ranks in one
         all-reduce; the step's numbers are kept in ``self.last_step`` (seconds are this rank's).
         """
+        self._own_graph()
         self.model.train()
         self.graph.epoch = self.epoch
         self.progress.enter("forward")
@@ -188,6 +202,7 @@ class Trainer:
         """Every metric of the task on train/val/test over the whole graph: ``{split: {metric: value or None}}``,
         e.g. ``{"val": {"accuracy": 0.81, "macro_f1": 0.79}, ...}`` (see :mod:`gnnpart.tasks`; the same on
         every rank). Before tasks it returned ``{"train_acc": ...}``: read ``["train"]["accuracy"]``."""
+        self._own_graph()
         self.model.eval()
         self.progress.enter("evaluation")
         out = self.model(self.x, self.graph)
@@ -203,6 +218,7 @@ class Trainer:
             embeddings (int, optional): the representation after halo layer ``embeddings`` instead of the outputs.
             probabilities (bool): softmax (multi-class) or sigmoid (multi-label) of the outputs.
         """
+        self._own_graph()
         self.progress.enter("prediction")
         return predict(self.model, self.rank, out, embeddings, probabilities, task=self.task)
 
@@ -296,13 +312,9 @@ class Trainer:
         """
         state = load_checkpoint(directory)
         check_resume(state, directory, self.graph_identity(), self.inference_settings(), self.settings)
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()
-            raise ValueError(f"checkpoint {Path(directory) / CHECKPOINT_FILE} does not fit this model: "
-                             f"{first[1].strip() if len(first) > 1 else first[0] if first else type(exc).__name__}") from None
+        what = f"checkpoint {Path(directory) / CHECKPOINT_FILE} does not fit this model"
+        load_weights(self.model, state["model"], what)
+        load_weights(self.optimizer, state["optimizer"], what)
         self.reducer.zero_grad()
         self.epoch = int(state["epoch"])
         self.best = BestRecord.from_dict(state["best"])

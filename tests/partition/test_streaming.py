@@ -127,6 +127,10 @@ def test_a_metis_that_cannot_fit_is_refused_in_one_line(capsys, graphs):
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
     assert "METIS needs about" in lines[0] and "more than the limit of 0.001 GiB (--max-memory)" in lines[0]
     assert f"{graph.num_nodes:,} nodes" in lines[0] and not (base / "refused").exists()
+    proc = gnnpart_cli("-q", "partition", base / "g", "-k", "4", "-o", base / "refused", "--max-memory", "0.001",
+                       "-n", "2")  # the parallel writers: rank 0's line, in the flag's name too
+    assert proc.returncode == 1 and "more than the limit of 0.001 GiB (--max-memory)" in proc.stderr, proc.stderr
+    assert not (base / "refused").exists()
     with pytest.raises(ResourceError, match="METIS needs about"):
         partition_graph(graph, 4, base / "refused", max_memory=1e6)
     with pytest.raises(ValueError, match=r"`max_memory` must be a positive number of bytes \(got -1\)"):

@@ -287,3 +287,22 @@ def test_init_conv_is_told_which_layer_is_last():
 
     model = Recording(10, 8, 3, 2)
     assert seen == [(10, 8, False), (8, 8, False), (8, 2, True)] and not hasattr(model, "_building_last")
+
+
+def test_a_trainer_takes_its_rank_back_after_another_model_used_it(rank):
+    """Two trainers on one rank: the second starts the graph afresh; the first, called again, takes it back with its
+    own policies and learned gates, and evaluates as it did before."""
+    first = Trainer(gcn(rank), rank, halo="learned:0.1", options=TrainOptions(eval_every=100))
+    first.fit(2, restore_best=False)
+    before = first.evaluate()
+    second = Trainer(gcn(rank), rank, halo="int8", options=TrainOptions(eval_every=100))
+    assert rank.graph.owner is second and rank.graph.gates is None
+    second.fit(1)
+    assert first.evaluate() == before and rank.graph.owner is first and rank.graph.gates is first.model.halo_gates
+
+
+def test_gat_widths_are_checked_before_any_rank(capsys, part_dir):
+    from tests.mpi import gnnpart_main
+
+    code, _, err = gnnpart_main(capsys, "train", part_dir, "--model", "gat", "--hidden", "10", "--heads", "8")
+    assert code == 1 and "--hidden must be a multiple of --heads for gat (got --hidden 10, --heads 8)" in err, err
