@@ -27,8 +27,11 @@ if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$
   pip_install "torch==$TORCH_VERSION"
 fi
 
-# 3. MPI: keep an MPI that is already there (mpiexec on PATH), else MPICH from PyPI; then mpi4py.
-if ! command -v mpiexec >/dev/null 2>&1; then
+# 3. MPI: keep an MPI that is already there (mpiexec on PATH: a cluster's own, Debian's Open MPI), else MPICH from
+#    PyPI; then mpi4py (its wheel loads MPICH or Open MPI; step 5 checks that it runs under that mpiexec).
+if command -v mpiexec >/dev/null 2>&1; then
+  echo "[install] using the MPI already here: $(command -v mpiexec)"
+else
   echo "[install] mpich (PyPI)"
   pip_install mpich
 fi
@@ -39,4 +42,20 @@ pip_install "numpy>=1.24" "mpi4py>=3.1" "torch-geometric>=2.5" "pytest>=7" "psut
 # 4. gnnpart itself, its extension compiled against the torch above (no build isolation).
 echo "[install] gnnpart (compiling gnnpart._C)"
 pip_install --no-build-isolation -e .
+
+# 5. mpi4py must start as one job under the mpiexec that `gnnpart train -n` uses. When the wheel cannot (an MPI it
+#    does not load, such as a vendor's), build mpi4py from source against that MPI's own compiler wrapper.
+if ! "$PY" -m gnnpart mpi --check; then
+  MPIEXEC_PATH=$("$PY" -m gnnpart mpi --mpiexec)
+  MPICC_PATH=$(dirname "$MPIEXEC_PATH")/mpicc
+  [ -x "$MPICC_PATH" ] || MPICC_PATH=$(command -v mpicc || true)
+  if [ -z "$MPICC_PATH" ]; then
+    echo "[install] mpi4py does not run under $MPIEXEC_PATH and there is no mpicc to build it against that MPI:" \
+      "install the MPI's development files (e.g. libopenmpi-dev), or set MPI4PY_LIBMPI (see the README)" >&2
+    exit 1
+  fi
+  echo "[install] mpi4py, built against $MPICC_PATH (a few minutes)"
+  MPICC="$MPICC_PATH" pip_install --no-binary mpi4py --no-cache-dir --force-reinstall "mpi4py>=3.1"
+  "$PY" -m gnnpart mpi --check
+fi
 "$PY" -c "import gnnpart; print('[install] gnnpart', gnnpart.__version__, 'ready')"

@@ -6,7 +6,7 @@
 #
 # The number of ranks is read from PART_DIR/meta.json. Works with MPICH and Open MPI; with Open MPI,
 # --oversubscribe (more ranks than cores) and, as root, --allow-run-as-root are added.
-# Environment: MPIEXEC (default: mpiexec), PYTHON (default: python3), THREADS (torch threads per rank).
+# Environment: MPIEXEC (default: $GNNPART_MPIEXEC, else mpiexec), PYTHON (default: python3), THREADS (torch threads per rank).
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 PART_DIR [gnnpart train options...]" >&2
@@ -14,11 +14,12 @@ if [ $# -lt 1 ]; then
 fi
 PART_DIR=$1
 shift
-PY=${PYTHON:-python3}
-MPIEXEC=${MPIEXEC:-mpiexec}
+# the interpreter by its full path: a launcher may put its own folder first on the ranks' PATH (Debian's Open MPI)
+PY=$("${PYTHON:-python3}" -c "import sys; print(sys.executable)")
+MPIEXEC=${MPIEXEC:-${GNNPART_MPIEXEC:-mpiexec}}
 NP=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1] + '/meta.json'))['num_parts'])" "$PART_DIR")
 FLAGS=()
-if "$MPIEXEC" --version 2>/dev/null | grep "Open MPI" >/dev/null; then  # no -q: see install.sh
+if "$MPIEXEC" --version 2>/dev/null | grep -E "Open MPI|OpenRTE" >/dev/null; then  # no -q: see install.sh
   FLAGS+=(--oversubscribe)
   [ "$(id -u)" = 0 ] && FLAGS+=(--allow-run-as-root)
 fi

@@ -453,6 +453,24 @@ def test_watchdog_names_the_stuck_rank(cora3):
     assert "waiting for them: rank 0" in verdict[0] and "rank 2" in verdict[0]
 
 
+def test_a_silent_rank_is_gone_long_before_the_epoch_limit(cora3):
+    # a stopped rank (as one killed under srun without -K, or on a dead node) sends nothing: the others end the job
+    # once it has been silent for the peer limit (here 1.5 s), not after the epoch limit (60 s)
+    start = time.time()
+    proc = run_mpi(3, "stall_worker.py", cora3, 1, 60, "stop", 1.5, timeout=120, expect_ok=False)
+    assert proc.returncode != 0 and time.time() - start < 40
+    verdict = [line for line in proc.stderr.splitlines() if line.startswith("gnnpart watchdog:")]
+    assert verdict and "rank 1 (last heard" in verdict[0] and "is gone: no word for more than" in verdict[0], \
+        proc.stderr
+
+
+def test_a_slow_rank_is_not_taken_for_gone(cora3):
+    # rank 1 spends 5 s in one epoch, more than three times the peer limit: its watchdog thread keeps reporting
+    proc = run_mpi(3, "stall_worker.py", cora3, 1, 60, "slow", 1.5, timeout=120)
+    assert "finished without the watchdog" in proc.stdout, proc.stderr
+    assert "gnnpart watchdog" not in proc.stderr
+
+
 def test_errors_of_several_ranks_are_whole_lines(cora3, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(cora3, broken)

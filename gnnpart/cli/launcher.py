@@ -27,29 +27,107 @@ def job_size() -> int | None:
     return None
 
 
+def srun_tasks_without_mpi() -> int | None:
+    """The task count of the ``srun`` step this process is one task of, when that step has more than one task but
+    the MPI sees no job (each task a world of one: srun lacks the MPI plugin); else ``None``.
+
+    Only meaningful when :func:`job_size` found no job: with a plugin, srun hands each task the PMI variables that
+    :func:`job_size` reads. (A batch script's ``SLURM_NTASKS`` without ``SLURM_STEP_NUM_TASKS`` is not a step.)
+    """
+    tasks = os.environ.get("SLURM_STEP_NUM_TASKS", "")
+    if tasks.isdigit() and int(tasks) > 1 and os.environ.get("SLURM_PROCID", "").isdigit():
+        return int(tasks)
+    return None
+
+
+LIBRARY_QUERY = ("import mpi4py; mpi4py.rc.initialize = False; from mpi4py import MPI; "
+                 "print(MPI.Get_library_version())")
+"""Asks which MPI library mpi4py loads without starting MPI (``MPI_Get_library_version`` may precede ``MPI_Init``)."""
+
+
+def mpi_library_version() -> str:
+    """The version text of the MPI library mpi4py runs on (``""`` when it cannot be read).
+
+    Asked in this process when mpi4py's MPI module is loaded already, else in a short child process, so that this
+    process's MPI is neither started nor left unstartable."""
+    try:
+        if "mpi4py.MPI" in sys.modules:
+            return sys.modules["mpi4py.MPI"].Get_library_version()
+        return subprocess.run([sys.executable, "-c", LIBRARY_QUERY], capture_output=True, text=True,
+                              timeout=60).stdout
+    except Exception:  # noqa: BLE001 - a hint, not a requirement
+        return ""
+
+
+def mpi_library(version: str | None = None) -> str:
+    """``"MPICH"`` (or a derivative), ``"Open MPI"`` or ``"unknown"``: the MPI library of ``version`` (default: the
+    one mpi4py runs on, :func:`mpi_library_version`)."""
+    version = mpi_library_version() if version is None else version
+    if "Open MPI" in version:
+        return "Open MPI"
+    return "MPICH" if any(name in version for name in ("MPICH", "MVAPICH", "Intel(R) MPI")) else "unknown"
+
+
+SRUN_PLUGIN = {"MPICH": "pmi2", "Open MPI": "pmix"}
+"""The ``srun --mpi=`` plugin each MPI library needs (MPICH and its derivatives speak PMI-2; Open MPI 4 and 5 are
+built with PMIx, and Debian's Open MPI without Slurm's PMI-2)."""
+
+
+def srun_plugin() -> str | None:
+    """The ``srun --mpi=`` value for the MPI that mpi4py runs on (``GNNPART_SRUN_MPI`` overrides), or None when
+    the library is one gnnpart does not know."""
+    return os.environ.get("GNNPART_SRUN_MPI") or SRUN_PLUGIN.get(mpi_library())
+
+
+def start_hint(parts: int) -> str:
+    """How to start one rank per part, in the terms of the launcher in use (srun's when in a Slurm step)."""
+    if os.environ.get("SLURM_STEP_NUM_TASKS", "").isdigit():
+        return f"start {parts} tasks (srun -n {parts}, or sbatch --ntasks={parts})"
+    return f"run with -n {parts}"
+
+
+def srun_plugin_hint(tasks: int) -> str:
+    """The one line saying that srun started ``tasks`` tasks of one rank each, and which ``--mpi=`` to use."""
+    library = mpi_library()
+    plugin = SRUN_PLUGIN.get(library)
+    use = (f"use srun --mpi={plugin} (mpi4py runs on {library}"
+           f"{'; Open MPI needs --mpi=pmix' if library == 'MPICH' else '; MPICH needs --mpi=pmi2'})" if plugin
+           else "use srun --mpi=pmi2 for MPICH, --mpi=pmix for Open MPI")
+    return (f"srun started {tasks} tasks but MPI sees each as a world of 1 rank: srun is missing its MPI plugin; "
+            f"{use}, or set MpiDefault in slurm.conf; `srun --mpi=list` shows the plugins this Slurm has")
+
+
 def find_mpiexec() -> str:
-    """``$GNNPART_MPIEXEC``, else ``mpiexec`` on the PATH, else the one beside this Python (pip's mpich)."""
+    """``$GNNPART_MPIEXEC``, else the ``mpiexec`` beside this Python (an MPI installed into this environment, such
+    as pip's mpich, is the one its mpi4py loads), else ``mpiexec`` (or ``mpirun``) on the PATH."""
     override = os.environ.get("GNNPART_MPIEXEC")
     if override:
         return override
-    found = shutil.which("mpiexec") or shutil.which("mpirun")
-    if found:
-        return found
     beside = Path(sysconfig.get_path("scripts")) / "mpiexec"
     if beside.exists():
         return str(beside)
+    found = shutil.which("mpiexec") or shutil.which("mpirun")
+    if found:
+        return found
     raise FileNotFoundError("no mpiexec found: install an MPI (`pip install mpich`, or Open MPI) or set GNNPART_MPIEXEC")
+
+
+def mpiexec_library(exe: str) -> str:
+    """``"MPICH"``, ``"Open MPI"`` or ``"unknown"``: the MPI an ``mpiexec`` belongs to (its ``--version``)."""
+    try:
+        version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if "Open MPI" in version or "OpenRTE" in version:
+        return "Open MPI"
+    return "MPICH" if "HYDRA" in version or "MPICH" in version else "unknown"
 
 
 def mpiexec_command(nprocs: int, argv: list[str], mpiexec: str | None = None) -> list[str]:
     """``mpiexec -n N python -m mpi4py ARGV``, with the flags Open MPI needs (as root, more ranks than cores)."""
     exe = mpiexec or find_mpiexec()
     flags: list[str] = []
-    try:
-        version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        version = ""
-    if "Open MPI" in version or "OpenRTE" in version:
+    if mpiexec_library(exe) == "Open MPI":
         flags.append("--oversubscribe")
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             flags.append("--allow-run-as-root")

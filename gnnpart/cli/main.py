@@ -8,13 +8,13 @@ import sys
 from contextlib import contextmanager
 
 from gnnpart.cli import (
-    convert_command, datasets_command, demo_command, generate_command, inspect_command, partition_command,
+    convert_command, datasets_command, demo_command, generate_command, inspect_command, mpi_command, partition_command,
     predict_command, train_command,
 )
 from gnnpart.cli.exit_status import error_line
 
 SUBCOMMANDS = (convert_command, generate_command, partition_command, inspect_command, datasets_command, train_command,
-               predict_command, demo_command)
+               predict_command, demo_command, mpi_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

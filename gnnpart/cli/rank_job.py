@@ -7,14 +7,16 @@ from __future__ import annotations
 import os
 
 from gnnpart.cli.exit_status import error_line
-from gnnpart.cli.launcher import job_size, mpiexec_command, run_job, watch_launcher
+from gnnpart.cli.launcher import (job_size, mpiexec_command, run_job, srun_plugin_hint, srun_tasks_without_mpi,
+                                  start_hint, watch_launcher)
+from gnnpart.errors import ConfigError
 from gnnpart.partition.store import check_files_present, read_meta
 from gnnpart.processes import abort_job
 
 
 def start_rank(part_dir: str, comm=None, threads: int = 0):
     """This rank's communicator (made if None), the partition's ``meta.json``, and its torch threads (``threads``,
-    else the cores divided among the ranks); refuses a job whose rank count is not the number of parts.
+    else :func:`~gnnpart.rank.cores.default_threads`); refuses a job whose rank count is not the number of parts.
 
     Returns:
         ``(comm, meta, threads)``.
@@ -22,13 +24,14 @@ def start_rank(part_dir: str, comm=None, threads: int = 0):
     import torch
 
     from gnnpart.comm.communicator import Communicator
+    from gnnpart.rank.cores import default_threads
 
     comm = comm or Communicator()
     meta = read_meta(part_dir)
     if comm.size != meta["num_parts"]:
         raise ValueError(f"the number of ranks ({comm.size}) must equal the number of parts of {part_dir} "
-                         f"({meta['num_parts']}): run with -n {meta['num_parts']}")
-    threads = threads or max(1, (os.cpu_count() or 1) // comm.size)
+                         f"({meta['num_parts']}): {start_hint(meta['num_parts'])}")
+    threads = threads or default_threads(comm)
     torch.set_num_threads(threads)
     return comm, meta, threads
 
@@ -103,6 +106,11 @@ def dispatch(nprocs: int | None, part_dir: str, argv: list[str], command: str, b
         flags (dict[str, str], optional): as :func:`run_rank`.
     """
     size = job_size()
+    tasks = srun_tasks_without_mpi() if size in (None, 1) else None
+    if tasks is not None:  # each srun task would train alone (and write the same files): refuse, on task 0 only
+        if os.environ.get("SLURM_PROCID") != "0":
+            return 1
+        raise ConfigError(srun_plugin_hint(tasks))
     if nprocs is not None and size is None:
         return launch(part_dir, nprocs, argv, check)
     if nprocs is not None and size != nprocs:

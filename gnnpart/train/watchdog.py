@@ -10,6 +10,15 @@ completed for ``timeout`` seconds, rank 0 prints which ranks are stuck (silent, 
 them) and what every rank was doing, and aborts the job with ``MPI_Abort``. Rank 0 also sends every rank a heartbeat
 each interval: should rank 0 itself be silent (stopped, or on a node that died), the others end the job a little
 after the limit (two intervals), naming rank 0.
+
+Silence is judged apart from slowness. Every rank's watchdog thread reports at once when training starts, then each
+interval; a rank whose thread has sent nothing for :data:`PEER_SILENCE_S` seconds (15) since its last report is gone
+(killed, stopped, its node down), and rank 0 ends the job then, naming it, whatever the epoch limit (a rank that
+hears nothing from rank 0 for as long does the same): under ``srun`` without ``--kill-on-bad-exit`` a killed rank
+would otherwise leave the others waiting until the limit. The thread runs beside the computation (gnnpart's and
+torch's kernels release the GIL), so a rank that is merely slow, in a long epoch or a long exchange, keeps
+reporting, and only the epoch limit ends it. A rank never heard from (one that has not started training) is also
+left to the epoch limit.
 """
 from __future__ import annotations
 
@@ -22,6 +31,11 @@ _TAG = 0x7761  # "wa": a rank's report to rank 0
 _BEAT = 0x7762  # rank 0's heartbeat to the others
 WAITING = ("exchange", "all-reduce", "barrier")
 """Phases in which a rank waits for the others (a rank elsewhere is the stuck one)."""
+PEER_SILENCE_S = 15.0
+"""Seconds without a word from a rank's watchdog thread, after its first, after which that rank is taken for gone
+(killed, stopped, its node down) and the job ended. The thread runs beside the computation, so a rank that is merely
+slow (a long epoch, a long exchange) keeps sending: slowness is the epoch limit's to judge (``timeout``), silence
+this one's."""
 
 
 class Progress:
@@ -65,14 +79,16 @@ class Watchdog:
         comm (Communicator): the job's communicator (a duplicate of it carries the reports).
         progress (Progress): this rank's progress.
         timeout (float): seconds without a completed epoch.
-        interval (float, optional): seconds between reports (default ``timeout / 5``, between 0.2 and 5).
+        interval (float, optional): seconds between reports (default ``timeout / 5``, between 0.2 s and a fifth of
+            :data:`PEER_SILENCE_S`, 3 s).
     """
 
     def __init__(self, comm, progress: Progress, timeout: float, interval: float | None = None):
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError(f"`watchdog` must be a number of seconds > 0 (got {timeout!r})")
         self.comm, self.progress, self.timeout = comm, progress, float(timeout)
-        self.interval = interval or max(0.2, min(5.0, self.timeout / 5))
+        self.interval = interval or max(0.2, min(5.0, self.timeout / 5, PEER_SILENCE_S / 5))
+        self.silence = max(PEER_SILENCE_S, 3 * self.interval)
         mpi = comm.MPI
         self.shared = comm.size > 1 and mpi.Query_thread() == mpi.THREAD_MULTIPLE
         self.channel = comm.comm.Dup() if self.shared else None
@@ -94,15 +110,23 @@ class Watchdog:
             self._thread = None
 
     def _run(self) -> None:
-        rank, reports, pending, beats, heard = self.comm.rank, {}, None, {}, time.monotonic()
-        while not self._stop.wait(self.interval):
-            now = time.monotonic()
+        try:
+            self._watch()
+        except Exception as exc:  # noqa: BLE001 - an MPI error in this thread (a peer gone): end the job, say so
+            self._abort(f"gnnpart watchdog: rank {self.comm.rank}: lost contact with the other ranks "
+                        f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); ending the job")
+
+    def _watch(self) -> None:
+        rank, reports, pending, beats = self.comm.rank, {}, None, {}
+        heard, beat, first = time.monotonic(), None, True  # beat: when rank 0 was last heard (None: not yet)
+        while first or not self._stop.wait(self.interval):  # the first report goes at once: a rank is heard from
+            first, now = False, time.monotonic()  # as soon as it trains
             if self.shared and rank != 0:
                 if pending is None or pending.Test():
                     pending = self.channel.isend(self.progress.report(now), dest=0, tag=_TAG)
                 while self.channel.iprobe(source=0, tag=_BEAT):
                     self.channel.recv(source=0, tag=_BEAT)
-                    heard = now
+                    heard = beat = now
             elif self.shared:
                 status = self.comm.MPI.Status()
                 while self.channel.iprobe(source=self.comm.MPI.ANY_SOURCE, tag=_TAG, status=status):
@@ -110,6 +134,15 @@ class Watchdog:
                 for r in range(1, self.comm.size):  # a rank that hears nothing from rank 0 knows it is silent
                     if beats.get(r) is None or beats[r].Test():
                         beats[r] = self.channel.isend(None, dest=r, tag=_BEAT)
+                # a rank never heard from (not yet training) is left to the epoch limit: only silence after a report
+                # means gone
+                gone = [r for r, (at, _) in sorted(reports.items()) if now - at > self.silence]
+                if gone:
+                    self._abort(self._gone(now, gone, reports))
+            if self.shared and rank != 0 and beat is not None and now - beat > self.silence:
+                self._abort(f"gnnpart watchdog: rank {rank}: rank 0 is gone: no word from it for {now - beat:.0f} "
+                            f"s (its process ended or stopped, or its node is down); this rank: "
+                            f"{_describe(self.progress.report(now))}; ending the job")
             idle = now - self.progress.last_epoch
             if rank == 0 and idle > self.timeout:
                 self._abort(self._verdict(now, idle, reports))
@@ -124,6 +157,12 @@ class Watchdog:
                 self._abort(f"gnnpart watchdog: rank {rank}: no epoch completed in {idle:.0f} s (the watchdog's "
                             f"limit is {self.timeout:g} s); this rank: {_describe(self.progress.report(now))}; rank 0 "
                             "did not end the job")
+
+    def _gone(self, now: float, gone: list, reports: dict) -> str:
+        names = ", ".join(f"rank {r} (last heard {now - reports[r][0]:.0f} s ago, {_describe(reports[r][1])})"
+                          for r in gone)
+        return (f"gnnpart watchdog: {names} {'is' if len(gone) == 1 else 'are'} gone: no word for more than "
+                f"{self.silence:.0f} s (the process ended or stopped, or its node is down); ending the job")
 
     def _verdict(self, now: float, idle: float, reports: dict) -> str:
         states = {0: self.progress.report(now)}

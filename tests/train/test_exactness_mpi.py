@@ -61,7 +61,11 @@ def reference(runs):
 
 @pytest.mark.parametrize("n", [2, 3, 4])
 def test_n_ranks_equal_one_rank(runs, reference, n):
-    got = runs[n]
+    assert_runs_agree(runs[n], reference, n)
+
+
+def assert_runs_agree(got: dict, reference: dict, n: int) -> None:
+    """The runs of ``n`` ranks (``{tag: arrays}``) agree with one rank's within :data:`TOLERANCE`, and train."""
     for tag, ref in reference.items():
         assert set(got[tag]) == set(ref)
         tol = TOLERANCE[tag]

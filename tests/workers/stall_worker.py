@@ -1,9 +1,14 @@
 """MPI worker: one rank gets stuck inside an epoch; the watchdog must end the job and name it.
 
-Usage: mpiexec -n N python -m mpi4py tests/workers/stall_worker.py PART_DIR STUCK_RANK WATCHDOG_SECONDS
-Rank STUCK_RANK sleeps for 120 s in layer 0's compute at epoch 3 (after its halo exchange), as a rank reading a
-dead file system would; the others go on to the next collective and wait there.
+Usage: mpiexec -n N python -m mpi4py tests/workers/stall_worker.py PART_DIR STUCK_RANK WATCHDOG_SECONDS [HOW SILENCE]
+Rank STUCK_RANK, in layer 0's compute at epoch 3 (after its halo exchange), by HOW:
+- ``sleep`` (the default): sleeps 120 s, as a rank reading a dead file system would;
+- ``slow``: sleeps 5 s, a slow epoch, which must not end the job;
+- ``stop``: stops itself (SIGSTOP), as a rank whose node is gone: the others hear nothing more from it.
+The others go on to the next collective and wait there. SILENCE sets the watchdog's ``PEER_SILENCE_S``.
 """
+import os
+import signal
 import sys
 import time
 
@@ -13,16 +18,18 @@ from gnnpart import read_meta
 from gnnpart.comm import Communicator
 from gnnpart.nn import GCN, DistGCNConv
 from gnnpart.rank import Rank
-from gnnpart.train import Trainer, TrainOptions
+from gnnpart.train import Trainer, TrainOptions, watchdog
 
 
 class Stalling(DistGCNConv):
-    stuck_rank = -1
+    stuck_rank, how = -1, "sleep"
 
     def forward(self, h, graph):
         out = super().forward(h, graph)
         if graph.exchange.comm.rank == self.stuck_rank and graph.epoch == 2 and self.training:
-            time.sleep(120)
+            if self.how == "stop":
+                os.kill(os.getpid(), signal.SIGSTOP)
+            time.sleep(5 if self.how == "slow" else 120)
         return out
 
 
@@ -31,7 +38,10 @@ class StallingGCN(GCN):
         return Stalling(in_channels, out_channels, **kwargs)
 
 
-def main(part_dir, stuck_rank, seconds):
+def main(part_dir, stuck_rank, seconds, how="sleep", silence=None):
+    if silence is not None:
+        watchdog.PEER_SILENCE_S = float(silence)
+    Stalling.how = how
     comm = Communicator()
     torch.set_num_threads(1)
     meta = read_meta(part_dir)
