@@ -27,8 +27,13 @@ up() {
   host=$(hostname -s)
   cpus=$(nproc)
   mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
+  # job ids that no earlier Slurm on this machine gave: MPICH names its shared-memory segment after the PMI job
+  # id (jobid.step), and a segment left in /dev/shm by a killed job of an earlier run with the same id would hang
+  # the new job's MPI_Init
+  local first=$(( $(date +%s) % 50000000 + 1000 ))
   cat > "$SLURM_DIR/slurm.conf" <<EOF
 ClusterName=gnnpart-ci
+FirstJobId=$first
 SlurmctldHost=$host
 SlurmUser=root
 SlurmdUser=root

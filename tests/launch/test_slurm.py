@@ -65,13 +65,16 @@ def srun(*args) -> list:
     return ["srun", "-O", "-n", "3", *args, sys.executable, "-m", "mpi4py", "-m", "gnnpart"]
 
 
-def wait_for(check, what: str, seconds: float = 120, proc=None) -> None:
+def wait_for(check, what: str, seconds: float = 120, proc=None, job: str | None = None, log: Path | None = None):
+    """Wait until ``check()``; fail at once when the process ``proc`` or the Slurm ``job`` ends first."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         if check():
             return
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"ended before {what}: {proc.stderr.read() if proc.stderr else ''}")
+        if job is not None and job_gone(job) and not check():
+            raise AssertionError(f"job {job} ended before {what}:\n{log.read_text() if log and log.exists() else ''}")
         time.sleep(0.1)
     raise AssertionError(f"no {what} within {seconds} s")
 
@@ -160,7 +163,8 @@ def _submit_long(cora3, tmp_path, *extra) -> tuple[str, Path]:
 def test_scancel_leaves_nothing(mpi, cora3, tmp_path):
     job, metrics = _submit_long(cora3, tmp_path)
     try:
-        wait_for(lambda: metrics.exists() and len(read_lines(metrics)) >= 2, "epochs")
+        wait_for(lambda: metrics.exists() and len(read_lines(metrics)) >= 2, "epochs", job=job,
+                 log=tmp_path / "long.out")
         start = time.time()
         assert run(["scancel", job], timeout=30).returncode == 0
         wait_for(lambda: job_gone(job), "end of the job", 60)
@@ -219,7 +223,8 @@ def test_a_checkpoint_survives_scancel_and_resumes_exactly(mpi, cora3, tmp_path)
     assert whole.returncode == 0, whole.stderr
     job, metrics = _submit_long(cora3, tmp_path, "--checkpoint", ckpt, "--checkpoint-every", "4")
     try:
-        wait_for(lambda: (ckpt / "checkpoint.pt").exists() and len(read_lines(metrics)) >= 5, "a checkpoint")
+        wait_for(lambda: (ckpt / "checkpoint.pt").exists() and len(read_lines(metrics)) >= 5, "a checkpoint",
+                 job=job, log=tmp_path / "long.out")
         run(["scancel", job], timeout=30)
         wait_for(lambda: job_gone(job), "end of the job", 60)
     finally:
