@@ -28,7 +28,10 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "build_model": "gnnpart.nn.models",
     "MODELS": "gnnpart.nn.names",
     "SyncBatchNorm": "gnnpart.nn.norm",
+    "convert_sync_norm": "gnnpart.nn.row_norms",
+    "check_row_norms": "gnnpart.nn.row_norms",
 })
 __all__ = ["HaloLayer", "halo_layers", "HashDropout", "HaloGates", "attach_halo_gates", "attached_halo_gates",
            "HaloConv", "LocalGraph", "DistGCNConv", "DistSAGEConv", "DistGATConv", "DistGINConv", "BasicGNN", "GCN",
-           "GraphSAGE", "GAT", "GIN", "GINE", "build_model", "MODELS", "SyncBatchNorm"]
+           "GraphSAGE", "GAT", "GIN", "GINE", "build_model", "MODELS", "SyncBatchNorm",
+           "convert_sync_norm", "check_row_norms"]

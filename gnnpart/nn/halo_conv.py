@@ -8,10 +8,30 @@ from torch import nn
 
 from gnnpart.nn.contract import HaloLayer
 
-# Convs that normalise by degrees computed on the graph they are given, and take no bipartite input: on a part,
-# the halo nodes' other edges are missing, so their result would be wrong at the boundary.
-LOCAL_DEGREE_CONVS = ("SGConv", "TAGConv", "ChebConv", "ARMAConv", "GCN2Conv", "LGConv", "SSGConv", "FAConv",
-                      "ClusterGCNConv", "APPNP")
+_MULTI_HOP = ("propagates {} hops inside one call, so one halo exchange before the layer is not enough (an exchange "
+              "per hop is not built yet); stack that many HaloConv(GCNConv) layers instead")
+_SOURCE_DEGREES = ("normalises each edge by its source's degree, which a part does not see whole for a halo node; "
+                   "use GCNConv (HaloConv gives it the whole graph's normalisation)")
+REFUSED = {
+    "SGConv": _MULTI_HOP.format("K"), "SSGConv": _MULTI_HOP.format("K"), "TAGConv": _MULTI_HOP.format("K"),
+    "APPNP": _MULTI_HOP.format("K"), "ARMAConv": _MULTI_HOP.format("num_layers"),
+    "GatedGraphConv": _MULTI_HOP.format("num_layers"), "MixHopConv": _MULTI_HOP.format("max(powers)"),
+    "PANConv": _MULTI_HOP.format("filter_size"),
+    "ChebConv": ("takes the Laplacian's degrees over each edge's source, which a part does not see whole; use "
+                 "GCNConv (HaloConv gives it the whole graph's normalisation)"),
+    "GCN2Conv": "needs the initial features x_0 at every layer, which HaloConv does not pass yet; use GCNConv",
+    "FAConv": "needs the initial features x_0 at every layer, which HaloConv does not pass yet; use GATConv",
+    "LGConv": _SOURCE_DEGREES, "PDNConv": _SOURCE_DEGREES, "EGConv": _SOURCE_DEGREES,
+}
+"""Convs that HaloConv cannot make exact yet, with the reason each is refused."""
+
+
+def takes_pair(conv) -> bool:
+    """Whether ``conv.forward`` takes ``x`` as a ``(x_src, x_dst)`` pair (PyG annotates it ``PairTensor``)."""
+    import inspect
+
+    params = list(inspect.signature(conv.forward).parameters.values())
+    return bool(params) and "Tuple" in str(params[0].annotation)
 
 
 @contextmanager
@@ -41,8 +61,13 @@ class HaloConv(HaloLayer):
     ``GCNConv`` normalises by degrees. A part lacks the halo nodes' other edges, so with ``normalize=True`` the
     wrapper passes the weights of PyG's ``gcn_norm`` on the whole graph instead (from the global degrees the
     partition stores, and each halo node's self loop fetched from its owner once) and runs the conv with
-    ``normalize`` off; the result is exact too. Convs that normalise by local degrees and take no bipartite input
-    (``SGConv``, ``TAGConv``, ``ChebConv``, ...: :data:`LOCAL_DEGREE_CONVS`) are refused.
+    ``normalize`` off; the result is exact too.
+
+    A conv without a bipartite form (``x`` not a pair: ``PNAConv``, ``ClusterGCNConv``, ``AGNNConv``) runs on the
+    local square graph, ``conv(x_local, graph.edge_index)``, and its inner rows are kept: every edge goes into an
+    inner node, so this is exact when a target's output depends only on its own row, its in-neighbours' rows and
+    its in-degree (complete for an inner node). Convs that propagate several hops in one call, need ``x_0``, or
+    normalise by source degrees are refused, each with its reason (:data:`REFUSED`).
 
     Edge features: with ``edge_attr=True`` the wrapper passes ``edge_attr=graph.edge_attr`` (the partition's
     ``[E, D]`` edge features, in the order of ``graph.edge_index``, cast to the input's dtype) to the conv, as
@@ -65,12 +90,12 @@ class HaloConv(HaloLayer):
 
         if not isinstance(conv, MessagePassing):
             raise TypeError(f"`conv` must be a torch_geometric MessagePassing layer (got {type(conv).__name__})")
-        if type(conv).__name__ in LOCAL_DEGREE_CONVS:
-            raise ValueError(f"{type(conv).__name__} normalises by degrees on the graph it is given and takes no "
-                             "bipartite input: on a part its result would be wrong at the boundary. Use GCNConv "
-                             "(HaloConv passes it the whole graph's normalisation) or a conv that takes (x_src, x_dst)")
+        name = type(conv).__name__
+        if name in REFUSED:
+            raise ValueError(f"HaloConv({name}): {name} {REFUSED[name]}")
         self.conv = conv
         self._is_gcn = isinstance(conv, GCNConv)
+        self._pair = takes_pair(conv)
         if edge_attr and self._is_gcn:
             raise ValueError("GCNConv takes edge weights, not edge features: leave `edge_attr` False (HaloConv passes "
                              "GCNConv the whole graph's normalisation)")
@@ -111,4 +136,6 @@ class HaloConv(HaloLayer):
                 raise ValueError(f"HaloConv({type(self.conv).__name__}, edge_attr=True) needs edge features, and this "
                                  "partition has none: partition a graph with `edge_attr`")
             kwargs["edge_attr"] = graph.edge_attr.to(x.dtype)
+        if not self._pair:  # the square local graph: every edge goes into an inner node; keep the inner rows
+            return self.conv(x_local, graph.edge_index, *args, **kwargs)[: graph.num_inner]
         return self.conv((x_local, x), graph.edge_index, *args, **kwargs)

@@ -23,6 +23,7 @@ from gnnpart.data.labels import SPLITS
 from gnnpart.infer.outputs import predict
 from gnnpart.nn.contract import halo_layers
 from gnnpart.nn.gates import HaloGates, attach_halo_gates, attached_halo_gates
+from gnnpart.nn.row_norms import bind_sync_norms, check_row_norms
 from gnnpart.train.callbacks import BestEpoch, Callback
 from gnnpart.train.options import TrainOptions
 from gnnpart.train.records import BestRecord, EpochRecord, FitSummary
@@ -79,6 +80,8 @@ class Trainer:
         self.graph, self.exchange = rank.graph, rank.exchange
         self.x, self.y, self.masks = rank.x, rank.y, rank.masks
         self.settings = dict(settings or {})
+        check_row_norms(model)  # a norm over this rank's rows alone would make N ranks differ from one
+        bind_sync_norms(model, self.comm)
         self.layers = halo_layers(model)
         self.halo_policies = parse_halo(halo, len(self.layers))
         self.num_train = int(self.comm.sum_scalars([self.task.count(self.y[self.masks["train"]])])[0])

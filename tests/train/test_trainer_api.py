@@ -9,7 +9,8 @@ from torch_geometric import nn as pyg
 
 from gnnpart import partition_graph
 from gnnpart.comm import Communicator
-from gnnpart.nn import GCN, GraphSAGE, HaloConv, HaloLayer, attach_halo_gates
+from gnnpart.errors import ConfigError
+from gnnpart.nn import GCN, GraphSAGE, HaloConv, HaloLayer, attach_halo_gates, convert_sync_norm
 from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
 from gnnpart.train.callbacks import Callback, EarlyStopping, MetricsFile
@@ -306,3 +307,24 @@ def test_gat_widths_are_checked_before_any_rank(capsys, part_dir):
 
     code, _, err = gnnpart_main(capsys, "train", part_dir, "--model", "gat", "--hidden", "10", "--heads", "8")
     assert code == 1 and "--hidden must be a multiple of --heads for gat (got --hidden 10, --heads 8)" in err, err
+
+
+def test_a_norm_over_one_ranks_rows_is_refused_before_training(rank):
+    class Normed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = HaloConv(pyg.GraphConv(rank.x.shape[1], 16))
+            self.norm = nn.BatchNorm1d(16)
+            self.conv2 = HaloConv(pyg.GraphConv(16, 7))
+
+        def forward(self, x, graph):
+            return self.conv2(torch.relu(self.norm(self.conv1(x, graph))), graph)
+
+    with pytest.raises(ConfigError, match=r"the model's `norm`: BatchNorm1d takes its statistics over the rows of "
+                                          r"this rank alone; call gnnpart.nn.convert_sync_norm\(model\) first"):
+        Trainer(Normed(), rank)
+    model = convert_sync_norm(Normed())
+    trainer = Trainer(model, rank, options=TrainOptions(eval_every=1000))
+    assert model.norm.comm is rank.comm  # bound by the trainer
+    losses = [r.loss for r in trainer.fit(3, restore_best=False)]
+    assert losses[-1] < losses[0]

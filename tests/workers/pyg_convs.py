@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch_geometric import nn as pyg
 
-from gnnpart.nn import HaloConv, HashDropout
+from gnnpart.nn import HaloConv, HashDropout, convert_sync_norm
 
 HIDDEN = 16
 
@@ -14,6 +14,8 @@ HIDDEN = 16
 def _gin(a, b):
     return pyg.GINConv(nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, b)))
 
+
+PNA_DEGREES = torch.tensor([0, 40, 30, 20, 10, 5])  # a histogram of in-degrees: only its averages matter here
 
 CONVS = {
     "GraphConv": lambda a, b: pyg.GraphConv(a, b),
@@ -24,7 +26,17 @@ CONVS = {
     "TransformerConv": lambda a, b: pyg.TransformerConv(a, b // 2, heads=2) if b == HIDDEN else pyg.TransformerConv(a, b),
     "GINConv": _gin,
     "GCNConv": lambda a, b: pyg.GCNConv(a, b),
+    # convs without a bipartite form, run on the local square graph
+    # (PNAConv transforms every edge's [x_i, x_j]: on Cora's 1433 features that is 8 s a step, so the first layer
+    # is a GraphConv and PNAConv the second, on 16-wide rows)
+    "PNAConv": lambda a, b: pyg.GraphConv(a, b) if a > HIDDEN else pyg.PNAConv(
+        a, b, ["mean", "min", "max", "std"], ["identity", "amplification", "attenuation"], deg=PNA_DEGREES),
+    "ClusterGCNConv": lambda a, b: pyg.ClusterGCNConv(a, b, diag_lambda=0.1),
+    # a BatchNorm1d inside the conv (GENConv's MLP), and one between two convs: synchronised by convert_sync_norm
+    "GENConv": lambda a, b: pyg.GENConv(a, b),
+    "GraphConv+BatchNorm1d": lambda a, b: pyg.GraphConv(a, b),
 }
+NORM_BETWEEN = "+BatchNorm1d"
 
 
 class TwoLayer(nn.Module):
@@ -34,10 +46,12 @@ class TwoLayer(nn.Module):
         super().__init__()
         self.conv1 = HaloConv(CONVS[name](in_channels, HIDDEN))
         self.conv2 = HaloConv(CONVS[name](HIDDEN, out_channels))
+        self.norm = nn.BatchNorm1d(HIDDEN) if name.endswith(NORM_BETWEEN) else nn.Identity()
         self.drop = HashDropout(dropout)
+        convert_sync_norm(self)  # a no-op for convs without a BatchNorm1d
 
     def forward(self, x, graph):
-        h = torch.relu(self.conv1(x, graph))
+        h = torch.relu(self.norm(self.conv1(x, graph)))
         return self.conv2(self.drop(h, graph, stream=1), graph)
 
 
@@ -48,12 +62,13 @@ class WholeGraph(nn.Module):
         super().__init__()
         self.conv1 = CONVS[name](in_channels, HIDDEN)
         self.conv2 = CONVS[name](HIDDEN, out_channels)
+        self.norm = nn.BatchNorm1d(HIDDEN) if name.endswith(NORM_BETWEEN) else nn.Identity()
         self.p = dropout
 
     def forward(self, x, edge_index, seed=0, epoch=0):
         from gnnpart.hashing import hash_dropout
 
-        h = torch.relu(self.conv1(x, edge_index))
+        h = torch.relu(self.norm(self.conv1(x, edge_index)))
         if self.training and self.p:
             h = hash_dropout(h, torch.arange(x.shape[0]), seed, epoch, 1, self.p)
         return self.conv2(h, edge_index)
