@@ -8,15 +8,24 @@ from torch import nn
 
 from gnnpart.nn.contract import HaloLayer
 
-_MULTI_HOP = ("propagates {} hops inside one call, so one halo exchange before the layer is not enough (an exchange "
-              "per hop is not built yet); stack that many HaloConv(GCNConv) layers instead")
 _SOURCE_DEGREES = ("normalises each edge by its source's degree, which a part does not see whole for a halo node; "
                    "use GCNConv (HaloConv gives it the whole graph's normalisation)")
+HOP_BY_HOP = {
+    "SGConv": lambda c: (False, c.add_self_loops),
+    "SSGConv": lambda c: (False, c.add_self_loops),
+    "TAGConv": lambda c: (False, False) if c.normalize else None,
+    "APPNP": lambda c: (False, c.add_self_loops) if c.normalize else None,
+    "MixHopConv": lambda c: (False, c.add_self_loops),
+    "GatedGraphConv": lambda c: None,
+}
+"""Convs that call ``propagate`` several times (hops) in one call, run with the halo rows refreshed before every
+hop; each maps to the ``(improved, add_self_loops)`` of the ``gcn_norm`` it runs itself (None: it runs none)."""
+
 REFUSED = {
-    "SGConv": _MULTI_HOP.format("K"), "SSGConv": _MULTI_HOP.format("K"), "TAGConv": _MULTI_HOP.format("K"),
-    "APPNP": _MULTI_HOP.format("K"), "ARMAConv": _MULTI_HOP.format("num_layers"),
-    "GatedGraphConv": _MULTI_HOP.format("num_layers"), "MixHopConv": _MULTI_HOP.format("max(powers)"),
-    "PANConv": _MULTI_HOP.format("filter_size"),
+    "ARMAConv": ("propagates num_stacks stacks of rows (not one row per node) hop after hop inside one call; stack "
+                 "HaloConv(GCNConv) layers instead"),
+    "PANConv": ("sums powers of the adjacency matrix that it builds inside one call, so one halo exchange before "
+                "the layer is not enough; stack HaloConv(GCNConv) layers instead"),
     "ChebConv": ("takes the Laplacian's degrees over each edge's source, which a part does not see whole; use "
                  "GCNConv (HaloConv gives it the whole graph's normalisation)"),
     "GCN2Conv": "needs the initial features x_0 at every layer, which HaloConv does not pass yet; use GCNConv",
@@ -66,8 +75,14 @@ class HaloConv(HaloLayer):
     A conv without a bipartite form (``x`` not a pair: ``PNAConv``, ``ClusterGCNConv``, ``AGNNConv``) runs on the
     local square graph, ``conv(x_local, graph.edge_index)``, and its inner rows are kept: every edge goes into an
     inner node, so this is exact when a target's output depends only on its own row, its in-neighbours' rows and
-    its in-degree (complete for an inner node). Convs that propagate several hops in one call, need ``x_0``, or
-    normalise by source degrees are refused, each with its reason (:data:`REFUSED`).
+    its in-degree (complete for an inner node).
+
+    A conv that propagates several hops in one call (``SGConv``, ``SSGConv``, ``TAGConv``, ``APPNP``,
+    ``MixHopConv``, ``GatedGraphConv``: :data:`HOP_BY_HOP`) runs on the local square graph too, with its halo rows
+    refreshed from their owners before every hop after the first (an exact exchange per hop, forward and backward,
+    its bytes counted as the layer's), and with edges whose ``gcn_norm`` is the whole graph's
+    (:meth:`~gnnpart.nn.LocalGraph.degree_completed_edges`). Convs that need ``x_0``, normalise by source degrees,
+    or build powers of the adjacency themselves are refused, each with its reason (:data:`REFUSED`).
 
     Edge features: with ``edge_attr=True`` the wrapper passes ``edge_attr=graph.edge_attr`` (the partition's
     ``[E, D]`` edge features, in the order of ``graph.edge_index``, cast to the input's dtype) to the conv, as
@@ -96,6 +111,10 @@ class HaloConv(HaloLayer):
         self.conv = conv
         self._is_gcn = isinstance(conv, GCNConv)
         self._pair = takes_pair(conv)
+        self._hops = HOP_BY_HOP.get(name)
+        if self._hops is not None and getattr(conv, "dropout", 0):
+            raise ValueError(f"HaloConv({name}): its dropout of edges draws at random on each rank; set dropout=0 "
+                             "(and use gnnpart.nn.HashDropout on rows, which is the same on any number of ranks)")
         if edge_attr and self._is_gcn:
             raise ValueError("GCNConv takes edge weights, not edge features: leave `edge_attr` False (HaloConv passes "
                              "GCNConv the whole graph's normalisation)")
@@ -136,6 +155,44 @@ class HaloConv(HaloLayer):
                 raise ValueError(f"HaloConv({type(self.conv).__name__}, edge_attr=True) needs edge features, and this "
                                  "partition has none: partition a graph with `edge_attr`")
             kwargs["edge_attr"] = graph.edge_attr.to(x.dtype)
+        if self._hops is not None:
+            return self._hop_by_hop(x_local, graph, *args, **kwargs)
         if not self._pair:  # the square local graph: every edge goes into an inner node; keep the inner rows
             return self.conv(x_local, graph.edge_index, *args, **kwargs)[: graph.num_inner]
         return self.conv((x_local, x), graph.edge_index, *args, **kwargs)
+
+    def _hop_by_hop(self, x_local: torch.Tensor, graph, *args, **kwargs) -> torch.Tensor:
+        """A multi-hop conv on the local square graph, the halo rows refreshed from their owners before every hop
+        after the first (one exchange per hop, forward and backward, counted as the layer's), with the whole
+        graph's ``gcn_norm`` (:meth:`LocalGraph.degree_completed_edges`)."""
+        name = type(self.conv).__name__
+        policy = graph.policies.get(self.layer_id)
+        gated = graph.gates is not None and graph.gates.has(self.layer_id)
+        if (policy is not None and not policy.is_exact) or gated:
+            raise ValueError(f"HaloConv({name}) exchanges once per hop, which only the exact halo exchange does: give "
+                             f"its layer ({self.layer_id}) the exact policy (--halo ...,exact,...)")
+        if args or "edge_weight" in kwargs:
+            raise ValueError(f"HaloConv({name}) gives the conv the whole graph's edge weights itself: pass no "
+                             "edge_weight")
+        norm = self._hops(self.conv)
+        if norm is None:
+            edge_index, weight = graph.edge_index, None
+        else:
+            edge_index, weight = graph.degree_completed_edges(*norm)
+            weight = weight.to(x_local.dtype)
+        num_inner = graph.num_inner
+        propagate = self.conv.propagate
+
+        def refreshed(edge_index, size=None, **inputs):
+            x = inputs.get("x")
+            if isinstance(x, torch.Tensor) and x is not x_local and x.dim() == 2 and x.shape[0] == graph.num_local:
+                inputs["x"] = graph.halo(x[:num_inner], self)
+            return propagate(edge_index, size=size, **inputs)
+
+        self.conv.propagate = refreshed
+        try:
+            out = self.conv(x_local, edge_index, weight, **kwargs) if weight is not None else \
+                self.conv(x_local, edge_index, **kwargs)
+        finally:
+            del self.conv.propagate  # the class's method again
+        return out[:num_inner]

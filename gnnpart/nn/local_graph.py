@@ -240,6 +240,44 @@ class LocalGraph:
         """``[L, F]`` -> ``[I, F]``: for each inner node, the sum of its in-neighbours' rows (differentiable)."""
         return spmm_sum(self.indptr, self.indices, h_local.contiguous(), self.t_indptr, self.t_indices)
 
+    def _gcn_degrees(self, improved: bool, add_self_loops: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(deg [L], has_loop [I, 1])``: every local node's degree as ``gcn_norm`` takes it on the whole graph (the
+        global in-degree, plus ``fill`` where a node has no self loop), and which inner nodes have a self loop."""
+        key = ("gcn_degrees", improved, add_self_loops)
+        if key not in self.cache:
+            src, dst = self.edge_index
+            loop = src == dst  # inner ids are the same in source and target space
+            has_loop = torch.zeros(self.num_inner, 1, device=self.device)
+            has_loop[dst[loop]] = 1.0
+            has_loop_local = self.exchange.exchange_async(has_loop).wait()[:, 0]
+            deg = self.in_degree.double()
+            if add_self_loops:
+                deg = deg + (1.0 - has_loop_local.double()) * (2.0 if improved else 1.0)
+            self.cache[key] = (deg, has_loop)
+        return self.cache[key]
+
+    def degree_completed_edges(self, improved: bool = False, add_self_loops: bool = True):
+        """The local edges, and a self loop on every halo node whose weight is that node's whole-graph degree, with
+        weights (1 on the local edges): given to a conv that runs PyG's ``gcn_norm`` itself, they make it compute
+        the whole graph's normalisation for every local edge.
+
+        ``gcn_norm`` takes a node's degree as the sum of the weights of the edges into it; an inner node has all its
+        in-edges here, a halo node none, so its loop carries the whole degree (``add_remaining_self_loops`` then adds
+        it no other). The loops go into halo nodes, whose outputs are not kept.
+
+        Returns:
+            ``(edge_index [2, E + H], edge_weight [E + H])``.
+        """
+        key = ("degree_completed", improved, add_self_loops)
+        if key not in self.cache:
+            deg, _ = self._gcn_degrees(improved, add_self_loops)
+            halo = torch.arange(self.num_inner, self.num_local, device=self.device)
+            edge_index = torch.cat([self.edge_index, halo.unsqueeze(0).repeat(2, 1)], dim=1)
+            weight = torch.cat([torch.ones(self.edge_index.shape[1], dtype=torch.float64, device=self.device),
+                                deg[self.num_inner:]])
+            self.cache[key] = (edge_index, weight)
+        return self.cache[key]
+
     def gcn_norm(self, improved: bool = False, add_self_loops: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The edges and weights of PyG's ``gcn_norm`` on the whole graph, for the local edges.
 
@@ -254,14 +292,8 @@ class LocalGraph:
         key = ("gcn_norm", improved, add_self_loops)
         if key not in self.cache:
             src, dst = self.edge_index
-            loop = src == dst  # inner ids are the same in source and target space
-            has_loop = torch.zeros(self.num_inner, 1, device=self.device)
-            has_loop[dst[loop]] = 1.0
-            has_loop_local = self.exchange.exchange_async(has_loop).wait()[:, 0]
+            deg, has_loop = self._gcn_degrees(improved, add_self_loops)
             fill = 2.0 if improved else 1.0
-            deg = self.in_degree.double()
-            if add_self_loops:
-                deg = deg + (1.0 - has_loop_local.double()) * fill
             dinv = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
             weight = dinv[src] * dinv[dst]
             edge_index = self.edge_index

@@ -328,3 +328,21 @@ def test_a_norm_over_one_ranks_rows_is_refused_before_training(rank):
     assert model.norm.comm is rank.comm  # bound by the trainer
     losses = [r.loss for r in trainer.fit(3, restore_best=False)]
     assert losses[-1] < losses[0]
+
+
+def test_a_multi_hop_conv_takes_only_the_exact_policy(normed):
+    class Hops(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = HaloConv(pyg.GraphConv(normed.x.shape[1], 16))
+            self.conv2 = HaloConv(pyg.SGConv(16, 7, K=2))
+
+        def forward(self, x, graph):
+            return self.conv2(torch.relu(self.conv1(x, graph)), graph)
+
+    trainer = Trainer(Hops(), normed, halo="exact,int8", options=TrainOptions(eval_every=1000))
+    with pytest.raises(ValueError, match=r"HaloConv\(SGConv\) exchanges once per hop, which only the exact halo "
+                                         r"exchange does: give its layer \(1\) the exact policy"):
+        trainer.fit(1)
+    losses = [r.loss for r in Trainer(Hops(), normed, options=TrainOptions(eval_every=1000)).fit(3, restore_best=False)]
+    assert losses[-1] < losses[0]

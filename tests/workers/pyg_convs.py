@@ -32,11 +32,20 @@ CONVS = {
     "PNAConv": lambda a, b: pyg.GraphConv(a, b) if a > HIDDEN else pyg.PNAConv(
         a, b, ["mean", "min", "max", "std"], ["identity", "amplification", "attenuation"], deg=PNA_DEGREES),
     "ClusterGCNConv": lambda a, b: pyg.ClusterGCNConv(a, b, diag_lambda=0.1),
+    # multi-hop convs, the halo rows refreshed before every hop, with the whole graph's gcn_norm
+    "SGConv": lambda a, b: pyg.SGConv(a, b, K=2),
+    "SSGConv": lambda a, b: pyg.GraphConv(a, b) if a > HIDDEN else pyg.SSGConv(a, b, alpha=0.1, K=3),
+    "TAGConv": lambda a, b: pyg.GraphConv(a, b) if a > HIDDEN else pyg.TAGConv(a, b, K=2),
+    # convs that keep the width: the second layer is a Linear to the classes, then the conv (KEEP_WIDTH)
+    "APPNP": lambda a, b: pyg.GraphConv(a, b),
+    "GatedGraphConv": lambda a, b: pyg.GraphConv(a, b),
+    "MixHopConv": lambda a, b: pyg.GraphConv(a, b) if a > HIDDEN else pyg.MixHopConv(a, b, powers=[2]),
     # a BatchNorm1d inside the conv (GENConv's MLP), and one between two convs: synchronised by convert_sync_norm
     "GENConv": lambda a, b: pyg.GENConv(a, b),
     "GraphConv+BatchNorm1d": lambda a, b: pyg.GraphConv(a, b),
 }
 NORM_BETWEEN = "+BatchNorm1d"
+KEEP_WIDTH = {"APPNP": lambda c: pyg.APPNP(K=3, alpha=0.1), "GatedGraphConv": lambda c: pyg.GatedGraphConv(c, 2)}
 
 
 class TwoLayer(nn.Module):
@@ -45,14 +54,19 @@ class TwoLayer(nn.Module):
     def __init__(self, name: str, in_channels: int, out_channels: int, dropout: float = 0.5):
         super().__init__()
         self.conv1 = HaloConv(CONVS[name](in_channels, HIDDEN))
-        self.conv2 = HaloConv(CONVS[name](HIDDEN, out_channels))
+        if name in KEEP_WIDTH:
+            self.lin = nn.Linear(HIDDEN, out_channels)
+            self.conv2 = HaloConv(KEEP_WIDTH[name](out_channels), exchange_width=out_channels)
+        else:
+            self.lin = nn.Identity()
+            self.conv2 = HaloConv(CONVS[name](HIDDEN, out_channels))
         self.norm = nn.BatchNorm1d(HIDDEN) if name.endswith(NORM_BETWEEN) else nn.Identity()
         self.drop = HashDropout(dropout)
         convert_sync_norm(self)  # a no-op for convs without a BatchNorm1d
 
     def forward(self, x, graph):
         h = torch.relu(self.norm(self.conv1(x, graph)))
-        return self.conv2(self.drop(h, graph, stream=1), graph)
+        return self.conv2(self.lin(self.drop(h, graph, stream=1)), graph)
 
 
 class WholeGraph(nn.Module):
@@ -61,7 +75,8 @@ class WholeGraph(nn.Module):
     def __init__(self, name: str, in_channels: int, out_channels: int, dropout: float = 0.5):
         super().__init__()
         self.conv1 = CONVS[name](in_channels, HIDDEN)
-        self.conv2 = CONVS[name](HIDDEN, out_channels)
+        self.lin = nn.Linear(HIDDEN, out_channels) if name in KEEP_WIDTH else nn.Identity()
+        self.conv2 = KEEP_WIDTH[name](out_channels) if name in KEEP_WIDTH else CONVS[name](HIDDEN, out_channels)
         self.norm = nn.BatchNorm1d(HIDDEN) if name.endswith(NORM_BETWEEN) else nn.Identity()
         self.p = dropout
 
@@ -71,7 +86,7 @@ class WholeGraph(nn.Module):
         h = torch.relu(self.norm(self.conv1(x, edge_index)))
         if self.training and self.p:
             h = hash_dropout(h, torch.arange(x.shape[0]), seed, epoch, 1, self.p)
-        return self.conv2(h, edge_index)
+        return self.conv2(self.lin(h), edge_index)
 
 
 def whole_graph_state(state: dict) -> dict:
