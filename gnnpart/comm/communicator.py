@@ -90,6 +90,16 @@ class Communicator:
         buf = torch.tensor(list(values), dtype=torch.float64)
         return self.allreduce_(buf).tolist()
 
+    def max_scalar(self, value: float) -> float:
+        """The largest of one number over all ranks (in float64).
+
+        Args:
+            value (float): this rank's number.
+        """
+        from mpi4py import MPI
+
+        return float(self.comm.allreduce(float(value), op=MPI.MAX)) if self.size > 1 else float(value)
+
     def gather_rows(self, rows: np.ndarray, root: int) -> np.ndarray | None:
         """Every rank's rows, concatenated in rank order, on rank ``root`` (None elsewhere); no pickle.
 

@@ -193,6 +193,30 @@ class LocalGraph:
             local = self.gates.gate_halo(local, layer.layer_id, self.num_inner)
         return local
 
+    def halo_exact(self, h_inner: torch.Tensor, layer: HaloLayer) -> torch.Tensor:
+        """``[I, ...]`` -> ``[L, ...]``: like :meth:`halo`, but always exact and without gates, whatever the layer's
+        policy: for rows that must arrive as they are (a conv's positions, a multi-hop conv's later hops). Its bytes
+        are counted as ``layer``'s; rows of any shape travel flattened to ``[I, F]``; integer rows (node types)
+        travel as float64 and come back as their own dtype.
+
+        Args:
+            h_inner (torch.Tensor): this rank's rows.
+            layer (HaloLayer): the calling layer.
+        """
+        self._check_caller(layer, "halo_exact")
+        key = (layer.layer_id, "exact")
+        made = self._exchanges.get(key)
+        if made is None:
+            made = self._exchanges[key] = self.exchange.policy_exchange(key=layer.layer_id, seed=self.seed)
+        rows = h_inner.reshape(h_inner.shape[0], -1)
+        dtype = rows.dtype
+        if not rows.is_floating_point():
+            rows = rows.double()
+        self.enter(f"halo exchange of layer {layer.layer_id}")
+        local = made.exchange(rows, self.epoch)
+        self.enter(f"layer {layer.layer_id}: computing")
+        return local.to(dtype).reshape(self.num_local, *h_inner.shape[1:])
+
     def aggregate_halo(self, h_inner: torch.Tensor, layer: HaloLayer, scale: torch.Tensor | None = None) -> torch.Tensor:
         """``aggregate(scale * halo(h_inner, layer))``, with the exchange overlapped with the inner-source part.
 
@@ -255,6 +279,21 @@ class LocalGraph:
                 deg = deg + (1.0 - has_loop_local.double()) * (2.0 if improved else 1.0)
             self.cache[key] = (deg, has_loop)
         return self.cache[key]
+
+    def out_degree(self) -> torch.Tensor:
+        """float64 ``[L]``: every local node's out-degree in the whole graph, self loops left out (as PyG's
+        ``get_laplacian`` counts it). A node's out-edges live with their targets' parts, so each rank counts its
+        local edges by source and the counts of halo sources go back to their owners, as halo gradients do; the
+        halo nodes' totals then come from their owners (collective: every rank calls it)."""
+        if "out_degree" not in self.cache:
+            src, dst = self.edge_index
+            counts = torch.bincount(src[src != dst], minlength=self.num_local).double()
+            ones = torch.zeros(self.num_inner, 1, dtype=torch.float64, device=self.device, requires_grad=True)
+            with torch.enable_grad():
+                local = self.exchange.exchange(ones)
+                (inner,) = torch.autograd.grad(local[:, 0], ones, grad_outputs=counts)
+            self.cache["out_degree"] = self.exchange.exchange_async(inner).wait()[:, 0]
+        return self.cache["out_degree"]
 
     def degree_completed_edges(self, improved: bool = False, add_self_loops: bool = True):
         """The local edges, and a self loop on every halo node whose weight is that node's whole-graph degree, with

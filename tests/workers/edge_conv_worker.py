@@ -16,6 +16,7 @@ from gnnpart.comm import Communicator
 from gnnpart.infer import predict
 from gnnpart.nn import HaloConv
 from gnnpart.rank import Rank
+from tests.workers.global_rows import global_rows
 
 HIDDEN = 8
 
@@ -58,11 +59,8 @@ def main(part_dir, out, comm=None):
         for key, value in model.state_dict().items():
             results[f"{name}/init/{key}"] = value.numpy().copy()
         rows = predict(model, rank).numpy()
-        gathered = comm.comm.gather((ids, rows), root=0)
-        if comm.rank == 0:
-            full = np.zeros((meta["num_nodes"], rows.shape[1]))
-            for gids, r in gathered:
-                full[gids] = r
+        full = global_rows(comm, ids, rows, meta["num_nodes"])
+        if full is not None:
             results[f"{name}/forward"] = full
     if comm.rank == 0:
         np.savez(out, **results)

@@ -14,6 +14,7 @@ from gnnpart.comm import Communicator
 from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
 from tests.workers.pyg_convs import CONVS, TwoLayer
+from tests.workers.global_rows import global_rows
 
 
 def main(part_dir, out, steps, comm=None):
@@ -32,11 +33,8 @@ def main(part_dir, out, steps, comm=None):
         model.eval()
         with torch.no_grad():
             out_rows = model(trainer.x, trainer.graph).numpy()
-        gathered = comm.comm.gather((ids, out_rows), root=0)
-        if comm.rank == 0:
-            full = np.zeros((meta["num_nodes"], out_rows.shape[1]))
-            for gids, rows in gathered:
-                full[gids] = rows
+        full = global_rows(comm, ids, out_rows, meta["num_nodes"])
+        if full is not None:
             results[f"{name}/forward"] = full
         history = trainer.fit(int(steps), restore_best=False)
         results[f"{name}/loss"] = np.array([r.loss for r in history])
