@@ -158,7 +158,7 @@ setup(
     packages=find_packages(include=["gnnpart", "gnnpart.*"]),
     ext_modules=extensions(),
     cmdclass={"build_ext": BuildWithPCH},
-    install_requires=["torch>=2.3", "numpy>=1.24", "mpi4py>=3.1", "torch-geometric>=2.5"],
-    extras_require={"test": ["pytest>=7", "psutil>=5", "scipy"]},
+    install_requires=["torch>=2.3", "numpy>=1.24", "mpi4py>=3.1", "torch-geometric>=2.5", "scipy>=1.8"],
+    extras_require={"test": ["pytest>=7", "psutil>=5"]},
     entry_points={"console_scripts": ["gnnpart=gnnpart.cli.main:main"]},
 )

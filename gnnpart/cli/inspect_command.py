@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("dir", metavar="DIR", help="partition directory")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--verify", action="store_true", help="also check every file's size and checksum, and the contents a checksum cannot vouch for")
+    p.add_argument("--pairs", action="store_true",
+                   help="also report, per pair of parts, the cut edges, the rows today's exact exchange sends and the "
+                        "rows of a minimum cover (rows and partial sums: the least a sum-like layer needs)")
     p.set_defaults(handler=run_cli)
 
 
@@ -70,16 +73,42 @@ def format_summary(meta: dict, where: str) -> str:
     return "\n".join(lines)
 
 
+def format_pairs(pairs: list[dict]) -> str:
+    """The ``--pairs`` table, and its totals."""
+    lines = [f"{'from':>5} {'to':>5} {'cut edges':>12} {'rows':>10} {'cover':>10} {'as rows':>10} {'as sums':>10}"]
+    for d in pairs:
+        cover = d["cover_rows"] + d["cover_sums"]
+        lines.append(f"{d['from']:>5} {d['to']:>5} {d['cut_edges']:>12,} {d['rows']:>10,} {cover:>10,} "
+                     f"{d['cover_rows']:>10,} {d['cover_sums']:>10,}")
+    rows = sum(d["rows"] for d in pairs)
+    cover = sum(d["cover_rows"] + d["cover_sums"] for d in pairs)
+    lines.append(f"exact halo rows: {rows:,} today; a minimum cover of each pair's cut edges needs {cover:,} "
+                 f"({cover / max(rows, 1):.3f}x), as rows or partial sums")
+    return "\n".join(lines)
+
+
+def _progress(part: int, num_parts: int) -> None:
+    print(f"gnnpart inspect: covering the cut edges into part {part + 1} of {num_parts}", file=sys.stderr, flush=True)
+
+
 def run_cli(args: argparse.Namespace) -> int:
     from gnnpart.partition import read_meta
     from gnnpart.partition.verify import verify_partition
 
     meta = read_meta(args.dir)
     report = verify_partition(args.dir) if args.verify else None
+    pairs = None
+    if args.pairs:
+        from gnnpart.partition.cover import cover_report
+
+        pairs = cover_report(args.dir, progress=_progress if meta["num_parts"] > 4 else None)
     if args.json:
-        print(json.dumps({**summary(meta), **({"verify": report} if report else {})}, indent=2))
+        extra = {**({"verify": report} if report else {}), **({"pairs": pairs} if pairs is not None else {})}
+        print(json.dumps({**summary(meta), **extra}, indent=2))
     else:
         print(format_summary(meta, args.dir))
+        if pairs is not None:
+            print(format_pairs(pairs))
         if report:
             print(f"verified: {report['files']} files match their sizes and checksums; the contents are consistent "
                   "(indices in range, every node owned once, send and receive lists agree)")

@@ -34,6 +34,15 @@ def test_partition_then_inspect_json(capsys, tmp_path, data_root):
     assert sum(p["edges"] for p in info["parts"]) == 10556
     code, text, _ = run(capsys, "inspect", str(out))
     assert code == 0 and "edge cut" in text and f"{info['halo_rows_total']:,} x 4 B x W" in text
+    code, text, _ = run(capsys, "inspect", str(out), "--json", "--pairs")
+    pairs = json.loads(text)["pairs"]
+    assert code == 0 and sum(d["rows"] for d in pairs) == info["halo_rows_total"]
+    assert sum(d["cut_edges"] for d in pairs) == info["edge_cut"]
+    assert all(0 < d["cover_rows"] + d["cover_sums"] <= d["rows"] for d in pairs) and len(pairs) <= 12
+    cover = sum(d["cover_rows"] + d["cover_sums"] for d in pairs)
+    code, text, _ = run(capsys, "inspect", str(out), "--pairs")
+    assert code == 0 and f"exact halo rows: {info['halo_rows_total']:,} today; a minimum cover of each pair's cut " \
+                         f"edges needs {cover:,}" in text
 
 
 def test_config_file_and_flag_override(capsys, tmp_path):
