@@ -66,44 +66,19 @@ REFUSED = {
 """Convs HaloConv cannot make exact on a part, each with the reason and an alternative."""
 
 @contextmanager
-def normalize_off(conv):
-    """``conv.normalize`` off for the call (HaloConv passes the whole graph's weights instead)."""
-    saved = conv.normalize
-    conv.normalize = False
-    try:
-        yield
-    finally:
-        conv.normalize = saved
-
-
-@contextmanager
-def preset_cache(conv, edges):
-    """``conv._cached_edge_index`` set to ``edges`` for the call: EGConv reads its ``gcn_norm`` from there when set."""
-    saved = conv._cached_edge_index
-    conv._cached_edge_index = edges
-    try:
-        yield
-    finally:
-        conv._cached_edge_index = saved
-
-
-@contextmanager
 def replaced(module, name: str, value):
-    """``module.<name>`` replaced on this instance for the call (a child module, or an attribute such as a method),
-    the original again after."""
-    if name in module._modules:
-        saved = module._modules[name]
-        module._modules[name] = value
-        try:
-            yield
-        finally:
-            module._modules[name] = saved
-        return
-    module.__dict__[name] = value
+    """``module.<name>`` set to ``value`` for the call (an attribute such as ``normalize``, a child module, or a
+    method on this instance), the original again after (a method of the class by removing the instance's)."""
+    own = name in module.__dict__ or name in module._modules
+    saved = getattr(module, name)
+    setattr(module, name, value)
     try:
         yield
     finally:
-        del module.__dict__[name]
+        if own:
+            setattr(module, name, saved)
+        else:
+            delattr(module, name)
 
 
 class Fixed(torch.nn.Module):
@@ -121,11 +96,17 @@ def chebyshev_norm(conv, graph, dtype, lambda_max=None):
     """ChebConv's scaled Laplacian ``2 L / lambda_max - I`` for the local edges into inner nodes, with the whole
     graph's degrees (PyG's ``get_laplacian`` counts a node's out-edges, self loops left out:
     :meth:`~gnnpart.nn.LocalGraph.out_degree`) and the whole graph's ``lambda_max`` when none is given."""
+    key = ("chebyshev", conv.normalization, None if lambda_max is None else float(lambda_max), dtype)
+    if key not in graph.cache:  # the graph's, so computed (and lambda_max reduced over the ranks) once
+        graph.cache[key] = _chebyshev_norm(conv.normalization, graph, dtype, lambda_max)
+    return graph.cache[key]
+
+
+def _chebyshev_norm(norm, graph, dtype, lambda_max):
     src, dst = graph.edge_index
     keep = src != dst
     src, dst = src[keep], dst[keep]
     deg = graph.out_degree()
-    norm = conv.normalization
     if norm == "sym":
         dinv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
         weight, diag = -dinv[src] * dinv[dst], torch.ones(graph.num_inner, dtype=torch.float64, device=deg.device)

@@ -9,7 +9,7 @@ from torch import nn
 
 from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.conv_forms import (HOP_BY_HOP, NORM_BY_WEIGHTS, REFUSED, TARGET_ONLY_INPUTS, Fixed, chebyshev_norm,
-                                   learned_degree_edges, normalize_off, preset_cache, replaced)
+                                   learned_degree_edges, replaced)
 
 __all__ = ["HaloConv", "takes_pair", "HOP_BY_HOP", "REFUSED"]
 
@@ -165,14 +165,14 @@ class HaloConv(HaloLayer):
             return self._hop_by_hop(x_local, graph, *args, **kwargs)
         if self._weights and conv.normalize:
             edge_index, weight = graph.gcn_norm(getattr(conv, "improved", False), conv.add_self_loops)
-            with normalize_off(conv):
+            with replaced(conv, "normalize", False):
                 return self._call(x_local, x, graph, inputs, edge_index, weight.to(x.dtype), *args, square=True,
                                   **kwargs)[:num_inner]
         if self._name == "FAConv" and not args and "edge_weight" not in kwargs:  # it needs weights when unnormalised
             kwargs["edge_weight"] = torch.ones(graph.edge_index.shape[1], dtype=x.dtype, device=x.device)
         if self._name == "EGConv" and "symnorm" in conv.aggregators:
             edge_index, weight = graph.gcn_norm(False, conv.add_self_loops)
-            with preset_cache(conv, (edge_index, weight.to(x.dtype))):
+            with replaced(conv, "_cached_edge_index", (edge_index, weight.to(x.dtype))):
                 return conv(x_local, graph.edge_index, *args, **kwargs)[:num_inner]
         if self._name == "EGConv" and conv.add_self_loops:  # its own loops skip an isolated node numbered last
             return conv(x_local, graph.gcn_norm(False, True)[0], *args, **kwargs)[:num_inner]
