@@ -42,13 +42,18 @@ def run(graph, name: str, k: int, work: Path) -> dict:
             "cover_s": cover_s, "bytes_today": rows * 4 * WIDTH, "bytes_cover": (as_rows + as_sums) * 4 * WIDTH}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def graph_arguments(parser: argparse.ArgumentParser) -> None:
+    """The graphs and part counts of the cover benchmarks (this one and bench_sums.py)."""
     parser.add_argument("--datasets", default="cora,citeseer", help="Planetoid graphs (from GNNPART_DATA)")
     parser.add_argument("--ks", default="2,4,8", help="part counts for the Planetoid graphs")
     parser.add_argument("--nodes", type=int, default=1_000_000, help="synthetic graph's nodes (0: none)")
     parser.add_argument("--degree", type=int, default=20)
     parser.add_argument("--synthetic-ks", default="2,4,8,16", help="part counts for the synthetic graph")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    graph_arguments(parser)
     args = parser.parse_args()
 
     import gnnpart

@@ -13,12 +13,15 @@ We cannot run 64 machines here, so this script measures what one rank does here 
    all-reduce (``2 log2(K) alpha + 2 (K - 1) / K * bytes / beta``).
 4. **Validation**: the same model with this machine's link (alpha and beta measured with ``Alltoallv`` between
    two ranks) and its cores (ranks beyond the cores share them), against epochs measured here at 2 and 4 ranks.
-5. **Projection** at K = 8 ... 256 for ``exact``, ``int8``, ``sample:0.1`` and ``stale:1`` over 100 Gb/s
+5. **Projection** at K = 8 ... 256 for ``exact``, ``int8``, ``sample:0.1``, ``stale:1`` and exact with
+   ``--aggregate-at auto`` (``auto``: the rows of each pair's minimum vertex cover, rows and partial sums, in place
+   of the boundary rows; every cut edge is still added once, at its sender or its receiver) over 100 Gb/s
    Ethernet and 200 Gb/s InfiniBand HDR, for the synthetic graph and for a graph of ogbn-papers100M's shape
    (111M nodes, 1.6B edges, 128 features, 172 classes; by statistics: its halo per part is the synthetic graph's
    halo ratio at the same K), with a plot.
 
-    python benchmarks/scaling_model.py                          # about 10 minutes here
+    python benchmarks/scaling_model.py --nodes 200000 --epochs 2   # what RESULTS.md records: about 12 minutes here
+    python benchmarks/scaling_model.py                          # the 1M-node graph: its 2-rank stale:1 run needs more than 24 GiB
     python benchmarks/scaling_model.py --nodes 100000 --parts 8,16,32 --epochs 2   # a quick one
 """
 from __future__ import annotations
@@ -39,6 +42,8 @@ from bench_kernels import best_of  # benchmarks/ is on the path when this file r
 from bench_train import spawn
 
 POLICIES = ("exact", "int8", "sample:0.1", "stale:1")
+PROJECTED = POLICIES + ("auto",)
+"""The projection's columns: the measured policies, and exact with ``--aggregate-at auto``."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,8 @@ def calibrate(plan, threads: int, graph_file: str, epoch_1rank: float, n: int, e
     import numpy as np
     import torch
 
-    from gnnpart.comm import codec, rows
+    from gnnpart.comm import codec_ops as codec
+    from gnnpart.comm import row_ops as rows
     from gnnpart.nn import kernels
 
     torch.set_num_threads(threads)
@@ -264,6 +270,29 @@ def part_stats(indptr, indices, owner, k: int) -> Part:
     return Part(float(inner[worst]), float(edges[worst]), float(halo.max()), float(sent.max()), float(peers.max()))
 
 
+def cover_stats(indptr, indices, owner, k: int, part: Part) -> Part:
+    """``part`` with the halo rows received and sent replaced by the largest per-rank sums of the minimum covers of
+    every ordered pair's cut edges (what ``--aggregate-at auto`` sends)."""
+    import numpy as np
+
+    from gnnpart.partition.cover import pair_cover
+
+    n = len(indptr) - 1
+    dst = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    part_of_dst, part_of_src = owner[dst], owner[indices]
+    remote = part_of_dst != part_of_src
+    src, dst, pair = indices[remote], dst[remote], part_of_src[remote] * k + part_of_dst[remote]
+    order = np.argsort(pair, kind="stable")
+    src, dst, pair = src[order], dst[order], pair[order]
+    bounds = np.flatnonzero(np.diff(pair)) + 1
+    sent, received = np.zeros(k), np.zeros(k)
+    for s_, d_, p_ in zip(np.split(src, bounds), np.split(dst, bounds), pair[np.r_[0, bounds]]):
+        size = pair_cover(s_, d_).size
+        sent[p_ // k] += size
+        received[p_ % k] += size
+    return Part(part.inner, part.edges, float(received.max()), float(sent.max()), part.peers)
+
+
 def plot(path: str, ks, curves: dict, title: str) -> None:
     import matplotlib
 
@@ -271,7 +300,7 @@ def plot(path: str, ks, curves: dict, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = dict(zip(POLICIES, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
+    colours = dict(zip(PROJECTED, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
     for (policy, network), values in curves.items():
         ax.plot(ks, values, marker="o", label=f"{policy}, {network}", color=colours[policy],
                 linestyle="--" if "Ethernet" in network else "-")
@@ -376,14 +405,18 @@ def main() -> None:
         print(f"\nmodel / measured over the validation runs: {min(errors):.2f} .. {max(errors):.2f}")
 
         ks = [int(k) for k in args.parts.split(",")]
-        stats = {}
+        stats, covers = {}, {}
         for k in ks:
             start = time.perf_counter()
             ownership = assign(g, k, "metis", parse_balance(None), 0, {})
             stats[k] = part_stats(g.indptr, g.indices, ownership, k)
-            print(f"K={k}: METIS {time.perf_counter() - start:.1f} s; largest part {stats[k].inner:,.0f} inner, "
+            covered = time.perf_counter()
+            covers[k] = cover_stats(g.indptr, g.indices, ownership, k, stats[k])
+            print(f"K={k}: METIS {covered - start:.1f} s; largest part {stats[k].inner:,.0f} inner, "
                   f"{stats[k].edges:,.0f} edges, {stats[k].halo:,.0f} halo rows (ratio {stats[k].halo / stats[k].inner:.2f}), "
-                  f"{stats[k].peers:.0f} peers", flush=True)
+                  f"{stats[k].peers:.0f} peers; the covers ({time.perf_counter() - covered:.1f} s): at most "
+                  f"{covers[k].halo:,.0f} rows received ({covers[k].halo / stats[k].halo:.3f}x) and {covers[k].sent:,.0f} "
+                  f"sent ({covers[k].sent / stats[k].sent:.3f}x) per rank", flush=True)
 
     speedup = 1 + (args.cores_per_rank - 1) * efficiency
     cluster_rates = Rates(threads=args.cores_per_rank,
@@ -398,21 +431,25 @@ def main() -> None:
     curves = {}
     for graph_name, scale in (("synthetic", None), ("papers100M shape", shape)):
         print(f"### {graph_name}\n")
-        print("| K | network | " + " | ".join(POLICIES) + " |")
-        print("| --- | --- | " + " | ".join("---" for _ in POLICIES) + " |")
+        print("| K | network | " + " | ".join(PROJECTED) + " |")
+        print("| --- | --- | " + " | ".join("---" for _ in PROJECTED) + " |")
         for key, net in NETWORKS.items():
             for k in ks:
-                s = stats[k]
+                s, c = stats[k], covers[k]
                 if scale is None:
-                    part, use_plan, use_params = s, plan, params
+                    part, cover, use_plan, use_params = s, c, plan, params
                 else:  # the synthetic graph's ratios at the same K, on papers100M's sizes
                     inner = scale["nodes"] / k
                     f = inner / s.inner
                     part = Part(inner, scale["edges"] / k, s.halo * f, s.sent * f, s.peers)
+                    cover = Part(inner, scale["edges"] / k, c.halo * f, c.sent * f, s.peers)
                     use_plan, use_params = pplan, pparams
                 cells = []
-                for policy in POLICIES:
-                    t = epoch_time(part, use_plan, cluster_rates, net, policy, k, use_params)
+                for policy in PROJECTED:
+                    if policy == "auto":
+                        t = epoch_time(cover, use_plan, cluster_rates, net, "exact", k, use_params)
+                    else:
+                        t = epoch_time(part, use_plan, cluster_rates, net, policy, k, use_params)
                     cells.append(f"{t['epoch']:.2f} s ({t['exposed'] / t['epoch']:.0%} comm)")
                     if scale is not None:
                         curves.setdefault((policy, net.name), []).append(t["epoch"])

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from gnnpart.checkpoint.checkpoint_file import CHECKPOINT_FILE, WEIGHTS
 from gnnpart.cli.option_fields import add_options, build_config, flags_of, option
+from gnnpart.cli.train_command import AGGREGATE_HELP
+from gnnpart.comm.sum_plan import AGGREGATE_AT
 from gnnpart.comm.transport_choice import TRANSPORTS
 from gnnpart.infer.row_file import check_output
 from gnnpart.nn.names import JK_MODES, MODELS, NORMS
@@ -38,6 +40,7 @@ class PredictConfig:
     norm: str | None = option(None, "must match the checkpoint", choices=NORMS)
     jk: str | None = option(None, "must match the checkpoint", choices=JK_MODES)
     threads: int = option(0, "torch threads per rank (0: cores / ranks)")
+    aggregate_at: str = option("receiver", AGGREGATE_HELP, choices=AGGREGATE_AT)
     device: str = option("cpu", "where each rank runs: cpu, cuda or auto", choices=DEVICES)
     transport: str = option("mpi", "how GPU tensors travel: mpi, mpi-cuda or nccl", choices=TRANSPORTS)
     nprocs: int | None = option(None, "start NPROCS ranks with mpiexec (omit when already started by mpiexec)",
@@ -107,7 +110,8 @@ def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> d
     start = time.perf_counter()
     trained = TrainedModel.load(cfg.checkpoint)
     given = {k: getattr(cfg, k) for k in CHECKED_SETTINGS if getattr(cfg, k) is not None}
-    with Rank.open(cfg.part_dir, comm, placement=placement, **trained.rank_options()) as rank:
+    with Rank.open(cfg.part_dir, comm, placement=placement, aggregate_at=cfg.aggregate_at,
+                   **trained.rank_options()) as rank:
         model = trained.build(rank, given, weights=cfg.weights)
         try:
             with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes the temporary

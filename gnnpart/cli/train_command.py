@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gnnpart.cli.option_fields import add_options, build_config, flags_of, option
 from gnnpart.comm.policy.spec import parse_halo
+from gnnpart.comm.sum_plan import AGGREGATE_AT
 from gnnpart.comm.transport_choice import TRANSPORTS
 from gnnpart.data.labels import TASKS
 from gnnpart.nn.names import JK_MODES, MODELS, NORMS
@@ -23,6 +24,10 @@ from gnnpart.rank.device import DEVICES, Placement
 HALO_HELP = ("halo exchange policy: exact, sample:P, fp16, bf16, int8, topk:R, delta:T, stale:K, learned:L1[:MIN], "
              "composed with + (sample:0.5+int8); one for all layers or one per layer, comma-separated (the grammar: "
              "gnnpart/comm/policy.py)")
+
+AGGREGATE_HELP = ("where GCN, GraphSAGE and GIN add the edges that cross ranks: receiver (every boundary row is sent), "
+                  "sender (one partial sum per remote target) or auto (the fewest rows and partial sums: a minimum "
+                  "vertex cover per pair of ranks); exact in all three; other layers send rows")
 
 
 @dataclass
@@ -60,6 +65,7 @@ class TrainConfig:
     threads: int = option(0, "torch threads per rank (0: cores / ranks)")
     no_overlap: bool = option(False, "wait for each halo exchange before aggregating (default: aggregate the inner "
                               "sources while the halo rows travel; the same results)")
+    aggregate_at: str = option("receiver", AGGREGATE_HELP, choices=AGGREGATE_AT)
     device: str = option("cpu", "where each rank trains: cpu, cuda (the GPU of its node-local rank, modulo the "
                                 "GPUs; ranks may share one) or auto (cuda when torch sees a GPU)", choices=DEVICES)
     transport: str = option("mpi", "how GPU tensors travel: mpi (staged through pinned host memory), mpi-cuda "
@@ -196,6 +202,21 @@ def callbacks_of(cfg: TrainConfig, printer) -> list:
     return made
 
 
+def report_sum_plan(rank, printer) -> None:
+    """With ``--aggregate-at sender|auto``: rank 0 prints what one exchange of a sum-like layer sends, against
+    today's rows, and how long the slowest rank took to plan it (every rank calls this)."""
+    sums = rank.graph.sums
+    if sums is None:
+        return
+    counts = sums.rows()
+    rows, partial, today = rank.comm.sum_scalars([counts["rows"], counts["sums"], counts["today_sent"]])
+    seconds = rank.comm.max_scalar(rank.sum_plan_s)
+    if rank.comm.rank == 0:
+        ratio = f" ({(rows + partial) / today:.3f}x)" if today else ""
+        printer(f"aggregate at {sums.mode}: an exchange of GCN, GraphSAGE or GIN sends {int(rows):,} rows and "
+                f"{int(partial):,} partial sums instead of {int(today):,} rows{ratio}; planned in {seconds:.2f} s")
+
+
 def run(job: TrainJob, comm=None, printer=print) -> dict:
     """Train on this rank (inside an MPI job, or alone for a 1-part directory). Returns the final summary."""
     import torch
@@ -211,7 +232,8 @@ def run(job: TrainJob, comm=None, printer=print) -> dict:
     comm, meta, threads = start_rank(cfg.part_dir, comm, cfg.threads)
     check_memory(cfg, meta, 1)
     rank = Rank.open(cfg.part_dir, comm, placement=job.placement, normalize_features=cfg.normalize_features,
-                     task=cfg.task, overlap=not cfg.no_overlap)
+                     task=cfg.task, overlap=not cfg.no_overlap, aggregate_at=cfg.aggregate_at)
+    report_sum_plan(rank, printer)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, meta["num_features"], cfg.hidden, meta["num_outputs"], cfg.layers,
                         cfg.dropout, cfg.input_dropout, cfg.heads, edge_dim=meta["num_edge_features"], norm=cfg.norm,
@@ -259,7 +281,8 @@ def run(job: TrainJob, comm=None, printer=print) -> dict:
         printer(f"done: best val {best.metric} {fmt(best.val_score)} at epoch {best.epoch}, "
                 f"test {best.metric} {fmt(best.test_score)}; {total:.1f} s of training")
         if history and exact:
-            printer(f"halo traffic ({cfg.halo}): {sent / len(history) / 2**20:.3f} MiB per epoch, "
+            how = cfg.halo + ("" if cfg.aggregate_at == "receiver" else f", aggregated at {cfg.aggregate_at}")
+            printer(f"halo traffic ({how}): {sent / len(history) / 2**20:.3f} MiB per epoch, "
                     f"{sent / exact:.4f}x exact ({exact / max(sent, 1):.1f}x fewer bytes)")
     return summary
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KINDS = ("payload", "indices", "scales")
-"""What a message part carries: row values, positions or channel numbers, per-row scales."""
+KINDS = ("payload", "indices", "scales", "partial_sums")
+"""What a message part carries: row values, positions or channel numbers, per-row scales, and the values of
+partial sums (pre-aggregation, :mod:`gnnpart.comm.sum_plan`; a partial sum's scale, under ``int8``, is a scale)."""
 DIRECTIONS = ("forward", "backward")
 """Rows go forward (owner to holders), their gradients backward (holders to owner)."""
 

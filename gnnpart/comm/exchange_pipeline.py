@@ -41,6 +41,12 @@ class Link:
         seed (int): the run's seed (keys sampling and rounding draws).
         key (int | None): the exchange's key (a layer) for byte counts and draws.
         stats (ExchangeStats): where bytes and seconds are counted.
+        sums_sent (torch.Tensor | None): bool ``[S]``, which entries of the plan's send list are partial sums
+            (pre-aggregation, :mod:`gnnpart.comm.sum_plan`); their values are counted as ``partial_sums``.
+        sums_received (torch.Tensor | None): bool ``[H]``, which received rows are partial sums (their gradients go
+            back as ``partial_sums``).
+        exact_rows (tuple[int, int] | None): the rows (forward, backward) of the exchange that ``bytes_exact``
+            compares with (default the plan's own; pre-aggregation compares with today's exact exchange).
     """
 
     comm: Communicator
@@ -50,6 +56,9 @@ class Link:
     seed: int
     key: int | None
     stats: ExchangeStats
+    sums_sent: torch.Tensor | None = None
+    sums_received: torch.Tensor | None = None
+    exact_rows: tuple | None = None
 
     def count(self, direction: str, kind: str, nbytes: int) -> None:
         """Count ``nbytes`` sent in ``direction`` as ``kind`` under this exchange's key."""
@@ -66,6 +75,30 @@ class Link:
         """
         if t.is_cuda and self.comm.transport.name != "nccl":
             torch.cuda.current_stream(t.device).synchronize()
+
+    def __post_init__(self) -> None:
+        self._all_sums = {}  # id(mask) -> its count (computed once: a count on a GPU waits for the device)
+
+    def sums_among(self, mask: torch.Tensor | None, pos: torch.Tensor | None) -> int:
+        """How many of the rows at ``pos`` of a list that ``mask`` marks are partial sums.
+
+        Args:
+            mask (torch.Tensor | None): bool ``[n]`` over a send or receive list (None: no partial sums).
+            pos (torch.Tensor | None): int64 ``[m]``, the positions a message carries (None: all ``n``).
+        """
+        if mask is None:
+            return 0
+        if pos is not None:
+            return int(mask[pos].sum())
+        if id(mask) not in self._all_sums:
+            self._all_sums[id(mask)] = int(mask.sum())
+        return self._all_sums[id(mask)]
+
+    def exact(self, direction: int) -> int:
+        """Rows an exact exchange sends in ``direction`` (0: forward, 1: backward), for ``bytes_exact``."""
+        if self.exact_rows is not None:
+            return int(self.exact_rows[direction])
+        return self.plan.send_index.shape[0] if direction == 0 else self.plan.recv_index.shape[0]
 
 
 def _mix(*values: int) -> int:
@@ -196,7 +229,7 @@ class PolicyExchange:
         """
         plan = self.link.plan
         src = h_inner.detach().contiguous()
-        self.link.stats.bytes_exact += plan.send_index.shape[0] * src.shape[1] * src.element_size()
+        self.link.stats.bytes_exact += self.link.exact(0) * src.shape[1] * src.element_size()
         transfer, row_parts = self.rows.choose(src, epoch)
         index = plan.send_index if transfer.send_pos is None else plan.send_index[transfer.send_pos]
         send_channels, channel_parts, receive_channels = self.channels.choose(src, index, int(transfer.recv_counts.sum()))
@@ -205,7 +238,7 @@ class PolicyExchange:
         values = self.values.encode(*send_channels.gather(src, index), self._seed(epoch, 0),
                                     lending.alloc((self.link.key, "forward", "send"), src.device))
         message = self._post("forward", row_parts + channel_parts, values, transfer.send_counts, transfer.recv_counts,
-                             lending)
+                             lending, self.link.sums_among(self.link.sums_sent, transfer.send_pos))
         split = len(row_parts)
 
         def finish(dest: torch.Tensor | None = None) -> torch.Tensor:
@@ -237,7 +270,7 @@ class PolicyExchange:
         """
         plan = self.link.plan
         grad = grad_halo.detach().contiguous()
-        self.link.stats.bytes_exact += plan.recv_index.shape[0] * grad.shape[1] * grad.element_size()
+        self.link.stats.bytes_exact += self.link.exact(1) * grad.shape[1] * grad.element_size()
         every = self.rows.returns_every_row or transfer.recv_pos is None
         index = plan.halo_slots if every else plan.halo_slots[transfer.recv_pos]
         owner_index = plan.send_index if every else plan.send_index[transfer.send_pos]
@@ -249,7 +282,8 @@ class PolicyExchange:
         lending = _Lending(self.pool)
         values = self.values.encode(*recv_channels.gather(grad, index), self._seed(epoch, 1),
                                     lending.alloc((self.link.key, "backward", "send"), grad.device))
-        message = self._post("backward", [], values, out_counts, in_counts, lending)
+        sums = self.link.sums_among(self.link.sums_received, None if every else transfer.recv_pos)
+        message = self._post("backward", [], values, out_counts, in_counts, lending, sums)
 
         def finish(grad_inner: torch.Tensor) -> torch.Tensor:
             send_channels.put_(grad_inner, owner_index, message.values, self.values, transfer.factor, accumulate=True)
@@ -266,8 +300,10 @@ class PolicyExchange:
         return _mix(self.link.seed, epoch, self.link.key or 0, direction)
 
     def _post(self, direction: str, head: list, values: list, send_counts: np.ndarray, recv_counts: np.ndarray,
-              lending: _Lending) -> _Message:
+              lending: _Lending, sums: int = 0) -> _Message:
         """One ``Ialltoallv`` per part (``(kind, tensor)``, one row per message row), as bytes; counts each part.
+
+        ``sums`` of the rows sent are partial sums: their share of the payload is counted as ``partial_sums``.
 
         ``head`` parts (positions, channel numbers) are received into new tensors, which the transfer keeps;
         ``values`` parts into buffers borrowed through ``lending`` (they are decoded before the message is done).
@@ -285,7 +321,11 @@ class PolicyExchange:
                 recv = lending.take((self.link.key, direction, "recv", i - len(head)), total * row_bytes, t.device)
             requests.append(comm.ialltoallv(send, send_counts * row_bytes, recv, recv_counts * row_bytes))
             buffers += [send, recv]
-            self.link.count(direction, kind, send.numel())
+            if kind == "payload" and sums:
+                self.link.count(direction, "partial_sums", sums * row_bytes)
+                self.link.count(direction, kind, send.numel() - sums * row_bytes)
+            else:
+                self.link.count(direction, kind, send.numel())
             received.append(recv.view(t.dtype).view(total, *row_shape) if total
                             else torch.empty((0, *row_shape), dtype=t.dtype, device=t.device))
         return _Message(requests, buffers, received[: len(head)], received[len(head):])

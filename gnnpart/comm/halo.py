@@ -17,6 +17,7 @@ from gnnpart.comm.exchange_pipeline import Link, PolicyExchange
 from gnnpart.comm.plan import ExchangePlan
 from gnnpart.comm.policy.spec import HaloPolicy
 from gnnpart.comm.byte_counts import ExchangeStats
+from gnnpart.comm.sum_plan import SumPlan
 
 
 class HaloExchange:
@@ -43,14 +44,25 @@ class HaloExchange:
         self._made: list[PolicyExchange] = []
         self._exact = self.policy_exchange()
 
-    def policy_exchange(self, policy: HaloPolicy | None = None, key: int | None = None, seed: int = 0) -> PolicyExchange:
+    def policy_exchange(self, policy: HaloPolicy | None = None, key: int | None = None, seed: int = 0,
+                        sums: SumPlan | None = None) -> PolicyExchange:
         """A new exchange under ``policy``, with its own state (delta's copies, stale's queue).
 
         Args:
             policy (HaloPolicy, optional): default exact.
             key (int, optional): a label for its byte counts (``stats.detail[key]``); a layer uses its index.
             seed (int): keys its sampling and rounding draws.
+            sums (SumPlan, optional): exchange rows and partial sums along this pre-aggregation plan (its rows are
+                ``[I + M, F]``, this rank's rows then its partial sums; :mod:`gnnpart.comm.sum_plan`) instead of
+                today's plan; ``bytes_exact`` still counts today's exact exchange.
         """
+        if sums is not None:
+            base = self.plan
+            link = Link(self.comm, sums.plan, None, None, int(seed), key, self.stats, sums.sums_sent,
+                        sums.sums_received, (base.send_index.shape[0], base.recv_index.shape[0]))
+            made = PolicyExchange(link, policy, self.pool)
+            self._made.append(made)
+            return made
         ids = self.global_ids
         link = Link(self.comm, self.plan, None if ids is None else ids[self.plan.send_index],
                     None if ids is None else ids[self.plan.recv_index], int(seed), key, self.stats)

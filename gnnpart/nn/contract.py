@@ -38,9 +38,13 @@ class HaloLayer(nn.Module):
 
     Attributes:
         layer_id (int | None): the layer's number in its model (assigned by :func:`halo_layers` when None).
+        sums_halo (bool): the layer aggregates through ``graph.aggregate_halo`` (a sum over its in-edges), so the
+            graph may carry its cut as partial sums (``aggregate_at``); a policy that does not compose with them is
+            then refused when the policies are set, not at the first step (default False).
     """
 
     layer_id: int | None = None
+    sums_halo: bool = False
 
     def __init__(self):
         super().__init__()

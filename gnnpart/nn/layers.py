@@ -27,6 +27,8 @@ def _glorot(weight: torch.Tensor) -> None:
 class _Dist(HaloLayer):
     """Shared logic: ``sparse(x) @ W`` or ``sparse(x @ W)``, with the constant-input cache."""
 
+    sums_halo = True  # aggregates through graph.aggregate_halo
+
     def __init__(self, in_channels: int, out_channels: int, constant_input: bool = False):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels

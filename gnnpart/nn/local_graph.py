@@ -13,10 +13,31 @@ import torch
 from gnnpart.comm.exchange_pipeline import PolicyExchange
 from gnnpart.comm.halo import HaloExchange
 from gnnpart.comm.policy.spec import HaloPolicy
+from gnnpart.comm.sum_plan import SumPlan
 from gnnpart.data.csr import coo_to_csr, csr_rows
 from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.kernels import spmm_sum
 from gnnpart.nn.overlap import OverlappedAggregate, inner_first
+from gnnpart.nn.pre_aggregate import pre_aggregate
+
+
+SUMS_REFUSE = {
+    "sample": "it drops single boundary nodes' rows and rescales them, and a partial sum is not one node's row",
+    "topk": "it picks each row's largest channels and their positions, which a partial sum of several rows mixes",
+    "learned": "its gate multiplies each halo node's row at the receiver, and a partial sum has already added several",
+}
+"""The policy terms that do not compose with partial sums, and why (the others do: codecs, ``delta``, ``stale``)."""
+
+
+def refuse_with_sums(policy: HaloPolicy, layer_id, aggregate_at: str) -> None:
+    """Refuse, in one line, a policy with a term of :data:`SUMS_REFUSE` on a layer that pre-aggregates."""
+    from gnnpart.comm.policy.spec import TERMS
+
+    for term in TERMS:
+        if term.name in SUMS_REFUSE and term.active(policy):
+            raise ValueError(f"aggregate_at={aggregate_at!r} does not compose with `{term.name}` (the halo policy "
+                             f"`{policy}` of layer {layer_id}): {SUMS_REFUSE[term.name]}; use aggregate_at='receiver' "
+                             f"or another policy")
 
 
 class LocalGraph:
@@ -36,6 +57,9 @@ class LocalGraph:
         device (torch.device | str, optional): where the graph's tensors live (default the CPU).
         overlap (bool): overlap the exchange with the inner-source aggregation in :meth:`aggregate_halo` (default
             True; the results are the same bits either way).
+        sums (SumPlan, optional): a pre-aggregation plan (:mod:`gnnpart.comm.sum_plan`, built by the rank from the
+            same CSR): :meth:`aggregate_halo` then carries the cut as rows and partial sums. Default None: every
+            boundary row is sent (``aggregate_at="receiver"``).
 
     Attributes:
         device (torch.device): where every tensor of the graph lives (the rank's device).
@@ -47,6 +71,8 @@ class LocalGraph:
             given order).
         halo_split (torch.Tensor): int64 ``[I]``, where each row's halo-source edges begin.
         overlap (bool): see the argument.
+        sums (SumPlan | None): see the argument.
+        aggregate_at (str): ``receiver`` without :attr:`sums`, else its mode (``sender`` or ``auto``).
         edge_attr (torch.Tensor | None): float32 ``[E, D]`` features of the local edges, in the order of
             :attr:`edge_index` (None without edge features).
         seed (int): keys dropout masks and the exchanges' draws (set by the trainer).
@@ -60,7 +86,7 @@ class LocalGraph:
     """
 
     def __init__(self, exchange: HaloExchange, global_ids, indptr, indices, in_degree, edge_attr=None, seed: int = 0,
-                 device=None, overlap: bool = True):
+                 device=None, overlap: bool = True, sums: SumPlan | None = None):
         self.device = torch.device("cpu" if device is None else device)
         self.exchange = exchange
         self.seed = int(seed)
@@ -76,6 +102,11 @@ class LocalGraph:
         self.inner_ids = self.global_ids[: self.num_inner]
         self.in_degree = tensor(np.asarray(in_degree, dtype=np.float32), torch.float32)
         self.overlap = bool(overlap)
+        if sums is not None and (sums.base.num_inner, sums.base.num_local) != (self.num_inner, self.num_local):
+            raise ValueError(f"`sums` was built for {sums.base.num_inner} inner and {sums.base.num_local} local rows, "
+                             f"not this graph's {self.num_inner} and {self.num_local}")
+        self.sums = sums
+        self.aggregate_at = "receiver" if sums is None else sums.mode
         indptr, indices = np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64)
         if indptr.shape != (self.num_inner + 1,):
             raise ValueError(f"`indptr` must have I + 1 = {self.num_inner + 1} entries (got shape {indptr.shape})")
@@ -140,7 +171,7 @@ class LocalGraph:
         self.progress, self.epoch, self.owner = None, 0, None
 
     # ---------------------------------------------------------------------- halo exchange
-    def use_policies(self, policies, gates=None) -> None:
+    def use_policies(self, policies, gates=None, layers=None) -> None:
         """Exchange layer ``i``'s rows under ``policies[i]`` (:class:`~gnnpart.comm.HaloPolicy`) in training.
 
         Evaluation exchanges exactly, except for learned gates, which are part of the model. A layer whose policy
@@ -149,14 +180,29 @@ class LocalGraph:
         Args:
             policies (list[HaloPolicy]): one per layer (by ``layer_id``).
             gates (HaloGates, optional): the model's learned halo gates.
+            layers (list[HaloLayer], optional): the model's layers, by ``layer_id``; with :attr:`sums`, a
+                pre-aggregating layer (``sums_halo``) whose policy cannot compose with partial sums is refused now
+                (a layer of a custom kind is refused at its first ``aggregate_halo``).
+
+        Raises:
+            ValueError: such a layer and policy, naming both and the reason.
         """
+        if self.sums is not None:
+            for layer in layers or ():
+                if not (layer.sums_halo and layer.exchanges_each_epoch):
+                    continue
+                policy = policies[layer.layer_id]
+                if gates is None or not gates.has(layer.layer_id):
+                    policy = policy.without("learned")
+                refuse_with_sums(policy, layer.layer_id, self.aggregate_at)
         self.exchange.drain()
         self.policies, self.gates, self._exchanges = dict(enumerate(policies)), gates, {}
 
-    def _exchange_for(self, layer: HaloLayer) -> PolicyExchange:
-        """The exchange of ``layer`` in its current mode (made on first use, then kept with its state)."""
+    def _exchange_for(self, layer: HaloLayer, sums: bool = False) -> PolicyExchange:
+        """The exchange of ``layer`` in its current mode (made on first use, then kept with its state); with
+        ``sums``, the one that carries rows and partial sums along :attr:`sums`."""
         training = layer.training and layer.exchanges_each_epoch
-        key = (layer.layer_id, training)
+        key = (layer.layer_id, training) + (("sums",) if sums else ())
         made = self._exchanges.get(key)
         if made is None:
             gated = self.gates is not None and self.gates.has(layer.layer_id)
@@ -165,7 +211,10 @@ class LocalGraph:
                 policy = policy.without("learned")
             if not training:
                 policy = policy.for_evaluation()
-            made = self.exchange.policy_exchange(policy, key=layer.layer_id, seed=self.seed)
+            if sums:
+                refuse_with_sums(policy, layer.layer_id, self.aggregate_at)
+            made = self.exchange.policy_exchange(policy, key=layer.layer_id, seed=self.seed,
+                                                 sums=self.sums if sums else None)
             if gated:
                 made.channels.bind(lambda: self.gates.kept(layer.layer_id))
             self._exchanges[key] = made
@@ -224,6 +273,10 @@ class LocalGraph:
         gradients to their owners while the inner rows' gradients are added. It falls back to the two calls when
         :attr:`overlap` is off or the layer has a learned gate (the gate multiplies the halo rows inside the model).
 
+        With :attr:`aggregate_at` ``sender`` or ``auto``, the cut is carried by rows and partial sums
+        (:mod:`gnnpart.nn.pre_aggregate`): equal to the two calls within rounding; a layer whose policy samples,
+        picks top-k channels or has a learned gate is refused (each acts on one node's row).
+
         Args:
             h_inner (torch.Tensor): ``[I, F]`` this rank's rows.
             layer (HaloLayer): the calling layer (``graph.aggregate_halo(x, self)``).
@@ -233,6 +286,14 @@ class LocalGraph:
             ``[I, F]`` -> ``[I, F]``.
         """
         gated = self.gates is not None and layer.layer_id is not None and self.gates.has(layer.layer_id)
+        if self.sums is not None:
+            self._check_caller(layer, "aggregate_halo")
+            if gated:
+                raise ValueError(f"layer {layer.layer_id} has a learned halo gate, which multiplies each halo node's "
+                                 f"row at the receiver; with aggregate_at={self.aggregate_at!r} a partial sum has "
+                                 "already added several rows: use aggregate_at='receiver' with `learned`")
+            return pre_aggregate(h_inner, scale, self._exchange_for(layer, sums=True), self, self.epoch,
+                                 layer.layer_id)
         if not self.overlap or gated:
             local = self.halo(h_inner, layer)
             return self.aggregate(local if scale is None else scale * local)

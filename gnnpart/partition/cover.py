@@ -27,12 +27,14 @@ class PairCover:
         sums (np.ndarray): int64, the targets (ids as given, ascending) the sender sends partial sums for.
         num_edges (int): cut edges (distinct ``(source, target)`` pairs).
         num_sources (int): distinct sources: the rows today's exchange sends.
+        num_targets (int): distinct targets: the partial sums ``aggregate_at="sender"`` sends.
     """
 
     rows: np.ndarray
     sums: np.ndarray
     num_edges: int
     num_sources: int
+    num_targets: int = 0
 
     @property
     def size(self) -> int:
@@ -71,7 +73,7 @@ def pair_cover(src, dst) -> PairCover:
     sources, s = np.unique(src, return_inverse=True)
     targets, t = np.unique(dst, return_inverse=True)
     if not len(src):
-        return PairCover(sources, targets, 0, 0)
+        return PairCover(sources, targets, 0, 0, 0)
     adj = csr_matrix((np.ones(len(s), dtype=np.int8), (s, t)), shape=(len(sources), len(targets)))
     adj.sum_duplicates()
     adj.sort_indices()
@@ -95,7 +97,7 @@ def pair_cover(src, dst) -> PairCover:
     size = int((row_match >= 0).sum())
     if len(rows) + len(sums) != size:  # König's theorem; a failure here is a bug, not bad input
         raise AssertionError(f"cover of {len(rows) + len(sums)} vertices for a matching of {size} edges")
-    return PairCover(rows, sums, int(adj.nnz), len(sources))
+    return PairCover(rows, sums, int(adj.nnz), len(sources), len(targets))
 
 
 def part_covers(part) -> dict[int, PairCover]:
@@ -115,7 +117,8 @@ def part_covers(part) -> dict[int, PairCover]:
 
 def cover_report(path, progress=None) -> list[dict]:
     """For every ordered pair of parts with cut edges, one dict: ``from``, ``to``, ``cut_edges``, ``rows`` (what
-    today's exact exchange sends: distinct sources), ``cover_rows`` and ``cover_sums`` (the minimum cover's rows
+    today's exact exchange sends: distinct sources), ``targets`` (the partial sums of ``aggregate_at="sender"``:
+    distinct targets), ``cover_rows`` and ``cover_sums`` (the minimum cover's rows
     and partial sums).
 
     Args:
@@ -131,5 +134,5 @@ def cover_report(path, progress=None) -> list[dict]:
             progress(q, num_parts)
         for p, cover in part_covers(load_partition(path, q, verify=False, mmap=True)).items():
             pairs.append({"from": p, "to": q, "cut_edges": cover.num_edges, "rows": cover.num_sources,
-                          "cover_rows": len(cover.rows), "cover_sums": len(cover.sums)})
+                          "targets": cover.num_targets, "cover_rows": len(cover.rows), "cover_sums": len(cover.sums)})
     return sorted(pairs, key=lambda d: (d["from"], d["to"]))

@@ -15,14 +15,18 @@ for inference as any other.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
 from gnnpart.comm.communicator import Communicator
 from gnnpart.comm.halo import HaloExchange
 from gnnpart.comm.plan import ExchangePlan
+from gnnpart.comm.sum_plan import SumPlan, all_sums, build_sum_plan, check_aggregate_at
 from gnnpart.data.labels import SPLITS
 from gnnpart.nn.local_graph import LocalGraph
+from gnnpart.partition.cover import pair_cover
 from gnnpart.partition.store import Partition, graph_identity, load_partition, read_meta
 from gnnpart.rank.device import Placement
 from gnnpart.tasks import resolve_task
@@ -45,6 +49,27 @@ def exchange_plan(part: Partition, size: int) -> ExchangePlan:
     return ExchangePlan.from_peers(part.num_inner, part.num_local, part.send, recv, size)
 
 
+def sum_plan(part: Partition, comm: Communicator, plan: ExchangePlan, aggregate_at: str) -> SumPlan | None:
+    """The pre-aggregation plan ``aggregate_at`` asks for (None for ``receiver``); every rank calls it at once.
+
+    Args:
+        part (Partition): this rank's part (its in-edges give the cut edges it receives).
+        comm (Communicator): the job's communicator.
+        plan (ExchangePlan): today's plan of the part.
+        aggregate_at (str): ``receiver``, ``sender`` or ``auto`` (a minimum vertex cover per pair of ranks,
+            :func:`gnnpart.partition.cover.pair_cover`).
+    """
+    if aggregate_at == "receiver":
+        return None
+    if aggregate_at == "sender":
+        choose = all_sums
+    else:
+        def choose(src, dst):
+            cover = pair_cover(src, dst)
+            return cover.rows, cover.sums
+    return build_sum_plan(comm, plan, part.indptr, part.indices, aggregate_at, choose)
+
+
 class Rank:
     """Everything one MPI rank holds for its part of a partition.
 
@@ -65,10 +90,11 @@ class Rank:
         task (Task): the task the labels ask for (or the one asked for).
         dtype (torch.dtype): the dtype of the features (and of a model run on them).
         normalize_features (bool): whether each feature row was divided by its sum.
+        sum_plan_s (float): seconds this rank spent building its pre-aggregation plan (0 with ``receiver``).
     """
 
     def __init__(self, part: Partition, comm: Communicator, placement: Placement, dtype: torch.dtype,
-                 normalize_features: bool, task: str | None, overlap: bool):
+                 normalize_features: bool, task: str | None, overlap: bool, aggregate_at: str = "receiver"):
         self.plan = exchange_plan(part, comm.size)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"`dtype` must be a floating torch.dtype (got {dtype!r})")
@@ -80,8 +106,11 @@ class Rank:
         self.plan = self.plan.to(dev)
         global_ids = torch.from_numpy(np.ascontiguousarray(part.global_ids)).long().to(dev)
         self.exchange = HaloExchange(comm, self.plan, global_ids)
+        start = time.perf_counter()
+        sums = sum_plan(part, comm, self.plan, aggregate_at)
+        self.sum_plan_s = time.perf_counter() - start
         self.graph = LocalGraph(self.exchange, part.global_ids, part.indptr, part.indices, part.in_degree,
-                                edge_attr=part.edge_attr, device=dev, overlap=overlap)
+                                edge_attr=part.edge_attr, device=dev, overlap=overlap, sums=sums)
         x = torch.from_numpy(np.array(part.x, dtype=np.float32))
         if self.normalize_features:
             x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)
@@ -92,7 +121,7 @@ class Rank:
     @classmethod
     def from_partition(cls, part: Partition, comm: Communicator | None = None, *, placement: Placement | None = None,
                        dtype: torch.dtype = torch.float32, normalize_features: bool = False, task: str | None = None,
-                       overlap: bool = True) -> "Rank":
+                       overlap: bool = True, aggregate_at: str = "receiver") -> "Rank":
         """The rank of a loaded part.
 
         Args:
@@ -106,13 +135,18 @@ class Rank:
                 imply (:func:`gnnpart.tasks.resolve_task` refuses one they cannot serve).
             overlap (bool): the built-in layers aggregate their inner sources while the halo rows travel (default
                 True; the same bits either way, :mod:`gnnpart.nn.overlap`).
+            aggregate_at (str): where the sum-like layers (GCN, GraphSAGE, GIN) add their cut edges: ``receiver``
+                (default: every boundary row is sent, today's exchange), ``sender`` (a partial sum per cut target)
+                or ``auto`` (the fewest rows and partial sums: a minimum vertex cover per pair of ranks, computed
+                here from the part's edges, every rank at once). Other layers send rows whatever it says. See
+                :mod:`gnnpart.comm.sum_plan`.
 
         Raises:
             ValueError: the rank count is not the number of parts, or an argument is bad (named).
             ConfigError: a GPU device without a usable GPU, or a transport that cannot run here.
         """
         return cls(part, comm if comm is not None else Communicator(), placement or Placement(), dtype,
-                   normalize_features, task, overlap)
+                   normalize_features, task, overlap, check_aggregate_at(aggregate_at))
 
     @classmethod
     def open(cls, part_dir, comm: Communicator | None = None, *, mmap: bool = True, **options) -> "Rank":
@@ -123,7 +157,7 @@ class Rank:
             comm (Communicator, optional): as :meth:`from_partition`.
             mmap (bool): map the part's files instead of reading them (default True; what the CLI does).
             **options: the keyword arguments of :meth:`from_partition` (``placement``, ``dtype``,
-                ``normalize_features``, ``task``, ``overlap``).
+                ``normalize_features``, ``task``, ``overlap``, ``aggregate_at``).
         """
         comm = comm if comm is not None else Communicator()
         meta = read_meta(part_dir)

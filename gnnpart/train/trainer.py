@@ -120,7 +120,7 @@ class Trainer:
         graph.reset()
         graph.seed = self.options.seed
         graph.progress = self.progress
-        graph.use_policies(self.halo_policies, self._gates)
+        graph.use_policies(self.halo_policies, self._gates, self.layers)
         graph.owner = self
 
     def _own_graph(self) -> None:

@@ -63,6 +63,16 @@ def test_predict_on_3_ranks_without_labels_equals_1_rank(capsys, trained):
     assert sorted(p.name for p in base.iterdir() if p.name.startswith(".")) == []  # no temporary files left
 
 
+def test_predict_with_partial_sums_equals_rows(trained):
+    """--aggregate-at auto carries the cut of the GCN's layers as rows and partial sums: the same outputs."""
+    base, _, _ = trained
+    proc = predict(base, 3, "auto3.npy", "--aggregate-at", "auto")
+    assert proc.returncode == 0, proc.stderr
+    if not (base / "out1.npy").exists():
+        assert predict(base, 1, "out1.npy").returncode == 0
+    np.testing.assert_allclose(np.load(base / "auto3.npy"), np.load(base / "out1.npy"), rtol=1e-5, atol=1e-6)
+
+
 def test_probabilities_and_embeddings(capsys, trained):
     base, graph, _ = trained
     # on 1 rank, in this process (test_predict_on_3_ranks_without_labels_equals_1_rank checks that the ranks agree;

@@ -75,8 +75,8 @@ def exact_rows(expect, s):
     sent, received = s.plan.send_index.shape[0], s.plan.recv_index.shape[0]
     detail = s.ref_ex.stats.detail.get(0)
     if sent or received:
-        expect(detail == {"forward": {"payload": sent * WIDTH * 8, "indices": 0, "scales": 0},
-                          "backward": {"payload": received * WIDTH * 8, "indices": 0, "scales": 0}},
+        expect(detail == {"forward": {"payload": sent * WIDTH * 8, "indices": 0, "scales": 0, "partial_sums": 0},
+                          "backward": {"payload": received * WIDTH * 8, "indices": 0, "scales": 0, "partial_sums": 0}},
                f"exact bytes per kind {detail}")
 
 
@@ -113,10 +113,12 @@ def encoding_bound(expect, s, spec):
     detail = ex.stats.detail.get(0)
     per_value = 1 if spec == "int8" else 2
     if sent:
-        expect(detail["forward"] == {"payload": sent * WIDTH * per_value, "indices": 0, "scales": sent * 4},
+        expect(detail["forward"] == {"payload": sent * WIDTH * per_value, "indices": 0, "scales": sent * 4,
+                                     "partial_sums": 0},
                f"forward bytes {detail['forward']}")
     if received:
-        expect(detail["backward"] == {"payload": received * WIDTH * per_value, "indices": 0, "scales": received * 4},
+        expect(detail["backward"] == {"payload": received * WIDTH * per_value, "indices": 0, "scales": received * 4,
+                                      "partial_sums": 0},
                f"backward bytes {detail['backward']}")
     # each owner adds at most (sum over receivers of each gradient row's peak) * bound of error
     err = float((grad - s.ref_grad).abs().max()) if grad.numel() else 0.0
@@ -145,7 +147,8 @@ def adjoint(expect, s, spec):
         expect(bool(((halo == 0) | (halo.abs() >= top)).all()), "a kept channel is not among the largest")
         if sent_rows:
             det = ex.stats.detail[0]["forward"]
-            expect(det == {"payload": sent_rows * k * 8, "indices": sent_rows * k, "scales": 0}, f"bytes {det}")
+            expect(det == {"payload": sent_rows * k * 8, "indices": sent_rows * k, "scales": 0, "partial_sums": 0},
+                   f"bytes {det}")
 
 
 def stale_rows(expect, s):
@@ -185,8 +188,9 @@ def learned_channels(expect, s):
     sent, received = s.plan.send_index.shape[0], s.plan.recv_index.shape[0]
     if sent or received:
         det = ex.stats.detail[0]
-        expect(det["forward"] == {"payload": sent * 4 * 8, "indices": 0, "scales": 0}, f"forward bytes {det['forward']}")
-        expect(det["backward"] == {"payload": received * 4 * 8, "indices": 0, "scales": 0}, f"backward bytes {det['backward']}")
+        zero = {"indices": 0, "scales": 0, "partial_sums": 0}
+        expect(det["forward"] == {"payload": sent * 4 * 8, **zero}, f"forward bytes {det['forward']}")
+        expect(det["backward"] == {"payload": received * 4 * 8, **zero}, f"backward bytes {det['backward']}")
 
 
 def async_matches(expect, s):
