@@ -202,11 +202,17 @@ def callbacks_of(cfg: TrainConfig, printer) -> list:
     return made
 
 
-def report_sum_plan(rank, printer) -> None:
+def report_sum_plan(rank, model, printer) -> None:
     """With ``--aggregate-at sender|auto``: rank 0 prints what one exchange of a sum-like layer sends, against
-    today's rows, and how long the slowest rank took to plan it (every rank calls this)."""
+    today's rows, and how long the slowest rank took to plan it, or that ``model`` has no layer that uses the plan
+    (every rank calls this)."""
     sums = rank.graph.sums
     if sums is None:
+        return
+    if not any(getattr(m, "sums_halo", False) for m in model.modules()):
+        if rank.comm.rank == 0:
+            printer(f"note: --aggregate-at {sums.mode} changes nothing here: no layer of this model adds its cut as a "
+                    "sum (GCN, GraphSAGE and GIN do), so every layer sends rows")
         return
     counts = sums.rows()
     rows, partial, today = rank.comm.sum_scalars([counts["rows"], counts["sums"], counts["today_sent"]])
@@ -233,11 +239,11 @@ def run(job: TrainJob, comm=None, printer=print) -> dict:
     check_memory(cfg, meta, 1)
     rank = Rank.open(cfg.part_dir, comm, placement=job.placement, normalize_features=cfg.normalize_features,
                      task=cfg.task, overlap=not cfg.no_overlap, aggregate_at=cfg.aggregate_at)
-    report_sum_plan(rank, printer)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, meta["num_features"], cfg.hidden, meta["num_outputs"], cfg.layers,
                         cfg.dropout, cfg.input_dropout, cfg.heads, edge_dim=meta["num_edge_features"], norm=cfg.norm,
                         jk=cfg.jk, residual=cfg.residual)
+    report_sum_plan(rank, model, printer)
     if cfg.metrics and comm.rank == 0 and not cfg.resume and os.path.exists(cfg.metrics):
         os.remove(cfg.metrics)
     options = TrainOptions(lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed, eval_every=cfg.eval_every,

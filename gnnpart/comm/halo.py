@@ -53,7 +53,8 @@ class HaloExchange:
             key (int, optional): a label for its byte counts (``stats.detail[key]``); a layer uses its index.
             seed (int): keys its sampling and rounding draws.
             sums (SumPlan, optional): exchange rows and partial sums along this pre-aggregation plan (its rows are
-                ``[I + M, F]``, this rank's rows then its partial sums; :mod:`gnnpart.comm.sum_plan`) instead of
+                ``[R + M, F]``: the ``R`` rows this rank sends as rows, ``sums.kept``, then its ``M`` partial sums;
+                :mod:`gnnpart.comm.sum_plan`) instead of
                 today's plan; ``bytes_exact`` still counts today's exact exchange.
         """
         if sums is not None:

@@ -89,7 +89,8 @@ class SumPlan:
 
     def rows(self) -> dict:
         """What this rank's messages carry, against today's: ``{"rows", "sums", "rows_received", "sums_received",
-        "today_sent", "today_received"}`` (rows of one forward message; a backward message carries as many)."""
+        "today_sent", "today_received"}``: rows of one forward message, sent and received (a backward message sends
+        what the forward one received, and receives what it sent)."""
         sent_sums = int(self.sums_sent.sum())
         got_sums = int(self.sums_received.sum())
         return {"rows": self.plan.send_index.shape[0] - sent_sums, "sums": sent_sums,
@@ -161,7 +162,8 @@ def build_sum_plan(comm, base: ExchangePlan, indptr, indices, mode: str, choose)
         block = edge_pos[e] - recv_offset[p] if len(e) else np.zeros(0, dtype=np.int64)
         dst = edge_dst[e]
         rows, sums = choose(block, dst) if len(e) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
-        rows, sums = np.asarray(rows, dtype=np.int64), np.asarray(sums, dtype=np.int64)
+        rows, sums = np.unique(np.asarray(rows, dtype=np.int64)), np.asarray(sums, dtype=np.int64)  # rows ascending:
+        # the sender lays out its kept rows in the order given, the receiver its block in ascending position order
         kept[recv_offset[p] + rows] = True
         by_sum = ~kept[recv_offset[p] + block]  # edges carried by partial sums
         summed[sums] = True

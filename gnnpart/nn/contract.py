@@ -38,9 +38,10 @@ class HaloLayer(nn.Module):
 
     Attributes:
         layer_id (int | None): the layer's number in its model (assigned by :func:`halo_layers` when None).
-        sums_halo (bool): the layer aggregates through ``graph.aggregate_halo`` (a sum over its in-edges), so the
-            graph may carry its cut as partial sums (``aggregate_at``); a policy that does not compose with them is
-            then refused when the policies are set, not at the first step (default False).
+        sums_halo (bool): the layer aggregates through ``graph.aggregate_halo`` (a sum over its in-edges). Any layer
+            that calls ``aggregate_halo`` gets partial sums when the graph has a plan (``aggregate_at``); this flag
+            only lets a policy that does not compose with them be refused when the Trainer sets the policies
+            instead of at the layer's first step (default False; True for GCN, GraphSAGE and GIN).
     """
 
     layer_id: int | None = None

@@ -37,7 +37,7 @@ def refuse_with_sums(policy: HaloPolicy, layer_id, aggregate_at: str) -> None:
         if term.name in SUMS_REFUSE and term.active(policy):
             raise ValueError(f"aggregate_at={aggregate_at!r} does not compose with `{term.name}` (the halo policy "
                              f"`{policy}` of layer {layer_id}): {SUMS_REFUSE[term.name]}; use aggregate_at='receiver' "
-                             f"or another policy")
+                             f"(--aggregate-at receiver) or another policy")
 
 
 class LocalGraph:
@@ -291,7 +291,8 @@ class LocalGraph:
             if gated:
                 raise ValueError(f"layer {layer.layer_id} has a learned halo gate, which multiplies each halo node's "
                                  f"row at the receiver; with aggregate_at={self.aggregate_at!r} a partial sum has "
-                                 "already added several rows: use aggregate_at='receiver' with `learned`")
+                                 "already added several rows: use aggregate_at='receiver' (--aggregate-at receiver) with "
+                                 "`learned`")
             return pre_aggregate(h_inner, scale, self._exchange_for(layer, sums=True), self, self.epoch,
                                  layer.layer_id)
         if not self.overlap or gated:

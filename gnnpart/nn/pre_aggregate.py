@@ -1,4 +1,5 @@
-"""A sum-like layer's aggregation with partial sums: ``A (s * [h; halo(h)])`` along a :class:`~gnnpart.comm.SumPlan`.
+"""A sum-like layer's aggregation with partial sums: ``A (s * [h; halo(h)])`` along a
+:class:`~gnnpart.comm.sum_plan.SumPlan`.
 
 Forward, on every rank at once:
 
