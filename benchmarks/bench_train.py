@@ -32,12 +32,33 @@ def vmhwm() -> int:
     return 0
 
 
+def two_layer_epochs(conv1, conv2, apply, x, y, train, epochs: int, sync=lambda: None) -> tuple[list, object]:
+    """``epochs + 1`` timed full-graph steps of ``conv2(dropout(relu(conv1(x))))`` with Adam and cross-entropy on the
+    training rows (``apply(conv, h)`` runs a conv on the whole graph); returns the seconds of each and the last
+    loss. The reference loop of PyG here and of DGL in benchmarks/bench_dgl.py."""
+    import torch
+    import torch.nn.functional as F
+
+    opt = torch.optim.Adam([*conv1.parameters(), *conv2.parameters()], lr=0.01, weight_decay=5e-4)
+    times = []
+    for _ in range(epochs + 1):
+        sync()
+        start = time.perf_counter()
+        opt.zero_grad()
+        h = F.dropout(apply(conv1, x).relu(), p=0.5, training=True)
+        loss = F.cross_entropy(apply(conv2, h)[train], y[train])
+        loss.backward()
+        opt.step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times, loss
+
+
 def pyg_child(graph_file: str, model: str, hidden: int, epochs: int, threads: int, device: str = "cpu") -> dict:
     """PyG's GCNConv / SAGEConv on the whole graph (CSR adjacency) on ``device``: median epoch and peak memory
     (VmHWM on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU)."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
     from torch_geometric.nn import GCNConv, SAGEConv
 
     torch.set_num_threads(threads)
@@ -52,18 +73,7 @@ def pyg_child(graph_file: str, model: str, hidden: int, epochs: int, threads: in
     conv = {"gcn": GCNConv, "sage": SAGEConv}[model]
     torch.manual_seed(0)
     conv1, conv2 = conv(x.shape[1], hidden).to(dev), conv(hidden, int(y.max()) + 1).to(dev)
-    opt = torch.optim.Adam([*conv1.parameters(), *conv2.parameters()], lr=0.01, weight_decay=5e-4)
-    times = []
-    for _ in range(epochs + 1):
-        sync()
-        start = time.perf_counter()
-        opt.zero_grad()
-        h = F.dropout(conv1(x, adj_t).relu(), p=0.5, training=True)
-        loss = F.cross_entropy(conv2(h, adj_t)[train], y[train])
-        loss.backward()
-        opt.step()
-        sync()
-        times.append(time.perf_counter() - start)
+    times, loss = two_layer_epochs(conv1, conv2, lambda conv, h: conv(h, adj_t), x, y, train, epochs, sync)
     peak = torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else vmhwm()
     return {"epoch_s": statistics.median(times[1:]), "peak_gib": peak / 2**30, "loss": loss.item()}
 
