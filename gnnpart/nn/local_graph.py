@@ -12,7 +12,7 @@ import torch
 
 from gnnpart.comm.exchange_pipeline import PolicyExchange
 from gnnpart.comm.halo import HaloExchange
-from gnnpart.comm.policy.spec import HaloPolicy
+from gnnpart.comm.policy.spec import TERMS, HaloPolicy
 from gnnpart.comm.sum_plan import SumPlan
 from gnnpart.data.csr import coo_to_csr, csr_rows
 from gnnpart.nn.contract import HaloLayer
@@ -31,8 +31,6 @@ SUMS_REFUSE = {
 
 def refuse_with_sums(policy: HaloPolicy, layer_id, aggregate_at: str) -> None:
     """Refuse, in one line, a policy with a term of :data:`SUMS_REFUSE` on a layer that pre-aggregates."""
-    from gnnpart.comm.policy.spec import TERMS
-
     for term in TERMS:
         if term.name in SUMS_REFUSE and term.active(policy):
             raise ValueError(f"aggregate_at={aggregate_at!r} does not compose with `{term.name}` (the halo policy "

@@ -54,8 +54,21 @@ def inner_first(indptr: np.ndarray, indices: np.ndarray, num_inner: int) -> tupl
     return order, split
 
 
-def _add_in_chunks(out, begin, end, indices, x, offset, handle) -> None:
-    """``spmm_sum_add_`` over row chunks, testing ``handle`` (a message in flight) between chunks."""
+def add_in_chunks(out, begin, end, indices, x, offset, handle) -> None:
+    """``spmm_sum_add_`` over row chunks, testing ``handle`` (a message in flight) between chunks (the same bits
+    as one call).
+
+    Args:
+        out (torch.Tensor): ``[R, F]``, added into in place.
+        begin (torch.Tensor), end (torch.Tensor): int64 ``[R]``, each row's edge range in ``indices``.
+        indices (torch.Tensor): int64 ``[E]``, rows of ``x`` (plus ``offset``).
+        x (torch.Tensor): ``[N, F]``.
+        offset (int): subtracted from every index.
+        handle (Handle): the message in flight (``handle.test()`` lets MPI move it).
+
+    Shapes:
+        ``[R, F]``, ``[R]``, ``[R]``, ``[E]``, ``[N, F]`` -> ``out``.
+    """
     rows = out.shape[0]
     step = max(1, -(-rows // CHUNKS)) if out.device.type == "cpu" else max(rows, 1)
     for r0 in range(0, rows, step):
@@ -64,8 +77,14 @@ def _add_in_chunks(out, begin, end, indices, x, offset, handle) -> None:
         handle.test()
 
 
-def _count(px, span: float, exposed: float) -> None:
-    """Count an overlapped exchange's time; a rank that sends and receives no row has no span beyond its calls."""
+def count_overlapped(px, span: float, exposed: float) -> None:
+    """Count an overlapped exchange's time; a rank that sends and receives no row has no span beyond its calls.
+
+    Args:
+        px (PolicyExchange): the exchange (its plan and byte counter).
+        span (float): seconds from posting to having the rows or gradients.
+        exposed (float): the part of ``span`` spent on the exchange alone.
+    """
     plan = px.link.plan
     idle = plan.num_halo == 0 and plan.send_index.numel() == 0
     px.link.stats.add_time(exposed if idle else span, exposed)
@@ -93,13 +112,13 @@ class OverlappedAggregate(torch.autograd.Function):
         graph.enter(f"layer {layer_id}: inner aggregation, the halo rows in flight")
         src = h.detach() if scale is None else h.detach() * scale[:num_inner]
         out = torch.zeros(num_inner, width, dtype=h.dtype, device=h.device)
-        _add_in_chunks(out, graph.indptr[:-1], graph.halo_split, graph.indices, src.contiguous(), 0, handle)
+        add_in_chunks(out, graph.indptr[:-1], graph.halo_split, graph.indices, src.contiguous(), 0, handle)
         graph.enter(f"halo exchange of layer {layer_id}")
         px.link.settle(out)  # the inner aggregation is computation, not the wait
         waiting = time.perf_counter()
         halo = handle.wait()
         landed = time.perf_counter()
-        _count(px, landed - t0, (posted - t0) + (landed - waiting))
+        count_overlapped(px, landed - t0, (posted - t0) + (landed - waiting))
         if scale is not None:
             halo = halo * scale[num_inner:]
         spmm_sum_add_(out, graph.halo_split, graph.indptr[1:], graph.indices, halo.contiguous(), num_inner)
@@ -124,12 +143,12 @@ class OverlappedAggregate(torch.autograd.Function):
         handle = px.return_grads(grad_halo, ctx.transfer, ctx.epoch)
         posted = time.perf_counter()
         grad_inner = torch.zeros(num_inner, width, dtype=grad.dtype, device=grad.device)
-        _add_in_chunks(grad_inner, t_ptr[:num_inner], t_ptr[1:num_inner + 1], t_idx, grad, 0, handle)
+        add_in_chunks(grad_inner, t_ptr[:num_inner], t_ptr[1:num_inner + 1], t_idx, grad, 0, handle)
         if scale is not None:
             grad_inner *= scale[:num_inner]
         px.link.settle(grad_inner)
         waiting = time.perf_counter()
         handle.wait(grad_inner)
         landed = time.perf_counter()
-        _count(px, landed - t0, (posted - t0) + (landed - waiting))
+        count_overlapped(px, landed - t0, (posted - t0) + (landed - waiting))
         return grad_inner, None, None, None, None, None

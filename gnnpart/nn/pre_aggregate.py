@@ -24,7 +24,7 @@ import time
 import torch
 
 from gnnpart.nn.kernels import spmm_sum, spmm_sum_add_
-from gnnpart.nn.overlap import _add_in_chunks, _count
+from gnnpart.nn.overlap import add_in_chunks, count_overlapped
 
 
 def pre_aggregate(h: torch.Tensor, scale: torch.Tensor | None, px, graph, epoch: int, layer_id: int) -> torch.Tensor:
@@ -66,13 +66,13 @@ class _PreAggregate(torch.autograd.Function):
         out = torch.zeros(num_inner, width, dtype=hs.dtype, device=hs.device)
         if graph.overlap:
             graph.enter(f"layer {layer_id}: inner aggregation, the halo rows and partial sums in flight")
-            _add_in_chunks(out, graph.indptr[:-1], graph.halo_split, graph.indices, hs.detach().contiguous(), 0, handle)
+            add_in_chunks(out, graph.indptr[:-1], graph.halo_split, graph.indices, hs.detach().contiguous(), 0, handle)
             graph.enter(f"halo exchange of layer {layer_id}")
             px.link.settle(out)
         waiting = time.perf_counter()
         block = handle.wait()
         landed = time.perf_counter()
-        _count(px, landed - t0, (posted - t0) + (landed - waiting))
+        count_overlapped(px, landed - t0, (posted - t0) + (landed - waiting))
         if not graph.overlap:
             graph.enter(f"layer {layer_id}: computing")
             spmm_sum_add_(out, graph.indptr[:-1], graph.halo_split, graph.indices, hs.detach().contiguous(), 0)
@@ -97,13 +97,13 @@ class _PreAggregate(torch.autograd.Function):
         t_ptr, t_idx = graph.t_indptr, graph.t_indices
         grad_hs = torch.zeros(num_inner, width, dtype=grad.dtype, device=grad.device)
         if graph.overlap:
-            _add_in_chunks(grad_hs, t_ptr[:num_inner], t_ptr[1:num_inner + 1], t_idx, grad, 0, handle)
+            add_in_chunks(grad_hs, t_ptr[:num_inner], t_ptr[1:num_inner + 1], t_idx, grad, 0, handle)
             px.link.settle(grad_hs)
         grad_rows = torch.zeros(ctx.num_rows, width, dtype=grad.dtype, device=grad.device)
         waiting = time.perf_counter()
         handle.wait(grad_rows)
         landed = time.perf_counter()
-        _count(px, landed - t0, (posted - t0) + (landed - waiting))
+        count_overlapped(px, landed - t0, (posted - t0) + (landed - waiting))
         if not graph.overlap:
             spmm_sum_add_(grad_hs, t_ptr[:num_inner], t_ptr[1:num_inner + 1], t_idx, grad, 0)
         return grad_hs, grad_rows, None, None, None, None
