@@ -79,7 +79,7 @@ def pyg_child(graph_file: str, model: str, hidden: int, epochs: int, threads: in
 
 
 def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int, device: str = "cpu",
-                   transport: str = "mpi", overlap: bool = True, threads: int = 1) -> None:
+                   transport: str = "mpi", overlap: bool = True, threads: int = 1, block_cache: bool = True) -> None:
     """One rank of gnnpart's run; rank 0 prints the medians and every rank's peak memory (VmHWM on the CPU,
     ``torch.cuda.max_memory_allocated`` on a GPU) as one JSON line."""
     import torch
@@ -95,7 +95,9 @@ def gnnpart_worker(part_dir: str, model: str, hidden: int, epochs: int, device: 
     meta = rank.meta
     torch.manual_seed(0)
     net = build_model(model, meta["num_features"], hidden, meta["num_classes"], 2, dropout=0.5, input_dropout=0.0)
-    trainer = Trainer(net, rank, options=TrainOptions(lr=0.01, weight_decay=5e-4, eval_every=10**9, watchdog=None))
+    options = TrainOptions(lr=0.01, weight_decay=5e-4, eval_every=10**9, watchdog=None,
+                           **({} if block_cache else {"block_cache": None}))
+    trainer = Trainer(net, rank, options=options)
     on_gpu = trainer.device.type == "cuda"
     if on_gpu:
         torch.cuda.reset_peak_memory_stats(trainer.device)
@@ -152,7 +154,7 @@ def main() -> None:
             print(json.dumps(pyg_child(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]))))
         else:
             gnnpart_worker(rest[0], rest[1], int(rest[2]), int(rest[3]), overlap=rest[4] == "on",
-                           threads=int(rest[5]))
+                           threads=int(rest[5]), block_cache=rest[6:7] != ["no-block-cache"])
         return
 
     import numpy as np

@@ -54,7 +54,14 @@ def _hash_dropout_relu_setup(ctx, inputs, output):
 def _hash_dropout_relu_backward(ctx, grad):
     # an output > 0 is an element both kept and positive: the gradient passes there, scaled, and nowhere else
     (out,) = ctx.saved_tensors
+    if grad.device.type == "cpu":  # one pass (csrc/hashing/cpu/dropout_kernel.cpp)
+        return _ops.relu_dropout_grad(grad, out, ctx.scale), None, None, None, None, None
     return torch.ops.aten.threshold_backward(grad, out, 0).mul_(ctx.scale), None, None, None, None, None
+
+
+@torch.library.register_fake("gnnpart::relu_dropout_grad")
+def _relu_dropout_grad_fake(grad, out, scale):
+    return torch.empty_like(grad)
 
 
 torch.library.register_autograd("gnnpart::hash_dropout_relu", _hash_dropout_relu_backward,

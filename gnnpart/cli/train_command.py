@@ -66,6 +66,10 @@ class TrainConfig:
     no_overlap: bool = option(False, "wait for each halo exchange before aggregating (default: aggregate the inner "
                               "sources while the halo rows travel; the same results)")
     aggregate_at: str = option("receiver", AGGREGATE_HELP, choices=AGGREGATE_AT)
+    block_cache: float = option(0.1, "keep freed large CPU blocks for the next tensor of the same size, holding at "
+                                     "most 1 + H times what the live ones needed (gnnpart/memory.py)", metavar="H")
+    no_block_cache: bool = option(False, "leave the block cache off (each epoch's large tensors are then mapped and "
+                                         "faulted in afresh)")
     device: str = option("cpu", "where each rank trains: cpu, cuda (the GPU of its node-local rank, modulo the "
                                 "GPUs; ranks may share one) or auto (cuda when torch sees a GPU)", choices=DEVICES)
     transport: str = option("mpi", "how GPU tensors travel: mpi (staged through pinned host memory), mpi-cuda "
@@ -83,7 +87,7 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run_cli, flags=flags_of(TrainConfig))
 
 
-FINITE = ("lr", "weight_decay", "dropout", "input_dropout", "watchdog")
+FINITE = ("lr", "weight_decay", "dropout", "input_dropout", "watchdog", "block_cache")
 """Float options that must be finite numbers (``nan`` passes a ``>= 0`` check)."""
 
 
@@ -117,7 +121,7 @@ def config_from_args(args: argparse.Namespace) -> TrainJob:
                          f"{cfg.heads})")
     if cfg.patience is not None and cfg.patience < 1:
         raise ValueError(f"--patience must be >= 1 (got {cfg.patience})")
-    for name in ("checkpoint_every", "threads", "watchdog", "weight_decay"):
+    for name in ("checkpoint_every", "threads", "watchdog", "weight_decay", "block_cache"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(cfg, name)})")
     if not 0 <= cfg.seed < 2**63:
@@ -247,7 +251,7 @@ def run(job: TrainJob, comm=None, printer=print) -> dict:
     if cfg.metrics and comm.rank == 0 and not cfg.resume and os.path.exists(cfg.metrics):
         os.remove(cfg.metrics)
     options = TrainOptions(lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed, eval_every=cfg.eval_every,
-                           watchdog=cfg.watchdog or None)
+                           watchdog=cfg.watchdog or None, block_cache=None if cfg.no_block_cache else cfg.block_cache)
     trainer = Trainer(model, rank, options=options, halo=job.halo, callbacks=callbacks_of(cfg, printer),
                       settings={k: getattr(cfg, k) for k in MODEL_SETTINGS})
     if cfg.resume:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gnnpart.nn.contract import HaloLayer
+from gnnpart.nn.fused import dual_linear
 from gnnpart.nn.local_graph import LocalGraph
 
 
@@ -104,6 +105,8 @@ class DistGCNConv(_Dist):
         return inner * (graph.aggregate_halo(h, self, scale=dinv) + inner * h)
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        if self.aggregate_first and self.bias is not None:  # the bias added by the product itself
+            return torch.addmm(self.bias, self.sparse_input(h, graph), self.weight)
         out = self.sparse_input(h, graph) @ self.weight if self.aggregate_first else self.propagate(h @ self.weight, graph)
         return out + self.bias if self.bias is not None else out
 
@@ -142,11 +145,12 @@ class DistSAGEConv(_Dist):
         return graph.aggregate_halo(h, self) * graph.cache[key]
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
-        if self.aggregate_first:
-            neigh = self.lin_l(self.sparse_input(h, graph))
-        else:
-            neigh = self.propagate(F.linear(h, self.lin_l.weight), graph) + self.lin_l.bias
-        return neigh + self.lin_r(h)
+        if self.aggregate_first:  # both products accumulate into one output
+            return dual_linear(self.sparse_input(h, graph), h, self.lin_l.weight, self.lin_r.weight, self.lin_l.bias)
+        # one product against the stacked weights: [W_l h | W_r h], so backward's input gradient is one product too
+        both = F.linear(h, torch.cat([self.lin_l.weight, self.lin_r.weight]))
+        width = self.out_channels
+        return self.propagate(both[:, :width].contiguous(), graph) + self.lin_l.bias + both[:, width:]
 
 
 class DistGINConv(_Dist):

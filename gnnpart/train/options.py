@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gnnpart.memory import HEADROOM, check_headroom
+
 
 def _number(name: str, value, low: float, low_ok: bool) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
@@ -23,6 +25,9 @@ class TrainOptions:
         eval_every (int): evaluate every k epochs, and at the last (default 1).
         watchdog (float, optional): end the job when no epoch completes in this many seconds, naming the stuck
             ranks (default 600; None: no watchdog). See :mod:`gnnpart.train.watchdog`.
+        block_cache (float, optional): keep freed large CPU blocks for the next tensor of the same size, holding at
+            most ``1 + block_cache`` times the most the live ones needed (default 0.1; None: off). It stays on for
+            the process once a Trainer turned it on. See :mod:`gnnpart.memory`.
 
     Raises:
         ValueError: naming the field, the rule and the value.
@@ -33,6 +38,7 @@ class TrainOptions:
     seed: int = 0
     eval_every: int = 1
     watchdog: float | None = 600.0
+    block_cache: float | None = HEADROOM
 
     def __post_init__(self) -> None:
         _number("lr", self.lr, 0.0, True)
@@ -41,5 +47,6 @@ class TrainOptions:
             raise ValueError(f"`seed` must be an integer in [0, 2**63) (got {self.seed!r})")
         if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 1:
             raise ValueError(f"`eval_every` must be an integer >= 1 (got {self.eval_every!r})")
+        check_headroom("block_cache", self.block_cache)
         if self.watchdog is not None:
             _number("watchdog", self.watchdog, 0.0, False)

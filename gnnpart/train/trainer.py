@@ -20,6 +20,7 @@ from gnnpart.comm.allreduce import GradientAllreduce, broadcast_parameters
 from gnnpart.comm.byte_counts import DIRECTIONS, KINDS
 from gnnpart.comm.policy.spec import parse_halo
 from gnnpart.data.labels import SPLITS
+from gnnpart.memory import cache_blocks
 from gnnpart.infer.outputs import predict
 from gnnpart.nn.contract import halo_layers
 from gnnpart.nn.gates import HaloGates, attach_halo_gates, attached_halo_gates
@@ -95,6 +96,8 @@ class Trainer:
         else:
             self._gates = self._gates_of_user_optimizer(optimizer)
             model.to(device=self.device, dtype=rank.dtype)
+        if self.options.block_cache is not None:
+            cache_blocks(self.options.block_cache)
         self.progress = Progress()
         self.watchdog = Watchdog(self.comm, self.progress, self.options.watchdog) if self.options.watchdog else None
         self._take_graph()

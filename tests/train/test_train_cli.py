@@ -64,6 +64,19 @@ def test_bad_options_are_refused(cora3):
     assert proc.returncode == 1 and "--dropout must be in [0, 1) (got 1.5)" in proc.stderr
     proc = gnnpart_cli("train", cora3, "--resume")
     assert proc.returncode == 1 and "--resume and --checkpoint-every need --checkpoint DIR" in proc.stderr
+    proc = gnnpart_cli("train", cora3, "--block-cache", "-0.5")
+    assert proc.returncode == 1 and "--block-cache must be >= 0 (got -0.5)" in proc.stderr
+
+
+def test_block_cache_off_gives_the_same_losses(cora3, tmp_path):
+    """--no-block-cache and the default train the same bits on 3 ranks."""
+    runs = []
+    for flag in ([], ["--no-block-cache"], ["--block-cache", "0"]):
+        metrics = tmp_path / f"m{len(runs)}.jsonl"
+        proc = gnnpart_cli("train", cora3, "--model", "sage", "--epochs", "5", "--metrics", metrics, *flag, "-n", "3")
+        assert proc.returncode == 0, proc.stderr
+        runs.append([e["loss"] for e in read_lines(metrics) if "final" not in e])
+    assert len(runs[0]) == 5 and runs[0] == runs[1] == runs[2]
 
 
 def test_resume_after_kill_gives_the_same_losses(cora3, tmp_path):

@@ -2,7 +2,10 @@
 // elements; the ReLU variant clamps each value at 0 in the same pass.
 #include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
+#include <ATen/OpMathType.h>
+
 #include <cstring>
+#include <type_traits>
 
 #include "hashing/dropout_checks.h"
 #include "hashing/hash.h"
@@ -73,9 +76,49 @@ at::Tensor hash_dropout_cpu(const at::Tensor& x_in, const at::Tensor& ids_in, in
   return out;
 }
 
+// grad * scale where out > 0 or NaN, +0 where out <= 0, without a branch (as `masked` above): the bits of the
+// scaled gradient ANDed with a mask of all ones or all zeros, which compilers vectorise
+template <typename T>
+inline T pass_grad(T grad, T out, at::opmath_type<T> scale) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    using Bits = std::conditional_t<std::is_same_v<T, float>, uint32_t, uint64_t>;
+    const Bits keep = Bits{0} - static_cast<Bits>(!(out <= T(0)));
+    const T scaled = grad * scale;
+    Bits bits;
+    std::memcpy(&bits, &scaled, sizeof bits);
+    bits &= keep;
+    T result;
+    std::memcpy(&result, &bits, sizeof result);
+    return result;
+  } else {
+    return out <= T(0) ? T(0) : static_cast<T>(static_cast<float>(grad) * scale);  // in float, as aten's mul
+  }
+}
+
+at::Tensor relu_dropout_grad_cpu(const at::Tensor& grad_in, const at::Tensor& out_in, double scale_in) {
+  TORCH_CHECK(grad_in.sizes() == out_in.sizes(), "relu_dropout_grad: `grad` and `out` must have one shape (got ",
+              grad_in.sizes(), " and ", out_in.sizes(), ")");
+  TORCH_CHECK(grad_in.scalar_type() == out_in.scalar_type(), "relu_dropout_grad: `grad` and `out` must have one dtype");
+  const at::Tensor grad = grad_in.contiguous();
+  const at::Tensor out = out_in.contiguous();
+  at::Tensor result = at::empty_like(grad);
+  const int64_t n = grad.numel();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "relu_dropout_grad", [&] {
+    const scalar_t* g = grad.data_ptr<scalar_t>();
+    const scalar_t* o = out.data_ptr<scalar_t>();
+    scalar_t* r = result.data_ptr<scalar_t>();
+    const at::opmath_type<scalar_t> scale = static_cast<at::opmath_type<scalar_t>>(scale_in);
+    at::parallel_for(0, n, 1 << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) r[i] = pass_grad(g[i], o[i], scale);
+    });
+  });
+  return result;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(gnnpart, CPU, m) {
+  m.impl("relu_dropout_grad", &relu_dropout_grad_cpu);
   m.impl("hash_dropout", &hash_dropout_cpu<false>);
   m.impl("hash_dropout_relu", &hash_dropout_cpu<true>);
 }

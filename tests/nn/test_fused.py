@@ -1,0 +1,31 @@
+"""dual_linear (gnnpart.nn.fused): GraphSAGE's two products into one output, with the gradients of two
+nn.Linear maps, and the built-in layers' values unchanged by it."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gnnpart.nn.fused import dual_linear
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_dual_linear_is_two_linear_maps(bias):
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(30, k, generator=g, dtype=torch.float64, requires_grad=True) for k in (5, 7))
+    wa, wb = (torch.randn(4, k, generator=g, dtype=torch.float64, requires_grad=True) for k in (5, 7))
+    c = torch.randn(4, generator=g, dtype=torch.float64, requires_grad=True) if bias else None
+    got = dual_linear(a, b, wa, wb, c)
+    want = F.linear(a, wa, c) + F.linear(b, wb)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    inputs = (a, b, wa, wb) + ((c,) if bias else ())
+    assert torch.autograd.gradcheck(lambda *t: dual_linear(*t[:4], t[4] if bias else None), inputs)
+
+
+def test_dual_linear_computes_only_the_gradients_asked_for():
+    a, b = torch.randn(6, 3), torch.randn(6, 3)  # constant inputs, as a cached first layer's
+    wa, wb = torch.randn(2, 3, requires_grad=True), torch.randn(2, 3, requires_grad=True)
+    dual_linear(a, b, wa, wb).sum().backward()
+    assert a.grad is None and b.grad is None
+    torch.testing.assert_close(wa.grad, a.sum(0).expand(2, 3))
+    torch.testing.assert_close(wb.grad, b.sum(0).expand(2, 3))
