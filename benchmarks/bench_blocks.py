@@ -107,7 +107,7 @@ def main() -> None:
 
     import gnnpart
     from gnnpart.data.csr import coo_to_csr
-    from gnnpart.memory import cache_blocks
+    from gnnpart.block_cache import cache_blocks
     from gnnpart.nn.kernels import spmm_sum
 
     torch.set_num_threads(args.threads)

@@ -8,7 +8,7 @@ it; about 5 GB). For GCN and GraphSAGE (2 layers, hidden 256, dropout 0.5 betwee
   the whole graph, 1 process x 2 threads;
 - PyG's ``GCNConv`` / ``SAGEConv`` on the whole graph (CSR adjacency), 1 process x 2 threads;
 - gnnpart on 1 rank x 2 threads and on 2 ranks x 1 thread (METIS parts), the exchange overlapped, and once more
-  on 1 rank x 2 threads with the block cache off (``gnnpart/memory.py``: what it saves, in the same run).
+  on 1 rank x 2 threads with the block cache off (``gnnpart/block_cache.py``: what it saves, in the same run).
 
 Each prints its median epoch (after one warm-up); the script prints the ratios to DGL and 2 ranks to 1 rank.
 Times from different runs are not compared: this machine's speed varies from day to day.

@@ -1,4 +1,4 @@
-// A cache of large CPU blocks in front of PyTorch's CPU allocator (gnnpart.memory).
+// A cache of large CPU blocks in front of PyTorch's CPU allocator (gnnpart.block_cache).
 //
 // A full-graph epoch allocates the same few [nodes, hidden] tensors every step: layer outputs, their dropout,
 // the gradients flowing back. glibc serves each block above its mmap threshold (at most 32 MiB) with a fresh

@@ -67,7 +67,7 @@ class TrainConfig:
                               "sources while the halo rows travel; the same results)")
     aggregate_at: str = option("receiver", AGGREGATE_HELP, choices=AGGREGATE_AT)
     block_cache: float = option(0.1, "keep freed large CPU blocks for the next tensor of the same size, holding at "
-                                     "most 1 + H times what the live ones needed (gnnpart/memory.py)", metavar="H")
+                                     "most 1 + H times what the live ones needed (gnnpart/block_cache.py)", metavar="H")
     no_block_cache: bool = option(False, "leave the block cache off (each epoch's large tensors are then mapped and "
                                          "faulted in afresh)")
     device: str = option("cpu", "where each rank trains: cpu, cuda (the GPU of its node-local rank, modulo the "

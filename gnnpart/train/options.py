@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gnnpart.memory import HEADROOM, check_headroom
+from gnnpart.block_cache import HEADROOM, check_headroom
 
 
 def _number(name: str, value, low: float, low_ok: bool) -> None:
@@ -27,7 +27,7 @@ class TrainOptions:
             ranks (default 600; None: no watchdog). See :mod:`gnnpart.train.watchdog`.
         block_cache (float, optional): keep freed large CPU blocks for the next tensor of the same size, holding at
             most ``1 + block_cache`` times the most the live ones needed (default 0.1; None: off). It stays on for
-            the process once a Trainer turned it on. See :mod:`gnnpart.memory`.
+            the process once a Trainer turned it on. See :mod:`gnnpart.block_cache`.
 
     Raises:
         ValueError: naming the field, the rule and the value.

@@ -20,7 +20,7 @@ from gnnpart.comm.allreduce import GradientAllreduce, broadcast_parameters
 from gnnpart.comm.byte_counts import DIRECTIONS, KINDS
 from gnnpart.comm.policy.spec import parse_halo
 from gnnpart.data.labels import SPLITS
-from gnnpart.memory import cache_blocks
+from gnnpart.block_cache import cache_blocks
 from gnnpart.infer.outputs import predict
 from gnnpart.nn.contract import halo_layers
 from gnnpart.nn.gates import HaloGates, attach_halo_gates, attached_halo_gates

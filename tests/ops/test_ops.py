@@ -169,10 +169,10 @@ def _compare(got, want, exact):
 
 TESTED_APART = {
     "relu_dropout_grad": "a CPU kernel only (CUDA composes aten ops): test_relu_dropout_grad_is_threshold_backward_then_scale",
-    "block_cache_enable": "the block cache takes no tensors: tests/test_memory.py",
-    "block_cache_disable": "tests/test_memory.py",
-    "block_cache_empty": "tests/test_memory.py",
-    "block_cache_stats": "tests/test_memory.py",
+    "block_cache_enable": "the block cache takes no tensors: tests/test_block_cache.py",
+    "block_cache_disable": "tests/test_block_cache.py",
+    "block_cache_empty": "tests/test_block_cache.py",
+    "block_cache_stats": "tests/test_block_cache.py",
 }
 """Ops without samples here, and where they are tested."""
 

@@ -1,4 +1,4 @@
-"""The block cache (gnnpart.memory, csrc/memory/block_cache.cpp): reuse by exact size, the headroom bound, blocks
+"""The block cache (gnnpart.block_cache, csrc/memory/block_cache.cpp): reuse by exact size, the headroom bound, blocks
 below the minimum left alone, off means off, and training with it gives the bits of training without it."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
-from gnnpart import memory
-from gnnpart.memory import block_cache_stats, cache_blocks, empty_block_cache, stop_caching_blocks
+from gnnpart import block_cache as memory
+from gnnpart.block_cache import block_cache_stats, cache_blocks, empty_block_cache, stop_caching_blocks
 
 MIB = 1 << 20
 
