@@ -7,8 +7,10 @@ it; about 5 GB). For GCN and GraphSAGE (2 layers, hidden 256, dropout 0.5 betwee
 - DGL's ``GraphConv`` (``norm="both"``, self loops added, as PyG's ``GCNConv``) and ``SAGEConv`` (``"mean"``) on
   the whole graph, 1 process x 2 threads;
 - PyG's ``GCNConv`` / ``SAGEConv`` on the whole graph (CSR adjacency), 1 process x 2 threads;
-- gnnpart on 1 rank x 2 threads and on 2 ranks x 1 thread (METIS parts), the exchange overlapped, and once more
-  on 1 rank x 2 threads with the block cache off (``gnnpart/block_cache.py``: what it saves, in the same run).
+- gnnpart on 1 rank x 2 threads and on 2 ranks x 1 thread (METIS parts, the default balance ``nodes,train``), the
+  exchange overlapped, once more on 2 ranks x 1 thread with parts that balance in-edges too (``--balance
+  nodes,edges,train``: each rank's share of the aggregation), and on 1 rank x 2 threads with the block cache off
+  (``gnnpart/block_cache.py``: what it saves, in the same run).
 
 Each prints its median epoch (after one warm-up); the script prints the ratios to DGL and 2 ranks to 1 rank.
 Times from different runs are not compared: this machine's speed varies from day to day.
@@ -99,6 +101,8 @@ def main() -> None:
         parts = {r: str(Path(tmp) / f"parts-{r}") for r in (1, 2)}
         for r, part_dir in parts.items():
             gnnpart.partition_graph(g, r, part_dir)
+        edge_parts = str(Path(tmp) / "parts-2-edges")
+        gnnpart.partition_graph(g, 2, edge_parts, balance="nodes,edges,train")
         del g
         print(f"# {spec}; 2 layers, hidden {args.hidden}, dropout 0.5 between layers, Adam; median of "
               f"{args.epochs} epochs after 1 warm-up; {os.cpu_count()} cores", flush=True)
@@ -108,11 +112,13 @@ def main() -> None:
                                                   epochs, "2"], 2)}
             got["PyG 1 x 2 threads"] = run_json([sys.executable, train_script, "--child", "pyg", graph_file, model,
                                                  hidden, epochs, "2"], 2)
-            for ranks, threads, cache in ((1, 2, "no-block-cache"), (1, 2, "block-cache"), (2, 1, "block-cache")):
-                cmd = mpiexec_command(ranks, [train_script, "--child", "gnnpart", parts[ranks], model, hidden, epochs,
+            for ranks, threads, cache, part_dir, label in (
+                    (1, 2, "no-block-cache", parts[1], ", no block cache"), (1, 2, "block-cache", parts[1], ""),
+                    (2, 1, "block-cache", parts[2], ""), (2, 1, "block-cache", edge_parts, ", edges balanced")):
+                cmd = mpiexec_command(ranks, [train_script, "--child", "gnnpart", part_dir, model, hidden, epochs,
                                               "on", str(threads), cache])
                 name = f"gnnpart {ranks} x {threads} thread{'s' if threads > 1 else ''}"
-                got[name + (", no block cache" if cache == "no-block-cache" else "")] = run_json(cmd, threads)
+                got[name + label] = run_json(cmd, threads)
             dgl = got["DGL 1 x 2 threads"]["epoch_s"]
             one = got["gnnpart 1 x 2 threads"]["epoch_s"]
             print(f"{model}: DGL {got['DGL 1 x 2 threads']['dgl']} on torch {got['DGL 1 x 2 threads']['torch']}",
@@ -121,8 +127,9 @@ def main() -> None:
                 peak = res.get("peak_gib")
                 peak = f", peak {max(peak) if isinstance(peak, list) else peak:.2f} GiB a process" if peak else ""
                 print(f"  {name:<38} epoch {res['epoch_s']:7.3f} s  = {res['epoch_s'] / dgl:.2f}x DGL{peak}", flush=True)
-            print(f"  gnnpart 2 x 1 thread / 1 x 2 threads: {got['gnnpart 2 x 1 thread']['epoch_s'] / one:.2f}x",
-                  flush=True)
+            for label in ("", ", edges balanced"):
+                two = got[f"gnnpart 2 x 1 thread{label}"]["epoch_s"]
+                print(f"  gnnpart 2 x 1 thread{label} / 1 x 2 threads: {two / one:.2f}x", flush=True)
             print(json.dumps({"model": model, **{k: v["epoch_s"] for k, v in got.items()}}), flush=True)
 
 

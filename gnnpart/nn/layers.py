@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gnnpart.nn.contract import HaloLayer
-from gnnpart.nn.fused import dual_linear
+from gnnpart.nn.fused import dual_linear, ones_linear, with_ones
 from gnnpart.nn.local_graph import LocalGraph
 
 
@@ -61,8 +61,12 @@ class _Dist(HaloLayer):
         key = ("propagated", id(self))
         if key not in graph.cache:
             with torch.no_grad():
-                graph.cache[key] = self.propagate(h, graph)
+                graph.cache[key] = self.cached_form(self.propagate(h, graph))
         return graph.cache[key]
+
+    def cached_form(self, propagated: torch.Tensor) -> torch.Tensor:
+        """How the cached aggregation of a constant input is kept (as it is, here)."""
+        return propagated
 
 
 class DistGCNConv(_Dist):
@@ -104,7 +108,18 @@ class DistGCNConv(_Dist):
         inner = dinv[: graph.num_inner]
         return inner * (graph.aggregate_halo(h, self, scale=dinv) + inner * h)
 
+    @property
+    def _ones_column(self) -> bool:
+        """The cached aggregation is kept as ``[A | 1]``, so backward gets the bias's gradient from the weight's
+        product (:func:`~gnnpart.nn.fused.ones_linear`) instead of a separate pass over ``[I, out_channels]``."""
+        return self.constant_input and self.aggregate_first and self.bias is not None
+
+    def cached_form(self, propagated: torch.Tensor) -> torch.Tensor:
+        return with_ones(propagated) if self._ones_column else propagated
+
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        if self._ones_column:
+            return ones_linear(self.sparse_input(h, graph), self.weight, self.bias)
         if self.aggregate_first and self.bias is not None:  # the bias added by the product itself
             return torch.addmm(self.bias, self.sparse_input(h, graph), self.weight)
         out = self.sparse_input(h, graph) @ self.weight if self.aggregate_first else self.propagate(h @ self.weight, graph)

@@ -80,12 +80,16 @@ class Trainer:
         self.comm, self.device, self.task = rank.comm, rank.device, rank.task
         self.graph, self.exchange = rank.graph, rank.exchange
         self.x, self.y, self.masks = rank.x, rank.y, rank.masks
+        # the training rows as an index, once: each step then selects them without a pass over the mask, and the
+        # selection's backward adds into its rows (index_add_) instead of a masked index_put_ (same values)
+        self.train_rows = self.masks["train"].nonzero().squeeze(1)
+        self.train_y = self.y.index_select(0, self.train_rows)
         self.settings = dict(settings or {})
         check_row_norms(model)  # a norm over this rank's rows alone would make N ranks differ from one
         bind_sync_norms(model, self.comm)
         self.layers = halo_layers(model)
         self.halo_policies = parse_halo(halo, len(self.layers))
-        self.num_train = int(self.comm.sum_scalars([self.task.count(self.y[self.masks["train"]])])[0])
+        self.num_train = int(self.comm.sum_scalars([self.task.count(self.train_y)])[0])
         if self.num_train == 0:
             raise ValueError("the partition has no labelled training nodes on any rank: nothing to train on")
         if optimizer is None:
@@ -171,8 +175,7 @@ class Trainer:
         start = time.perf_counter()
         self.reducer.zero_grad()
         out = self.model(self.x, self.graph)
-        train = self.masks["train"]
-        loss = self.loss_fn(out[train], self.y[train]) / self.num_train
+        loss = self.loss_fn(out.index_select(0, self.train_rows), self.train_y) / self.num_train
         gates = self.graph.gates
         objective = loss if gates is None else loss + gates.penalty() / self.comm.size  # summed over ranks
         self.progress.enter("backward")

@@ -16,6 +16,20 @@ def test_hash_dropout_matches_reference_and_grad():
     torch.testing.assert_close(x.grad, hashing.hash_dropout_reference(torch.ones(8, 13), ids, 3, 1, 2, 0.3))
 
 
+@pytest.mark.parametrize("width", [1, 3, 255, 256, 257, 600])
+@pytest.mark.parametrize("relu", [False, True])
+def test_every_width_draws_the_reference_mask_in_the_input_precision(width, relu):
+    # widths on both sides of the CPU kernel's 256-channel blocks; float64 is scaled in float64, not rounded to float
+    x = torch.randn(5, width, dtype=torch.float64)
+    ids = torch.tensor([0, 2**40, 7, 31, 5])
+    op = hashing.hash_dropout_relu if relu else hashing.hash_dropout
+    want = hashing.hash_dropout_reference(torch.relu(x) if relu else x, ids, 9, 3, 1, 0.4)
+    for dtype in (torch.float64, torch.float32):
+        got = op(x.to(dtype), ids, 9, 3, 1, 0.4)
+        assert torch.equal(got != 0, want != 0)
+        torch.testing.assert_close(got, want.to(dtype), rtol=1e-14 if dtype == torch.float64 else 1e-6, atol=0)
+
+
 def test_mask_depends_on_ids_not_row_order():
     x = torch.ones(1000, 32)
     ids = torch.randperm(5000)[:1000]

@@ -41,6 +41,33 @@ def test_gcn(whole, in_channels, out_channels):
     close(ours(x, graph), ref(x, edge_index))
 
 
+def test_gcn_cached_input_gradients(whole):
+    # a constant input aggregated once is kept as [A | 1] (gnnpart.nn.fused.ones_linear): the output and the
+    # weight's and bias's gradients are PyG's (float64: the bias's gradient sums 2708 rows), and the next call
+    # reuses the cache
+    graph, edge_index, x = whole
+    x = x.double()
+    torch.manual_seed(0)
+    ref = pyg.GCNConv(1433, 2000).double()
+    torch.nn.init.normal_(ref.bias)
+    ours = DistGCNConv(1433, 2000, constant_input=True).double()
+    halo_layers(ours)
+    with torch.no_grad():
+        ours.weight.copy_(ref.lin.weight.T)
+        ours.bias.copy_(ref.bias)
+    upstream = torch.randn(x.shape[0], 2000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for _ in range(2):
+        ours.zero_grad()
+        ref.zero_grad()
+        got, want = ours(x, graph), ref(x, edge_index)
+        close(got, want)
+        got.backward(upstream)
+        want.backward(upstream)
+        close(ours.weight.grad, ref.lin.weight.grad.T)
+        close(ours.bias.grad, ref.bias.grad)
+    assert graph.cache[("propagated", id(ours))].shape == (x.shape[0], 1434)
+
+
 @pytest.mark.parametrize("out_channels", [16, 2000])
 def test_sage(whole, out_channels):
     graph, edge_index, x = whole

@@ -1,9 +1,11 @@
 // CPU kernels of gnnpart::hash_dropout and hash_dropout_relu: parallel over rows, one 64-bit hash per four
-// elements; the ReLU variant clamps each value at 0 in the same pass.
+// elements, the hashes of 256 channels drawn before their elements; the ReLU variant clamps each value at 0 in the
+// same pass.
 #include "common/torch_ops.h"  // first: the precompiled header (setup.py)
 
 #include <ATen/OpMathType.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -16,40 +18,51 @@ namespace {
 // value * scale where the element is kept, +0 where it is dropped, without a branch: the coin
 // flip is random, and a branch on it (which GCC emitted for `(float)(keep) * scale`) costs a
 // misprediction every other element (7 ns an element here, against 1.3 ns for this form).
-inline float masked(float value, uint32_t draw, uint32_t threshold, float scale) {
-  const uint32_t keep = 0u - static_cast<uint32_t>(draw >= threshold);  // all ones or all zeros
-  uint32_t bits;
-  const float scaled = value * scale;
+// In the element's opmath type: float for half, bfloat16 and float, double for double (no rounding to float).
+template <typename Op>
+inline Op masked(Op value, uint32_t draw, uint32_t threshold, Op scale) {
+  using Bits = std::conditional_t<std::is_same_v<Op, float>, uint32_t, uint64_t>;
+  static_assert(sizeof(Bits) == sizeof(Op), "float or double");
+  const Bits keep = Bits{0} - static_cast<Bits>(draw >= threshold);  // all ones or all zeros
+  Bits bits;
+  const Op scaled = value * scale;
   std::memcpy(&bits, &scaled, sizeof bits);
   bits &= keep;
-  float out;
+  Op out;
   std::memcpy(&out, &bits, sizeof out);
   return out;
 }
 
-template <bool Relu>
-inline float input(float value) {
-  return Relu && value < 0.0f ? 0.0f : value;  // NaN passes, as torch.relu lets it
+template <bool Relu, typename Op>
+inline Op input(Op value) {
+  return Relu && value < Op(0) ? Op(0) : value;  // NaN passes, as torch.relu lets it
 }
 
-// Rows [begin, end) of the dropout, four channels per 64-bit hash in a fixed-trip inner loop.
+// Rows [begin, end) of the dropout, 256 channels at a time: first the 64 hashes of a block, in a loop of their
+// own, then the elements against their 16-bit draws. Two loops rather than one hash per four elements in one
+// loop: each is a fixed pattern the compiler unrolls (the draws of group g are its hash's four 16-bit quarters,
+// lowest first, which is the hash's little-endian byte order), and the epoch's widest pass runs at memory
+// speed here (0.5x the time of the one-loop form on [1M, 256] floats, 2 threads). Same bits as before.
+constexpr int64_t kGroups = 64;  // hashes per block: 256 channels
+
 template <typename T, bool Relu>
 void dropout_rows(const T* __restrict__ src, T* __restrict__ dst, const int64_t* __restrict__ ids, int64_t begin,
-                  int64_t end, int64_t width, uint64_t stream, uint32_t threshold, float scale) {
-  const int64_t full = width & ~int64_t{3};
+                  int64_t end, int64_t width, uint64_t stream, uint32_t threshold, at::opmath_type<T> scale) {
+  using Op = at::opmath_type<T>;
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the draws are read as a hash's 16-bit quarters");
+  uint64_t hashes[kGroups];
+  uint16_t draws[4 * kGroups];
   for (int64_t r = begin; r < end; ++r) {
     const uint64_t key = row_key(stream, ids[r]);
     const T* __restrict__ s = src + r * width;
     T* __restrict__ d = dst + r * width;
-    for (int64_t c0 = 0; c0 < full; c0 += 4) {
-      const uint64_t bits = group_hash(key, c0 >> 2);
-      for (int64_t c = c0; c < c0 + 4; ++c)
-        d[c] = static_cast<T>(masked(input<Relu>(static_cast<float>(s[c])), draw16(bits, c), threshold, scale));
-    }
-    if (full < width) {
-      const uint64_t bits = group_hash(key, full >> 2);
-      for (int64_t c = full; c < width; ++c)
-        d[c] = static_cast<T>(masked(input<Relu>(static_cast<float>(s[c])), draw16(bits, c), threshold, scale));
+    for (int64_t c0 = 0; c0 < width; c0 += 4 * kGroups) {
+      const int64_t first = c0 >> 2;
+      for (int64_t g = 0; g < kGroups; ++g) hashes[g] = group_hash(key, first + g);
+      std::memcpy(draws, hashes, sizeof hashes);  // draw16(hashes[g], c) == draws[4 g + c % 4]
+      const int64_t n = std::min<int64_t>(4 * kGroups, width - c0);
+      for (int64_t c = 0; c < n; ++c)
+        d[c0 + c] = static_cast<T>(masked<Op>(input<Relu>(static_cast<Op>(s[c0 + c])), draws[c], threshold, scale));
     }
   }
 }
@@ -68,7 +81,8 @@ at::Tensor hash_dropout_cpu(const at::Tensor& x_in, const at::Tensor& ids_in, in
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "hash_dropout", [&] {
     const scalar_t* src = x.data_ptr<scalar_t>();
     scalar_t* dst = out.data_ptr<scalar_t>();
-    const float scale = 1.0f / static_cast<float>(1.0 - p);
+    using Op = at::opmath_type<scalar_t>;
+    const Op scale = Op(1) / static_cast<Op>(1.0 - p);
     at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
       dropout_rows<scalar_t, Relu>(src, dst, id, begin, end, width, stream, threshold, scale);
     });

@@ -2,6 +2,7 @@
 // kernel; the ReLU variant clamps each value at 0 first.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -15,12 +16,13 @@ namespace {
 
 template <typename T, bool Relu>
 __global__ void hash_dropout_kernel(const T* x, const int64_t* ids, T* out, int64_t rows, int64_t width,
-                                    uint64_t stream, uint32_t threshold, float scale) {
+                                    uint64_t stream, uint32_t threshold, at::opmath_type<T> scale) {
+  using Op = at::opmath_type<T>;  // float for half, bfloat16 and float; double for double
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * width; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t r = e / width, c = e % width;
     const uint64_t key = row_key(stream, ids[r]);
-    const float in = static_cast<float>(x[e]);
-    const float value = Relu && in < 0.0f ? 0.0f : in;  // NaN passes, as torch.relu lets it
+    const Op in = static_cast<Op>(x[e]);
+    const Op value = Relu && in < Op(0) ? Op(0) : in;  // NaN passes, as torch.relu lets it
     out[e] = draw16(group_hash(key, c >> 2), c) >= threshold ? static_cast<T>(value * scale) : T(0);
   }
 }
@@ -41,7 +43,8 @@ at::Tensor hash_dropout_cuda(const at::Tensor& x_in, const at::Tensor& ids_in, i
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "hash_dropout", [&] {
     hash_dropout_kernel<scalar_t, Relu><<<blocks, threads, 0, stream>>>(
         x.data_ptr<scalar_t>(), ids.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), x.size(0), x.size(1),
-        stream_key(seed, epoch, layer), keep_threshold(p), 1.0f / static_cast<float>(1.0 - p));
+        stream_key(seed, epoch, layer), keep_threshold(p),
+        at::opmath_type<scalar_t>(1) / static_cast<at::opmath_type<scalar_t>>(1.0 - p));
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
