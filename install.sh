@@ -6,6 +6,7 @@
 # Environment:
 #   PYTHON         interpreter to install into (default: python3)
 #   TORCH_VERSION  torch release to install (default 2.13.0; its CPU build where one is available)
+#   GNNPART_WITH_KAMINPAR=1  also install KaMinPar's Python binding (`gnnpart partition --method kaminpar`)
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -38,6 +39,10 @@ fi
 echo "[install] Python dependencies"
 pip_install "numpy>=1.24" "mpi4py>=3.1" "torch-geometric>=2.5" "pytest>=7" "psutil>=5" scipy "matplotlib>=3.5" \
   ninja setuptools wheel
+if [ "${GNNPART_WITH_KAMINPAR:-0}" = 1 ]; then
+  echo "[install] kaminpar (PyPI): the multi-threaded partitioner of --method kaminpar"
+  pip_install kaminpar
+fi
 
 # 4. gnnpart itself, its extension compiled against the torch above (no build isolation).
 echo "[install] gnnpart (compiling gnnpart._C)"

@@ -43,6 +43,11 @@ def mpi_available() -> bool:
     return importlib.util.find_spec("mpi4py") is not None
 
 
+def kaminpar_available() -> bool:
+    """Whether KaMinPar's Python binding (``kaminpar`` on PyPI) can be imported."""
+    return importlib.util.find_spec("kaminpar") is not None
+
+
 @functools.lru_cache(maxsize=None)
 def metis_library_path() -> str | None:
     """Path or soname of the METIS 5 shared library, or ``None`` if there is none.

@@ -17,7 +17,11 @@ class PartitionFormatError(GnnpartError, ValueError):
     """A partition directory is missing, incomplete, corrupted or of another version."""
 
 
-class MetisError(GnnpartError, RuntimeError):
+class PartitionerError(GnnpartError, RuntimeError):
+    """A partitioner (METIS, KaMinPar) is missing or reported an error."""
+
+
+class MetisError(PartitionerError):
     """The METIS library is missing or reported an error."""
 
 

@@ -1,5 +1,6 @@
 """Memory limits: estimate what a request needs from its parameters and refuse it, with the estimate, before
-allocating anything (instead of a MemoryError or an allocator traceback deep inside numpy or torch).
+allocating anything (instead of a MemoryError or an allocator traceback deep inside numpy or torch); and the CPUs
+this process may run on.
 
 The memory available is ``MemAvailable`` of ``/proc/meminfo`` (else the physical memory), or
 ``GNNPART_MEMORY_LIMIT`` (bytes, or with a K/M/G/T suffix) where set.
@@ -39,6 +40,14 @@ def available_memory() -> int:
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def allowed_cpus() -> frozenset[int]:
+    """The CPUs this process may run on (its affinity; every CPU where the platform cannot say)."""
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return frozenset(range(os.cpu_count() or 1))
 
 
 def require_memory(nbytes: float, what: str, hint: str = "") -> None:

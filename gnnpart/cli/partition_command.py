@@ -21,9 +21,13 @@ class PartitionConfig:
     out: str = option(help="partition directory to create", flags=("-o",), metavar="DIR")
     root: str | None = option(None, "folder of the named datasets (default $GNNPART_DATA, then ../shared/datasets)",
                               metavar="DATA")
-    method: str = option("metis", "partitioner", choices=["metis", "random"])
-    balance: str = option("nodes,train", "constraints METIS balances, from nodes,edges,train")
+    method: str = option("metis", "partitioner: metis (every constraint balanced), kaminpar (KaMinPar, "
+                         "multi-threaded, one weight combined from --balance; `pip install kaminpar`) or random",
+                         choices=["metis", "kaminpar", "random"])
+    balance: str | None = option(None, "constraints to balance, from nodes,edges,train (default: nodes,train for "
+                                 "metis, each within 3%%; nodes,edges for kaminpar, combined into one weight)")
     seed: int = option(0, "seed of the partitioner")
+    threads: int | None = option(None, "kaminpar's threads (default: the cores this process may use)")
     overwrite: bool = option(False, "replace DIR if it exists")
     max_memory: float | None = option(None, "GiB partitioning may use (default: the memory available); METIS that "
                                       "cannot fit is refused up front, with its estimate. Features do not count: "
@@ -49,6 +53,8 @@ def config_from_args(args: argparse.Namespace) -> PartitionConfig:
     config = build_config(PartitionConfig, args)
     if isinstance(config.num_parts, bool) or not isinstance(config.num_parts, int) or config.num_parts < 1:
         raise ValueError(f"--num-parts must be an integer >= 1 (got {config.num_parts})")
+    if config.threads is not None and config.threads < 1:
+        raise ValueError(f"--threads must be >= 1 (got {config.threads})")
     if config.nprocs is not None and config.nprocs < 1:
         raise ValueError(f"--nprocs must be >= 1 (got {config.nprocs})")
     if config.max_memory is not None and not 0 < config.max_memory < float("inf"):
@@ -62,7 +68,11 @@ def run(config: PartitionConfig, comm=None) -> dict:
     from gnnpart.partition.assign import parse_balance
     from gnnpart.atomic import check_output_dir
 
-    parse_balance(config.balance)
+    parse_balance(config.balance, config.method)
+    if config.method == "kaminpar":
+        from gnnpart.partition.kaminpar import require_kaminpar
+
+        require_kaminpar()
     check_output_dir(config.out, config.overwrite)  # fail before the slow steps
     start = time.perf_counter()
     log.info("loading dataset %s", config.dataset)
@@ -74,6 +84,7 @@ def run(config: PartitionConfig, comm=None) -> dict:
         graph, config.num_parts, config.out, method=config.method, balance=config.balance,
         seed=config.seed, overwrite=config.overwrite, dataset=config.dataset,
         max_memory=None if config.max_memory is None else config.max_memory * 2**30, comm=comm,
+        threads=config.threads,
     )
 
 
@@ -106,7 +117,7 @@ def _launch(config: PartitionConfig, argv: list[str]) -> int:
     from gnnpart.atomic import check_output_dir
     from gnnpart.cli.launcher import mpiexec_command, run_job
 
-    parse_balance(config.balance)
+    parse_balance(config.balance, config.method)
     check_output_dir(config.out, config.overwrite)
     cmd = mpiexec_command(config.nprocs, ["-m", "gnnpart", *strip_nprocs(argv)])
     return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))

@@ -1,4 +1,5 @@
-"""Assigning every node to a part: METIS (balanced, low edge cut) or uniform random (the baseline)."""
+"""Assigning every node to a part: METIS (balanced under several constraints, low edge cut), KaMinPar (one
+combined weight, multi-threaded, fast) or uniform random (the baseline)."""
 from __future__ import annotations
 
 import logging
@@ -9,19 +10,28 @@ import numpy as np
 
 from gnnpart.data.csr import coo_to_csr, csr_rows
 from gnnpart.data.graph import Graph
-from gnnpart.partition import metis
+from gnnpart.partition import kaminpar, metis
 
 log = logging.getLogger(__name__)
 
-METHODS = ("metis", "random")
+METHODS = ("metis", "kaminpar", "random")
+SINGLE_WEIGHT_METHODS = ("kaminpar",)  # one weight per node: the constraints are combined (single_weight)
 CONSTRAINTS = ("nodes", "edges", "train")
 DEFAULT_BALANCE = ("nodes", "train")
+DEFAULT_SINGLE_BALANCE = ("nodes", "edges")  # a rank's work: its nodes (the products) and in-edges (aggregation)
+WEIGHT_SCALE = 16  # single_weight: a node's weight when it has the mean weight under every constraint
 
 
-def parse_balance(balance: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Normalise ``"nodes,train"`` or ``["nodes", "train"]`` to a tuple of distinct constraint names."""
+def default_balance(method: str) -> tuple[str, ...]:
+    """What ``method`` balances when ``balance`` is not given."""
+    return DEFAULT_SINGLE_BALANCE if method in SINGLE_WEIGHT_METHODS else DEFAULT_BALANCE
+
+
+def parse_balance(balance: str | Iterable[str] | None, method: str = "metis") -> tuple[str, ...]:
+    """Normalise ``"nodes,train"`` or ``["nodes", "train"]`` to a tuple of distinct constraint names (``None``:
+    the default of ``method``)."""
     if balance is None:
-        return DEFAULT_BALANCE
+        return default_balance(method)
     items = balance.split(",") if isinstance(balance, str) else list(balance)
     names = tuple(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
     bad = [s for s in names if s not in CONSTRAINTS]
@@ -38,6 +48,28 @@ def constraint_weights(graph: Graph, names: tuple[str, ...]) -> np.ndarray:
         "train": lambda: graph.train_mask.astype(np.int64),
     }
     return np.stack([cols[name]() for name in names], axis=1)
+
+
+def single_weight(graph: Graph, names: tuple[str, ...]) -> np.ndarray:
+    """int64 ``[N]``: one weight per node combining the constraints ``names``, for a partitioner that takes one.
+
+    The rule: each constraint's weights are scaled so that they total the same (the number of nodes), the scaled
+    weights are averaged over the constraints, times :data:`WEIGHT_SCALE` and rounded, at least 1. A part
+    holding a fraction f of every constraint then holds f of the combined weight; with ``nodes,edges`` a node
+    weighs ``16 (1 + in_degree / mean in_degree) / 2``. A constraint under which no node has weight is dropped.
+    """
+    cols = constraint_weights(graph, names)
+    totals = cols.sum(axis=0, dtype=np.float64)
+    used = totals > 0
+    if not used.all():
+        log.warning("not balancing %s: no node has any weight under it", ", ".join(np.array(names)[~used]))
+    if not used.any():
+        return np.ones(graph.num_nodes, dtype=np.int64)
+    combined = np.zeros(graph.num_nodes, dtype=np.float64)
+    for j in np.flatnonzero(used):
+        combined += cols[:, j] * (graph.num_nodes / totals[j])
+    combined *= WEIGHT_SCALE / int(used.sum())
+    return np.maximum(np.rint(combined), 1).astype(np.int64)
 
 
 _CHUNK_EDGES = 1 << 22
@@ -104,10 +136,28 @@ def metis_assignment(graph: Graph, num_parts: int, balance: tuple[str, ...], see
     return part
 
 
-def assign(graph: Graph, num_parts: int, method: str, balance: tuple[str, ...], seed: int, timings: dict) -> np.ndarray:
-    """int64 ``[N]`` part of every node, by ``method``."""
+def kaminpar_assignment(graph: Graph, num_parts: int, balance: tuple[str, ...], seed: int, threads: int,
+                        timings: dict) -> np.ndarray:
+    """KaMinPar k-way on ``threads`` threads, balancing one weight combined from ``balance`` (:func:`single_weight`)."""
+    if num_parts == 1:
+        return np.zeros(graph.num_nodes, dtype=np.int64)
+    kaminpar.require_kaminpar()  # refused before the adjacency is built
+    weights = single_weight(graph, balance)
+    xadj, adjncy = symmetric_adjacency(graph, dtype=np.int64)
+    start = time.perf_counter()
+    part = kaminpar.part_graph(xadj, adjncy, weights, num_parts, seed=seed, threads=threads)
+    timings["kaminpar_s"] = time.perf_counter() - start
+    log.info("KaMinPar: %d parts, %d threads, %.2f s", num_parts, threads, timings["kaminpar_s"])
+    return part
+
+
+def assign(graph: Graph, num_parts: int, method: str, balance: tuple[str, ...], seed: int, timings: dict,
+           threads: int = 1) -> np.ndarray:
+    """int64 ``[N]`` part of every node, by ``method`` (``threads``: KaMinPar's)."""
     if method == "metis":
         return metis_assignment(graph, num_parts, balance, seed, timings)
+    if method == "kaminpar":
+        return kaminpar_assignment(graph, num_parts, balance, seed, threads, timings)
     if method == "random":
         return random_assignment(graph.num_nodes, num_parts, seed)
     raise ValueError(f"`method` must be one of {', '.join(METHODS)} (got '{method}')")

@@ -1,13 +1,17 @@
 """What partitioning needs in memory, planned from the structure's size before anything is allocated.
 
-Partitioning holds the structure, never the features: METIS gets the symmetric adjacency (in METIS's integer
-width) and the balance weights; the parts are then built one at a time, their features, labels and edge features
-streamed from the (memory-mapped) graph in blocks. So the peak is METIS's, and the plan checks it first.
+Partitioning holds the structure, never the features: METIS (or KaMinPar) gets the symmetric adjacency (in its
+integer width) and the balance weights; the parts are then built one at a time, their features, labels and edge
+features streamed from the (memory-mapped) graph in blocks. So the peak is the partitioner's, and the plan checks
+it first.
 
 METIS's own memory was measured here (``benchmarks/bench_partition.py --scaling``, K = 8, two constraints): a
 peak of 1.79 GiB for 1M nodes and 20M adjacency entries, 7.01 GiB for 4M nodes and 80M entries (both with the
 ~0.25 GiB of an imported torch). :data:`METIS_BYTES_PER_ENTRY` and :data:`METIS_BYTES_PER_NODE` give 1.7 and
 6.8 GiB with the input: within a few percent at 4M, 10% high at 1M, so that a refusal errs towards safety.
+
+KaMinPar's (2 threads, K = 8, the same graph) was 41 B per adjacency entry above its int64 input at 1M nodes:
+:data:`KAMINPAR_BYTES_PER_ENTRY` and :data:`KAMINPAR_BYTES_PER_NODE` round it up (benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ from gnnpart.limits import available_memory, format_bytes
 METIS_BYTES_PER_ENTRY = 80
 METIS_BYTES_PER_NODE = 150
 BUILD_BYTES_PER_NODE = 64  # owner, order, local ids, degrees, the halo marks: eight int64 [N] arrays
+KAMINPAR_BYTES_PER_ENTRY = 48
+KAMINPAR_BYTES_PER_NODE = 100
 MIN_BLOCK = 1 << 20
 MAX_BLOCK = 64 << 20
 
@@ -31,7 +37,7 @@ class MemoryPlan:
     """The estimates (bytes) and the block size chosen under a limit."""
 
     limit: int
-    metis: int  # METIS: its input and its overhead (0 without METIS)
+    metis: int  # the partitioner (METIS or KaMinPar): its input and its overhead (0 for random parts)
     build: int  # building the parts: the [N] arrays and the largest part's structure
     block_bytes: int  # features, labels and edge features read at a time
 
@@ -51,6 +57,11 @@ def metis_bytes(num_nodes: int, entries: int, ncon: int, index_bytes: int) -> in
     return given + METIS_BYTES_PER_ENTRY * entries + METIS_BYTES_PER_NODE * num_nodes
 
 
+def kaminpar_bytes(num_nodes: int, entries: int) -> int:
+    """KaMinPar's input (int64 ``xadj``, ``adjncy``, one weight per node) plus its measured overhead."""
+    return (2 * num_nodes + 1 + entries) * 8 + KAMINPAR_BYTES_PER_ENTRY * entries + KAMINPAR_BYTES_PER_NODE * num_nodes
+
+
 def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory: float | None = None,
                 index_bytes: int | None = None) -> MemoryPlan:
     """Plan partitioning ``graph`` within ``max_memory`` bytes (default: the memory available).
@@ -58,7 +69,7 @@ def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory
     Args:
         graph (Graph): the graph (its features may be memory-mapped: they do not count).
         num_parts (int): number of parts.
-        method (str): ``metis`` or ``random``.
+        method (str): ``metis``, ``kaminpar`` or ``random``.
         ncon (int): METIS's balance constraints.
         max_memory (float, optional): the limit, in bytes.
         index_bytes (int, optional): bytes of METIS's ``idx_t`` (default: the library's).
@@ -77,13 +88,18 @@ def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory
 
             index_bytes = np.dtype(index_dtype()).itemsize
         metis = metis_bytes(n, adjacency_entries(graph), ncon, index_bytes)
+    elif method == "kaminpar" and num_parts > 1:
+        metis = kaminpar_bytes(n, adjacency_entries(graph))
     largest = 2 * -(-e // max(num_parts, 1)) + -(-n // max(num_parts, 1))  # a skewed part may hold twice its share
     build = BUILD_BYTES_PER_NODE * n + 24 * largest
     flag = f"the limit of {limit / 2**30:.4g} GiB (`max_memory`)" if given else \
         f"the {format_bytes(limit)} of memory available"
     if metis > limit:
-        raise ResourceError(f"METIS needs about {format_bytes(metis)} for {n:,} nodes and {adjacency_entries(graph):,} "
-                            f"adjacency entries, more than {flag}; partition on a machine with more memory")
+        name = "KaMinPar" if method == "kaminpar" else "METIS"
+        raise ResourceError(f"{name} needs about {format_bytes(metis)} for {n:,} nodes and {adjacency_entries(graph):,} "
+                            f"adjacency entries, more than {flag}; partition on a machine with more memory"
+                            + (f", or with `method` kaminpar (about {format_bytes(kaminpar_bytes(n, adjacency_entries(graph)))})"
+                               if method == "metis" else ""))
     if build + 2 * MIN_BLOCK > limit:
         raise ResourceError(f"building the parts needs about {format_bytes(build + 2 * MIN_BLOCK)} for {n:,} nodes "
                             f"and {e:,} edges, more than {flag}")

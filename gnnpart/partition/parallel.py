@@ -70,7 +70,7 @@ def _abort(comm, exc: BaseException) -> None:
 
 
 def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, balance, seed: int, overwrite: bool,
-                          dataset, max_memory) -> dict:
+                          dataset, max_memory, threads: int = 1) -> dict:
     """The parallel path of :func:`~gnnpart.partition.partition_graph` (arguments as there; those that every
     rank checks alike already checked).
 
@@ -78,7 +78,7 @@ def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, bal
         comm: the mpi4py communicator of the writers.
         graph (Graph): the graph, on every rank.
         num_parts (int), out_dir, method (str), balance (tuple), seed (int), overwrite (bool), dataset,
-            max_memory: as :func:`~gnnpart.partition.partition_graph` (the memory plan is rank 0's, and each
+            max_memory, threads (int): as :func:`~gnnpart.partition.partition_graph` (the memory plan is rank 0's, and each
             writer holds the structure's ``[N]`` arrays: the limit is per rank).
 
     Returns:
@@ -100,7 +100,7 @@ def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, bal
 
             # METIS before the temporary folder exists: a job killed during METIS (which no signal interrupts)
             # leaves nothing behind
-            owner, error = _attempt(assign_parts, graph, num_parts, method, balance, seed, timings) if rank == 0 \
+            owner, error = _attempt(assign_parts, graph, num_parts, method, balance, seed, timings, threads) if rank == 0 \
                 else _attempt(np.empty, graph.num_nodes, np.int64)
             _agree(comm, error, "assigning the nodes")
             comm.Bcast(owner, root=0)

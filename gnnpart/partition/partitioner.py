@@ -14,10 +14,11 @@ from gnnpart.partition.assign import METHODS, parse_balance
 from gnnpart.partition.memory import plan_memory
 from gnnpart.partition.parallel import partition_in_parallel
 from gnnpart.partition.steps import assign_parts, finish, write_share
+from gnnpart.limits import allowed_cpus
 
 log = logging.getLogger(__name__)
 
-def _check_args(graph: Graph, num_parts, method: str, seed) -> None:
+def _check_args(graph: Graph, num_parts, method: str, seed, threads) -> None:
     if not isinstance(graph, Graph):
         raise TypeError(f"`graph` must be a gnnpart.data.Graph (got {type(graph).__name__})")
     if isinstance(num_parts, bool) or not isinstance(num_parts, (int, np.integer)):
@@ -28,6 +29,9 @@ def _check_args(graph: Graph, num_parts, method: str, seed) -> None:
         raise ValueError(f"`method` must be one of {', '.join(METHODS)} (got '{method}')")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
         raise ValueError(f"`seed` must be an integer in [0, 2**31) (got {seed!r})")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                or threads < 1):
+        raise ValueError(f"`threads` must be an integer >= 1 (got {threads!r})")
 
 
 def partition_graph(
@@ -35,12 +39,13 @@ def partition_graph(
     num_parts: int,
     out_dir,
     method: str = "metis",
-    balance="nodes,train",
+    balance=None,
     seed: int = 0,
     overwrite: bool = False,
     dataset: str | None = None,
     max_memory: float | None = None,
     comm=None,
+    threads: int | None = None,
 ) -> dict:
     """Split ``graph`` into ``num_parts`` parts and write the partition directory ``out_dir``.
 
@@ -48,9 +53,13 @@ def partition_graph(
         graph (Graph): the graph to split.
         num_parts (int): number of parts, between 1 and the number of nodes.
         out_dir (str or Path): directory to create (format in :mod:`gnnpart.partition.store`).
-        method (str): ``"metis"`` (k-way, minimum edge cut, balanced) or ``"random"`` (uniform owner).
-        balance (str or list of str): constraints METIS balances, from ``nodes``, ``edges`` (in-edges)
-            and ``train`` (training nodes). Default ``"nodes,train"``. Ignored by ``random``.
+        method (str): ``"metis"`` (k-way, minimum edge cut, every constraint balanced), ``"kaminpar"``
+            (KaMinPar k-way, multi-threaded, one combined weight balanced; needs ``pip install kaminpar``) or
+            ``"random"`` (uniform owner).
+        balance (str or list of str): constraints to balance, from ``nodes``, ``edges`` (in-edges) and
+            ``train`` (training nodes). Default ``"nodes,train"`` for METIS (each within 3%), ``"nodes,edges"``
+            for KaMinPar, which balances one weight combined from them within 3%
+            (:func:`gnnpart.partition.assign.single_weight`). Ignored by ``random``.
         seed (int): seed of METIS or of the random assignment; same seed, same files.
         overwrite (bool): replace an existing ``out_dir`` (atomically).
         dataset (str, optional): the dataset spec, recorded in ``meta.json`` (default ``graph.name``).
@@ -61,6 +70,7 @@ def partition_graph(
         comm (mpi4py communicator, optional): write the parts in parallel, one share per rank
             (:mod:`gnnpart.partition.parallel`); every rank calls this with the same arguments and gets the same
             result. Default: one writer.
+        threads (int, optional): KaMinPar's threads (default: the cores this process may use).
 
     Returns:
         dict: the contents written to ``meta.json`` (statistics under ``stats``).
@@ -70,21 +80,22 @@ def partition_graph(
         FileExistsError: if ``out_dir`` exists and ``overwrite`` is false.
         ResourceError: if METIS would not fit in ``max_memory`` (one line, with the estimate).
     """
-    _check_args(graph, num_parts, method, seed)
+    _check_args(graph, num_parts, method, seed, threads)
     num_parts, seed = int(num_parts), int(seed)
-    balance = parse_balance(balance)
+    threads = len(allowed_cpus()) if threads is None else int(threads)
+    balance = parse_balance(balance, method)
     if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, (int, float))
                                    or not 0 < max_memory < float("inf")):
         raise ValueError(f"`max_memory` must be a positive number of bytes (got {max_memory!r})")
     if comm is not None and comm.Get_size() > 1:  # rank 0 checks the output and the memory, and tells the others
         meta = partition_in_parallel(comm, graph, num_parts, out_dir, method, balance, seed, overwrite, dataset,
-                                     max_memory)
+                                     max_memory, threads)
     else:
         check_output_dir(out_dir, overwrite)
         plan = plan_memory(graph, num_parts, method, len(balance), max_memory)
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        owner = assign_parts(graph, num_parts, method, balance, seed, timings)
+        owner = assign_parts(graph, num_parts, method, balance, seed, timings, threads)
         timings["assign_s"] = time.perf_counter() - start
         with atomic_directory(out_dir, overwrite) as tmp:
             share = write_share(graph, owner, num_parts, tmp, range(num_parts), plan.block_bytes)

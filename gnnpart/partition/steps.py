@@ -22,11 +22,12 @@ _PART_FIELDS = (
 )
 
 
-def assign_parts(graph: Graph, num_parts: int, method: str, balance: tuple[str, ...], seed: int, timings: dict):
+def assign_parts(graph: Graph, num_parts: int, method: str, balance: tuple[str, ...], seed: int, timings: dict,
+                 threads: int = 1):
     """int64 ``[N]`` owner part of every node (logged)."""
     log.info("assigning %d nodes to %d parts (%s, balance %s, seed %d)", graph.num_nodes, num_parts, method,
              ",".join(balance), seed)
-    return assign(graph, num_parts, method, balance, seed, timings)
+    return assign(graph, num_parts, method, balance, seed, timings, threads)
 
 
 def write_share(graph: Graph, owner: np.ndarray, num_parts: int, tmp: Path, parts, block_bytes: int) -> dict:
@@ -85,7 +86,7 @@ def finish(tmp: Path, shares: list[dict], graph: Graph, num_parts: int, method: 
         "num_edge_features": graph.num_edge_features,
         "undirected": graph.undirected,
         "method": method,
-        "balance": list(balance) if method == "metis" else [],
+        "balance": list(balance) if method != "random" else [],
         "seed": seed,
         "stats": summarize([counts[p] for p in range(num_parts)]),
         "timing_s": {k: round(v, 4) for k, v in timings.items()},

@@ -8,17 +8,9 @@ on one machine or many.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-
-def allowed_cpus() -> frozenset[int]:
-    """The CPUs this process may run on (its affinity; every CPU where the platform cannot say)."""
-    try:
-        return frozenset(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return frozenset(range(os.cpu_count() or 1))
+from gnnpart.limits import allowed_cpus
 
 
 def cpu_set_key(cpus: frozenset) -> int:

@@ -150,7 +150,7 @@ def test_train_options_come_from_the_dataclass_and_a_config_file(tmp_path):
     [
         ("partition", '{"overwrite": "false", "dataset": "synthetic:nodes=50", "num_parts": 2}',
          "`overwrite` must be true or false (got 'false')"),
-        ("partition", '{"balance": 5, "dataset": "synthetic:nodes=50", "num_parts": 2}', "`balance` must be a string (got 5)"),
+        ("partition", '{"balance": 5, "dataset": "synthetic:nodes=50", "num_parts": 2}', "`balance` must be a string or null (got 5)"),
         ("partition", '{"num_parts": 2.5, "dataset": "synthetic:nodes=50"}', "`num_parts` must be an integer (got 2.5)"),
         ("partition", '{"dataset": "synthetic:nodes=50", "parts": 2}', "has unknown keys ['parts']"),
         ("train", '{"epochs": "10"}', "`epochs` must be an integer (got '10')"),

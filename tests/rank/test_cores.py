@@ -1,4 +1,6 @@
 """Default torch threads: a rank's cores, shared with the ranks of its node that run on the same cores."""
+import os
+
 import pytest
 
 from gnnpart.rank import cores
@@ -16,6 +18,6 @@ def test_share(mine, node, want):
 
 
 def test_a_rank_alone_uses_all_its_cores(monkeypatch):
-    monkeypatch.setattr(cores.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
     assert cores.allowed_cpus() == frozenset({0, 1, 2})
     assert cores.default_threads() == 3
