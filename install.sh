@@ -41,7 +41,8 @@ pip_install "numpy>=1.24" "mpi4py>=3.1" "torch-geometric>=2.5" "pytest>=7" "psut
   ninja setuptools wheel
 if [ "${GNNPART_WITH_KAMINPAR:-0}" = 1 ]; then
   echo "[install] kaminpar (PyPI): the multi-threaded partitioner of --method kaminpar"
-  pip_install kaminpar
+  pip_install --only-binary kaminpar "kaminpar==3.7.3"
+  "$PY" -c "import kaminpar"
 fi
 
 # 4. gnnpart itself, its extension compiled against the torch above (no build isolation).

@@ -29,7 +29,7 @@ class PartitionConfig:
     seed: int = option(0, "seed of the partitioner")
     threads: int | None = option(None, "kaminpar's threads (default: the cores this process may use)")
     overwrite: bool = option(False, "replace DIR if it exists")
-    max_memory: float | None = option(None, "GiB partitioning may use (default: the memory available); METIS that "
+    max_memory: float | None = option(None, "GiB partitioning may use (default: the memory available); METIS or KaMinPar that "
                                       "cannot fit is refused up front, with its estimate. Features do not count: "
                                       "partition a graph directory (`gnnpart convert` / `generate`) to keep them on "
                                       "disk", metavar="GIB")
@@ -118,6 +118,10 @@ def _launch(config: PartitionConfig, argv: list[str]) -> int:
     from gnnpart.cli.launcher import mpiexec_command, run_job
 
     parse_balance(config.balance, config.method)
+    if config.method == "kaminpar":  # refused here, before any rank starts
+        from gnnpart.partition.kaminpar import require_kaminpar
+
+        require_kaminpar()
     check_output_dir(config.out, config.overwrite)
     cmd = mpiexec_command(config.nprocs, ["-m", "gnnpart", *strip_nprocs(argv)])
     return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))

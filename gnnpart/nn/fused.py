@@ -58,7 +58,7 @@ class _OnesLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x_ones,) = ctx.saved_tensors
-        both = x_ones.t().mm(grad)  # [F + 1, C]: the weight's gradient, then the bias's (ones^T grad)
+        both = x_ones.t().mm(grad.to(x_ones.dtype))  # [F + 1, C]: the weight's gradient, then the bias's (1^T grad)
         return None, both[:-1], both[-1]
 
 

@@ -148,6 +148,11 @@ def kaminpar_assignment(graph: Graph, num_parts: int, balance: tuple[str, ...], 
     part = kaminpar.part_graph(xadj, adjncy, weights, num_parts, seed=seed, threads=threads)
     timings["kaminpar_s"] = time.perf_counter() - start
     log.info("KaMinPar: %d parts, %d threads, %.2f s", num_parts, threads, timings["kaminpar_s"])
+    loads = np.bincount(part, weights=weights, minlength=num_parts)
+    if loads.min() == 0:  # a node heavier than a part may be (a constraint few nodes carry): KaMinPar gives up
+        log.warning("KaMinPar left %d of %d parts empty: the heaviest node weighs %d of %d in all (a part may hold "
+                    "1.03x %d); balance fewer constraints, or use method='metis'", int((loads == 0).sum()), num_parts,
+                    int(weights.max()), int(weights.sum()), -(-int(weights.sum()) // num_parts))
     return part
 
 

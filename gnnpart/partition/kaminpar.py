@@ -24,6 +24,7 @@ import numpy as np
 
 from gnnpart.capabilities import kaminpar_available
 from gnnpart.errors import ConfigError, PartitionerError
+from gnnpart.limits import format_bytes
 
 INSTALL_HINT = "install KaMinPar's Python binding: `pip install kaminpar` (or `GNNPART_WITH_KAMINPAR=1 bash install.sh`)"
 _VERSION_NODE_WEIGHTS_64BIT = 0b000001  # edge weights absent; node weights present; every field 64-bit
@@ -31,12 +32,25 @@ _HEADER_BYTES = 24
 
 
 def require_kaminpar():
-    """Import the binding, or refuse (``ConfigError``) in one line that says what to install."""
+    """Import the binding, or refuse (``ConfigError``) in one line that says what to install: when it is missing,
+    when it cannot be imported, or when it was built with 32-bit ids (the file written here is 64-bit, and
+    KaMinPar ends the process on a file of another width instead of raising)."""
     if not kaminpar_available():
         raise ConfigError(f"`method` kaminpar needs KaMinPar, which is not installed: {INSTALL_HINT}")
-    import kaminpar
-
+    try:
+        import kaminpar
+    except ImportError as exc:
+        raise ConfigError(f"`method` kaminpar needs KaMinPar, whose binding could not be imported ({exc}): "
+                          f"{INSTALL_HINT}") from None
+    if not getattr(kaminpar, "__64bit__", True):
+        raise ConfigError("`method` kaminpar needs KaMinPar's binding built with 64-bit ids and weights (the "
+                          "default of `pip install kaminpar`); this one is 32-bit")
     return kaminpar
+
+
+def parhip_bytes(num_nodes: int, entries: int) -> int:
+    """Size of the ParHIP file of ``num_nodes`` nodes and ``entries`` adjacency entries, with node weights."""
+    return _HEADER_BYTES + 8 * (2 * num_nodes + 1 + entries)
 
 
 def write_parhip(path, xadj: np.ndarray, adjncy: np.ndarray, vwgt: np.ndarray) -> None:
@@ -65,23 +79,28 @@ def part_graph(xadj: np.ndarray, adjncy: np.ndarray, vwgt: np.ndarray, nparts: i
         seed (int): KaMinPar's seed.
         threads (int): KaMinPar's threads (default 1).
         epsilon (float): allowed imbalance of the weight (0.03: every part at most 1.03x the mean).
-        workdir (str or Path, optional): folder of the temporary graph file (default: the system's).
+        workdir (str or Path, optional): folder of the temporary graph file (default: the system's, ``TMPDIR``;
+            it needs :func:`parhip_bytes`).
 
     Returns:
         np.ndarray: int64 ``[N]`` part of every node.
 
     Raises:
+        ValueError: for a bad argument (named, with its value).
         ConfigError: when KaMinPar is not installed (one line: what to install).
-        PartitionerError: when KaMinPar fails (one line).
+        PartitionerError: when the temporary file cannot be written, or KaMinPar fails (one line).
     """
     kaminpar = require_kaminpar()
+    _check_input(xadj, adjncy, vwgt, nparts, threads, epsilon)
     n = len(xadj) - 1
-    if len(vwgt) != n or (n and int(np.min(vwgt)) < 1):
-        raise ValueError(f"`vwgt` must hold one weight >= 1 per node ({n}) (got {len(vwgt)} weights)")
     fd, name = tempfile.mkstemp(prefix="gnnpart-kaminpar-", suffix=".parhip", dir=workdir)
     os.close(fd)
     try:
-        write_parhip(name, xadj, adjncy, vwgt)
+        try:
+            write_parhip(name, xadj, adjncy, vwgt)
+        except OSError as exc:
+            raise PartitionerError(f"could not write KaMinPar's input {name} ({format_bytes(parhip_bytes(n, len(adjncy)))}"
+                                   f"): {exc.strerror or exc}; set TMPDIR to a folder with room") from None
         try:
             graph = kaminpar.load_graph(name, kaminpar.GraphFileFormat.PARHIP)
         except (ValueError, RuntimeError) as exc:
@@ -95,3 +114,26 @@ def part_graph(xadj: np.ndarray, adjncy: np.ndarray, vwgt: np.ndarray, nparts: i
     except (ValueError, RuntimeError) as exc:
         raise PartitionerError(f"KaMinPar failed to partition {n:,} nodes into {nparts} parts: {exc}") from None
     return np.fromiter(part, dtype=np.int64, count=n)
+
+
+def _check_input(xadj, adjncy, vwgt, nparts, threads, epsilon) -> None:
+    """KaMinPar trusts its file's offsets and ids (a bad one reads past the mapped file): check them first."""
+    n = len(xadj) - 1
+    if n < 0 or xadj[0] != 0 or xadj[-1] != len(adjncy):
+        raise ValueError(f"`xadj` must start at 0 and end at len(adjncy) ({len(adjncy)}) "
+                         f"(got {xadj[0] if len(xadj) else None} ... {xadj[-1] if len(xadj) else None})")
+    if n and np.any(np.diff(xadj) < 0):
+        raise ValueError(f"`xadj` must not decrease (it does after node {int(np.flatnonzero(np.diff(xadj) < 0)[0])})")
+    if len(adjncy) and (int(np.min(adjncy)) < 0 or int(np.max(adjncy)) >= n):
+        raise ValueError(f"`adjncy` must hold node ids in [0, {n}) (got {int(np.min(adjncy))} ... {int(np.max(adjncy))})")
+    if len(vwgt) != n:
+        raise ValueError(f"`vwgt` must hold one weight per node ({n}) (got {len(vwgt)})")
+    if n and int(np.min(vwgt)) < 1:
+        node = int(np.argmin(vwgt))
+        raise ValueError(f"`vwgt` must be >= 1 (node {node} has {int(vwgt[node])})")
+    for name, value, ok in (("nparts", nparts, isinstance(nparts, (int, np.integer)) and nparts >= 1),
+                            ("threads", threads, isinstance(threads, (int, np.integer)) and threads >= 1),
+                            ("epsilon", epsilon, isinstance(epsilon, (int, float)) and 0 < epsilon < float("inf"))):
+        if isinstance(value, bool) or not ok:
+            raise ValueError(f"`{name}` must be {'a positive number' if name == 'epsilon' else 'an integer >= 1'} "
+                             f"(got {value!r})")

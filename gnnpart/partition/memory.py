@@ -70,13 +70,13 @@ def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory
         graph (Graph): the graph (its features may be memory-mapped: they do not count).
         num_parts (int): number of parts.
         method (str): ``metis``, ``kaminpar`` or ``random``.
-        ncon (int): METIS's balance constraints.
+        ncon (int): METIS's balance constraints (KaMinPar takes one weight).
         max_memory (float, optional): the limit, in bytes.
         index_bytes (int, optional): bytes of METIS's ``idx_t`` (default: the library's).
 
     Raises:
-        ResourceError: in one line, with the estimate, when METIS cannot fit in the limit (or the parts cannot be
-            built in it).
+        ResourceError: in one line, with the estimate, when METIS or KaMinPar cannot fit in the limit (or the parts
+            cannot be built in it).
     """
     given = max_memory is not None
     limit = int(max_memory) if given else available_memory()
@@ -98,8 +98,9 @@ def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory
         name = "KaMinPar" if method == "kaminpar" else "METIS"
         raise ResourceError(f"{name} needs about {format_bytes(metis)} for {n:,} nodes and {adjacency_entries(graph):,} "
                             f"adjacency entries, more than {flag}; partition on a machine with more memory"
-                            + (f", or with `method` kaminpar (about {format_bytes(kaminpar_bytes(n, adjacency_entries(graph)))})"
-                               if method == "metis" else ""))
+                            + (f", or with `method` kaminpar (about {format_bytes(smaller)})"
+                               if method == "metis" and (smaller := kaminpar_bytes(n, adjacency_entries(graph))) <= limit
+                               else ""))
     if build + 2 * MIN_BLOCK > limit:
         raise ResourceError(f"building the parts needs about {format_bytes(build + 2 * MIN_BLOCK)} for {n:,} nodes "
                             f"and {e:,} edges, more than {flag}")

@@ -120,7 +120,7 @@ def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, bal
             timings["total_s"] = time.perf_counter() - start
             timings["writers"] = size
             meta, error = _attempt(finish, tmp, shares, graph, num_parts, method, balance, seed, dataset, plan,
-                                   timings) if rank == 0 else (None, None)
+                                   timings, threads) if rank == 0 else (None, None)
             _agree(comm, error, "writing meta.json")
             done = True
     except WritersFailed:

@@ -60,17 +60,18 @@ def partition_graph(
             ``train`` (training nodes). Default ``"nodes,train"`` for METIS (each within 3%), ``"nodes,edges"``
             for KaMinPar, which balances one weight combined from them within 3%
             (:func:`gnnpart.partition.assign.single_weight`). Ignored by ``random``.
-        seed (int): seed of METIS or of the random assignment; same seed, same files.
+        seed (int): seed of the partitioner; same seed, same files (for KaMinPar: on one thread).
         overwrite (bool): replace an existing ``out_dir`` (atomically).
         dataset (str, optional): the dataset spec, recorded in ``meta.json`` (default ``graph.name``).
         max_memory (float, optional): bytes partitioning may use (default: the memory available). Refused up
-            front, with the estimate, when METIS cannot fit (:mod:`gnnpart.partition.memory`); otherwise it sizes
+            front, with the estimate, when METIS or KaMinPar cannot fit (:mod:`gnnpart.partition.memory`); otherwise it sizes
             the blocks in which features are copied. The features do not count: open a large graph memory-mapped
             (a graph directory, :mod:`gnnpart.data.graph_dir`).
         comm (mpi4py communicator, optional): write the parts in parallel, one share per rank
             (:mod:`gnnpart.partition.parallel`); every rank calls this with the same arguments and gets the same
             result. Default: one writer.
-        threads (int, optional): KaMinPar's threads (default: the cores this process may use).
+        threads (int, optional): KaMinPar's threads (default: the cores this process may use; recorded in
+            ``meta.json``). With more than one, KaMinPar's parts can differ from run to run. Ignored by the others.
 
     Returns:
         dict: the contents written to ``meta.json`` (statistics under ``stats``).
@@ -78,7 +79,9 @@ def partition_graph(
     Raises:
         ValueError: for a bad argument (names the argument and the value).
         FileExistsError: if ``out_dir`` exists and ``overwrite`` is false.
-        ResourceError: if METIS would not fit in ``max_memory`` (one line, with the estimate).
+        ResourceError: if METIS or KaMinPar would not fit in ``max_memory`` (one line, with the estimate).
+        ConfigError: if ``method="kaminpar"`` and KaMinPar is not installed (one line: what to install).
+        PartitionerError: if the partitioner fails (one line).
     """
     _check_args(graph, num_parts, method, seed, threads)
     num_parts, seed = int(num_parts), int(seed)
@@ -100,7 +103,7 @@ def partition_graph(
         with atomic_directory(out_dir, overwrite) as tmp:
             share = write_share(graph, owner, num_parts, tmp, range(num_parts), plan.block_bytes)
             timings["total_s"] = time.perf_counter() - start
-            meta = finish(tmp, [share], graph, num_parts, method, balance, seed, dataset, plan, timings)
+            meta = finish(tmp, [share], graph, num_parts, method, balance, seed, dataset, plan, timings, threads)
     counts, stats = meta["stats"]["parts"], meta["stats"]
     if any(c["inner"] == 0 for c in counts):
         log.warning("some parts are empty: %s", [i for i, c in enumerate(counts) if c["inner"] == 0])

@@ -58,8 +58,9 @@ def write_share(graph: Graph, owner: np.ndarray, num_parts: int, tmp: Path, part
 
 
 def finish(tmp: Path, shares: list[dict], graph: Graph, num_parts: int, method: str, balance, seed: int,
-           dataset: str | None, plan, timings: dict) -> dict:
-    """Write every part's send plan and ``meta.json`` (last) under ``tmp``, from the shares of all writers."""
+           dataset: str | None, plan, timings: dict, threads: int = 1) -> dict:
+    """Write every part's send plan and ``meta.json`` (last) under ``tmp``, from the shares of all writers
+    (``threads``: the partitioner's, recorded for KaMinPar, whose parts depend on them)."""
     writer = ArrayWriter(tmp)
     recv, counts = {}, {}
     for share in shares:
@@ -88,6 +89,7 @@ def finish(tmp: Path, shares: list[dict], graph: Graph, num_parts: int, method: 
         "method": method,
         "balance": list(balance) if method != "random" else [],
         "seed": seed,
+        **({"threads": threads} if method == "kaminpar" else {}),
         "stats": summarize([counts[p] for p in range(num_parts)]),
         "timing_s": {k: round(v, 4) for k, v in timings.items()},
         "memory_plan": {"limit": plan.limit, "metis_estimate": plan.metis, "block_bytes": plan.block_bytes},

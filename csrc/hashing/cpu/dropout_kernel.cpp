@@ -50,7 +50,7 @@ void dropout_rows(const T* __restrict__ src, T* __restrict__ dst, const int64_t*
                   int64_t end, int64_t width, uint64_t stream, uint32_t threshold, at::opmath_type<T> scale) {
   using Op = at::opmath_type<T>;
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the draws are read as a hash's 16-bit quarters");
-  uint64_t hashes[kGroups];
+  uint64_t hashes[kGroups] = {};  // zeros: a narrow block copies the draws of hashes it did not compute, unread
   uint16_t draws[4 * kGroups];
   for (int64_t r = begin; r < end; ++r) {
     const uint64_t key = row_key(stream, ids[r]);
@@ -58,9 +58,13 @@ void dropout_rows(const T* __restrict__ src, T* __restrict__ dst, const int64_t*
     T* __restrict__ d = dst + r * width;
     for (int64_t c0 = 0; c0 < width; c0 += 4 * kGroups) {
       const int64_t first = c0 >> 2;
-      for (int64_t g = 0; g < kGroups; ++g) hashes[g] = group_hash(key, first + g);
-      std::memcpy(draws, hashes, sizeof hashes);  // draw16(hashes[g], c) == draws[4 g + c % 4]
       const int64_t n = std::min<int64_t>(4 * kGroups, width - c0);
+      if (n == 4 * kGroups) {  // a whole block: the fixed-trip loop
+        for (int64_t g = 0; g < kGroups; ++g) hashes[g] = group_hash(key, first + g);
+      } else {  // the last, narrower block (all of a row narrower than 256): only the hashes it reads
+        for (int64_t g = 0; g < (n + 3) / 4; ++g) hashes[g] = group_hash(key, first + g);
+      }
+      std::memcpy(draws, hashes, sizeof hashes);  // draw16(hashes[g], c) == draws[4 g + c % 4]
       for (int64_t c = 0; c < n; ++c)
         d[c0 + c] = static_cast<T>(masked<Op>(input<Relu>(static_cast<Op>(s[c0 + c])), draws[c], threshold, scale));
     }
