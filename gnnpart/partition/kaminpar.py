@@ -93,14 +93,19 @@ def part_graph(xadj: np.ndarray, adjncy: np.ndarray, vwgt: np.ndarray, nparts: i
     kaminpar = require_kaminpar()
     _check_input(xadj, adjncy, vwgt, nparts, threads, epsilon)
     n = len(xadj) - 1
-    fd, name = tempfile.mkstemp(prefix="gnnpart-kaminpar-", suffix=".parhip", dir=workdir)
+    size = format_bytes(parhip_bytes(n, len(adjncy)))
+    try:
+        fd, name = tempfile.mkstemp(prefix="gnnpart-kaminpar-", suffix=".parhip", dir=workdir)
+    except OSError as exc:
+        raise PartitionerError(f"could not create KaMinPar's input ({size}) in {workdir or tempfile.gettempdir()}: "
+                               f"{exc.strerror or exc}; set TMPDIR to a folder with room") from None
     os.close(fd)
     try:
         try:
             write_parhip(name, xadj, adjncy, vwgt)
         except OSError as exc:
-            raise PartitionerError(f"could not write KaMinPar's input {name} ({format_bytes(parhip_bytes(n, len(adjncy)))}"
-                                   f"): {exc.strerror or exc}; set TMPDIR to a folder with room") from None
+            raise PartitionerError(f"could not write KaMinPar's input {name} ({size}): {exc.strerror or exc}; set "
+                                   "TMPDIR to a folder with room") from None
         try:
             graph = kaminpar.load_graph(name, kaminpar.GraphFileFormat.PARHIP)
         except (ValueError, RuntimeError) as exc:

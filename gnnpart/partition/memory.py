@@ -10,8 +10,10 @@ peak of 1.79 GiB for 1M nodes and 20M adjacency entries, 7.01 GiB for 4M nodes a
 ~0.25 GiB of an imported torch). :data:`METIS_BYTES_PER_ENTRY` and :data:`METIS_BYTES_PER_NODE` give 1.7 and
 6.8 GiB with the input: within a few percent at 4M, 10% high at 1M, so that a refusal errs towards safety.
 
-KaMinPar's (2 threads, K = 8, the same graph) was 41 B per adjacency entry above its int64 input at 1M nodes:
-:data:`KAMINPAR_BYTES_PER_ENTRY` and :data:`KAMINPAR_BYTES_PER_NODE` round it up (benchmarks/RESULTS.md).
+KaMinPar's (``benchmarks/bench_partitioners.py``, K = 8, degree 20, peaks with the ~0.25 GiB of torch): 1.22 /
+1.33 GiB on 1 / 2 threads for 1M nodes and 20M adjacency entries, 4.07 / 4.69 GiB for 4M and 80M (its memory grows
+with its threads). :data:`KAMINPAR_BYTES_PER_ENTRY` and :data:`KAMINPAR_BYTES_PER_NODE` give 1.35 and 5.4 GiB with
+the int64 input: at the 1M peak, 15% above the 4M one.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from gnnpart.limits import available_memory, format_bytes
 METIS_BYTES_PER_ENTRY = 80
 METIS_BYTES_PER_NODE = 150
 BUILD_BYTES_PER_NODE = 64  # owner, order, local ids, degrees, the halo marks: eight int64 [N] arrays
-KAMINPAR_BYTES_PER_ENTRY = 48
-KAMINPAR_BYTES_PER_NODE = 100
+KAMINPAR_BYTES_PER_ENTRY = 56
+KAMINPAR_BYTES_PER_NODE = 150
 MIN_BLOCK = 1 << 20
 MAX_BLOCK = 64 << 20
 

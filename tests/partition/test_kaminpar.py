@@ -4,6 +4,8 @@ where KaMinPar is not installed. KaMinPar is optional (`pip install kaminpar`); 
 GNNPART_REQUIRE_KAMINPAR=1 (set by CI), where its absence fails them."""
 import json
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from gnnpart.errors import ConfigError, PartitionerError
 from gnnpart.partition import assign, kaminpar
 from gnnpart.partition.store import read_meta
 from gnnpart.partition.verify import verify_partition
-from tests.mpi import gnnpart_main, run_by_size
+from tests.mpi import gnnpart_cli, gnnpart_main, json_lines, run_by_size, run_mpi
 from tests.partition.helpers import check_partition
 from tests.train.test_exactness_mpi import assert_runs_agree
 
@@ -197,3 +199,35 @@ def test_training_on_kaminpar_parts_is_exact(needs_kaminpar, cora, tmp_path):
     runs = {n: {"cora64": dict(np.load(tmp_path / f"run-{n}.npz"))} for n in (1, 2, 3)}
     for n in (2, 3):
         assert_runs_agree(runs[n], runs[1], n, tolerance=1e-5, first=specs[0])
+
+
+def test_parallel_writers_write_one_writers_files(needs_kaminpar, synth, tmp_path):
+    # gnnpart partition -n 2 --method kaminpar: rank 0 runs KaMinPar (one thread: the same parts), both write
+    from gnnpart.data.graph_dir import write_graph
+    from tests.partition.test_streaming import directory
+
+    write_graph(synth, tmp_path / "g")
+    partition_graph(synth, 3, tmp_path / "serial", method="kaminpar", threads=1)
+    proc = gnnpart_cli("partition", tmp_path / "g", "-k", "3", "-o", tmp_path / "par", "-n", "2", "--method",
+                       "kaminpar", "--threads", "1")
+    assert proc.returncode == 0 and "3 parts" in proc.stdout, proc.stderr
+    got, want = directory(tmp_path / "par"), directory(tmp_path / "serial")
+    got["meta.json"]["dataset"] = want["meta.json"]["dataset"]
+    assert got == want
+
+
+def test_a_kaminpar_failure_under_parallel_writers_leaves_nothing(needs_kaminpar, synth, tmp_path):
+    # rank 0 cannot write KaMinPar's input (a full TMPDIR): every writer is told, and nothing is left
+    from gnnpart.data.graph_dir import write_graph
+
+    write_graph(synth, tmp_path / "g")
+    proc = run_mpi(2, "partition_worker.py", tmp_path / "g", tmp_path / "out", 3, 0, "kaminpar", expect_ok=False,
+                   timeout=240)
+    reports = json_lines(proc.stdout)
+    assert len(reports) == 2, proc.stderr
+    for r in reports:
+        assert r["error"].startswith("WritersFailed") and "could not write KaMinPar's input" in r["error"], r
+        assert "No space left on device; set TMPDIR to a folder with room" in r["error"]
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert not [p for p in Path(tempfile.gettempdir()).glob("gnnpart-kaminpar-*")]  # nor KaMinPar's input

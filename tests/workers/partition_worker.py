@@ -3,7 +3,8 @@
 Usage: mpiexec -n N python tests/workers/partition_worker.py GRAPH_DIR OUT_DIR K [FAIL_RANK [FAIL_STEP]]
 Every rank prints one JSON line: its rank, and the error it got (or null). With FAIL_RANK, that rank's writes fail
 (FAIL_STEP ``write``, the default: its first part file; ``meta``: rank 0's meta.json; ``bcast``: its broadcast of the
-owners, outside the steps the ranks agree on, which must end the whole job instead of leaving the others waiting).
+owners, outside the steps the ranks agree on, which must end the whole job instead of leaving the others waiting;
+``kaminpar``: the parts are made by KaMinPar, whose input file cannot be written on that rank).
 """
 import json
 import os
@@ -12,7 +13,7 @@ import sys
 from mpi4py import MPI
 
 from gnnpart.data.graph_dir import open_graph
-from gnnpart.partition import partition_graph, store
+from gnnpart.partition import kaminpar, partition_graph, store
 
 
 class _FailingBcast:
@@ -30,7 +31,13 @@ class _FailingBcast:
 
 def main(graph_dir, out, k, fail_rank=-1, fail_step="write"):
     comm = MPI.COMM_WORLD
-    if comm.Get_rank() == int(fail_rank) and fail_step == "bcast":
+    method = "kaminpar" if fail_step == "kaminpar" else "metis"
+    if comm.Get_rank() == int(fail_rank) and fail_step == "kaminpar":
+        def full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        kaminpar.write_parhip = full
+    elif comm.Get_rank() == int(fail_rank) and fail_step == "bcast":
         comm = _FailingBcast(comm)
     elif comm.Get_rank() == int(fail_rank):
         def full(*args, **kwargs):
@@ -39,7 +46,7 @@ def main(graph_dir, out, k, fail_rank=-1, fail_step="write"):
         setattr(store.ArrayWriter, "save" if fail_step == "write" else "save_json", full)
     error = None
     try:
-        partition_graph(open_graph(graph_dir), int(k), out, comm=comm)
+        partition_graph(open_graph(graph_dir), int(k), out, method=method, comm=comm)
     except Exception as exc:  # noqa: BLE001 - reported
         error = f"{type(exc).__name__}: {exc}"
     os.write(1, (json.dumps({"rank": comm.Get_rank(), "error": error}) + "\n").encode())  # one write: lines never mix
