@@ -95,7 +95,7 @@ def files(tmp_path, data_root):
 BAD_INPUT = [
     ("config string for a flag", "partition --config {d}/overwrite.json -o {d}/thesis", 1,
      "`overwrite` must be true or false (got 'false')"),
-    ("config number for a string", "partition --config {d}/balance.json -o {d}/out", 1, "`balance` must be a string (got 5)"),
+    ("config number for a string", "partition --config {d}/balance.json -o {d}/out", 1, "`balance` must be a string or null (got 5)"),
     ("overwrite a folder that is no partition", "partition synthetic:nodes=50 -k 2 -o {d}/thesis --overwrite", 1,
      "refusing to replace"),
     ("synthetic graph too large", "partition synthetic:nodes=1000000000000 -k 2 -o {d}/out", 1, "needs about"),
