@@ -1,8 +1,10 @@
 """``gnnpart generate``: write a synthetic graph straight into a graph directory, its features drawn and written in
-blocks (the same graph as ``synthetic:SPEC``)."""
+blocks (the same graph as ``synthetic:SPEC``); with ``-n P``, drawn in slices by P MPI ranks
+(:mod:`gnnpart.data.sliced`: the same graph for any P, not ``synthetic:SPEC``'s)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from dataclasses import dataclass
 
@@ -18,6 +20,10 @@ class GenerateConfig:
                        "datasets`)", positional=True, metavar="SPEC")
     out: str = option(help="graph directory to create", flags=("-o",), metavar="DIR")
     overwrite: bool = option(False, "replace DIR if it is a graph directory")
+    nprocs: int | None = option(None, "draw it in NPROCS slices, one MPI rank each, started with mpiexec (omit when "
+                                "already started by mpiexec): the same graph for any NPROCS, drawn per node from a "
+                                "hash of its id, so not the graph of SPEC without -n (see the README)", flags=("-n",),
+                                metavar="NPROCS")
 
 
 def add_parser(sub) -> None:
@@ -31,14 +37,50 @@ def add_parser(sub) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     from gnnpart.atomic import check_output_dir, terminate_on_signals
+    from gnnpart.cli.launcher import job_size
     from gnnpart.data.graph_dir import KIND
+    from gnnpart.data.sliced import check_spec, generate_sliced
     from gnnpart.data.synthetic import SyntheticSpec, generate_to_dir
 
     config = build_config(GenerateConfig, args)
+    if config.nprocs is not None and config.nprocs < 1:
+        raise ValueError(f"--nprocs must be >= 1 (got {config.nprocs})")
     spec = SyntheticSpec.parse(config.spec.removeprefix("synthetic:").removeprefix("synthetic"))
+    size = job_size()
+    sliced = config.nprocs is not None or (size is not None and size > 1)
+    if sliced:
+        check_spec(spec)
+    if config.nprocs is not None and size is not None and size != config.nprocs:
+        raise ValueError(f"-n {config.nprocs} does not match the MPI job this runs in ({size} ranks)")
+    if size is not None and size > 1:
+        from gnnpart.cli.rank_job import run_rank
+
+        def rank(comm):
+            if comm.rank:
+                logging.getLogger("gnnpart").setLevel(logging.WARNING)
+            meta = generate_sliced(spec, config.out, overwrite=config.overwrite, comm=comm.comm)
+            if comm.rank == 0:
+                print(report(meta, config.out, time.perf_counter() - start))
+
+        start = time.perf_counter()
+        return run_rank("gnnpart generate", rank, flags_of(GenerateConfig))
     check_output_dir(config.out, config.overwrite, KIND)
+    if config.nprocs is not None and config.nprocs > 1:
+        return _launch(config, list(args.argv))
     start = time.perf_counter()
     with terminate_on_signals():
-        meta = generate_to_dir(spec, config.out, overwrite=config.overwrite)
+        meta = (generate_sliced(spec, config.out, overwrite=config.overwrite) if sliced else
+                generate_to_dir(spec, config.out, overwrite=config.overwrite))
     print(report(meta, config.out, time.perf_counter() - start))
     return 0
+
+
+def _launch(config: GenerateConfig, argv: list[str]) -> int:
+    """Start the ranks under mpiexec, after the checks that need no rank."""
+    import os
+
+    from gnnpart.cli.launcher import mpiexec_command, run_job
+    from gnnpart.cli.rank_job import strip_nprocs
+
+    cmd = mpiexec_command(config.nprocs, ["-m", "gnnpart", *strip_nprocs(argv)])
+    return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))

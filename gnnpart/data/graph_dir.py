@@ -90,6 +90,14 @@ class GraphDirWriter:
         with open(self.tmp / f"{name}.npy", "wb") as fh:
             write_npy_blocks(fh, shape, dtype, blocks, f"{name}.npy")
 
+    def lay_out(self, name: str, shape, dtype) -> Path:
+        """Create field ``name`` at its final ``shape``, zero-filled (a sparse file), for writers that fill its rows
+        in place (``np.lib.format.open_memmap(path, mode="r+")``, from any process); its path."""
+        self._record(name, shape, dtype)
+        path = self.tmp / f"{name}.npy"
+        np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape)).flush()
+        return path
+
     def finish(self, name: str, num_nodes: int, num_edges: int, num_features: int, undirected: bool,
                extra: dict | None = None) -> dict:
         """Check that every field is there and write ``meta.json`` (call last, inside the block)."""
