@@ -1,4 +1,5 @@
-"""Whether a process still runs (used to end ranks whose launcher died, and to clean up after dead runs)."""
+"""Whether a process still runs (used to end ranks whose launcher died, and to clean up after dead runs); ranks
+agreeing on a step's failures."""
 from __future__ import annotations
 
 import os
@@ -22,6 +23,13 @@ def pid_alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def failures_of_step(comm, error: BaseException | None) -> list[tuple[int, str]]:
+    """``(rank, "Type: message")`` of every rank of ``comm`` (mpi4py) whose step raised ``error`` (collective: each
+    rank says whether its step failed, so all of them go on, or stop, together)."""
+    said = None if error is None else f"{type(error).__name__}: {' '.join(str(error).split())}"
+    return [(r, text) for r, text in enumerate(comm.allgather(said)) if text is not None]
 
 
 ABORT_GRACE_S = 0.5

@@ -18,8 +18,10 @@ interrupted write leaves nothing that opens. Documented in ``datasets/README.md`
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -91,11 +93,23 @@ class GraphDirWriter:
             write_npy_blocks(fh, shape, dtype, blocks, f"{name}.npy")
 
     def lay_out(self, name: str, shape, dtype) -> Path:
-        """Create field ``name`` at its final ``shape``, zero-filled (a sparse file), for writers that fill its rows
-        in place (``np.lib.format.open_memmap(path, mode="r+")``, from any process); its path."""
+        """Create field ``name`` at its final ``shape``, its space reserved, for writers that fill its rows in place
+        (``np.lib.format.open_memmap(path, mode="r+")``, from any process); its path. A full disk is one
+        ``OSError`` here, not a writer killed by SIGBUS when it writes past the end of a sparse file."""
         self._record(name, shape, dtype)
         path = self.tmp / f"{name}.npy"
         np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape)).flush()
+        size = path.stat().st_size
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise OSError(errno.ENOSPC, f"no space left on device for {self.out}/{name}.npy: it needs "
+                                            f"{size:,} bytes, {shutil.disk_usage(self.tmp).free:,} are free") from None
+            raise
+        finally:
+            os.close(fd)
         return path
 
     def finish(self, name: str, num_nodes: int, num_edges: int, num_features: int, undirected: bool,

@@ -17,16 +17,18 @@ class, features ``signal * 1.25 / sqrt(F) * mu_c + N(0, I)``), drawn differently
   (about those fractions, not exactly);
 - only multi-class labels without edge features (``task`` and ``edge_features`` at their defaults).
 
-Each rank holds the nodes' classes and weights (``[N]`` arrays, 32 B a node with the sampler's), its own stubs and
+Each rank holds the nodes' classes and weights (``[N]`` arrays, about 48 B a node with the sampler's), its own stubs and
 the rows of its range; the reverse direction of every pair is sent to the rank that owns its row (one
 all-to-all). The graph directory's arrays are laid out by rank 0 at their final sizes and each rank writes its
-rows into them; ``meta.json`` comes last, and the directory appears whole, as with one writer.
+rows into them (so the output must be on a file system every rank sees); ``meta.json`` comes last, and the
+directory appears whole, as with one writer. A step that fails on any rank fails on every rank, naming the failing
+ranks, and rank 0 removes the temporary folder. One all-to-all sends at most 2**30 pairs from a rank (the int
+counts of MPI libraries without large counts): a slice that would send more is refused in one line.
 """
 from __future__ import annotations
 
 import logging
 import math
-import sys
 
 import numpy as np
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 _LABEL, _WEIGHT, _STUBS, _SIDE, _OTHER, _FEATURE, _ANGLE, _CENTROID, _CENTROID_ANGLE, _SPLIT = range(1, 11)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _BLOCK_ROWS = 1 << 15
+_MAX_PAIRS = 1 << 30  # two int64 a pair: 2**31 elements, the largest count of an MPI without large counts
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -69,7 +72,7 @@ def check_spec(spec: SyntheticSpec) -> None:
     """Refuse, in one line, what the sliced generator does not draw."""
     if spec.task != "multiclass" or spec.edge_features:
         raise DataError(f"`generate -n` draws multi-class graphs without edge features (got task={spec.task}, "
-                        f"edge_features={spec.edge_features}); leave out -n for these")
+                        f"edge_features={spec.edge_features}); generate these in one process (without -n or mpiexec)")
 
 
 def bounds(num_nodes: int, size: int) -> np.ndarray:
@@ -171,29 +174,80 @@ def memory_estimate(spec: SyntheticSpec, size: int) -> int:
     return int(48 * spec.nodes + 9 * 8 * edges * 1.2 + 6 * 8 * _BLOCK_ROWS * spec.features)
 
 
+class SlicesFailed(DataError):
+    """A step failed on some ranks of a sliced generation (every rank raises it; nothing was left)."""
+
+
+def _agree(comm, error: BaseException | None, step: str, writer=None) -> None:
+    """Every rank says whether ``step`` failed on it; if any did, rank 0 removes the temporary folder and every
+    rank raises :class:`SlicesFailed`, naming each failing rank and its error."""
+    if comm is None:
+        if error is not None:
+            if writer is not None and writer.tmp is not None:
+                writer.__exit__(type(error), error, None)  # the temporary folder removed
+            raise error
+        return
+    from gnnpart.processes import failures_of_step
+
+    failures = failures_of_step(comm, error)
+    if not failures:
+        return
+    if writer is not None and writer.tmp is not None:
+        writer.__exit__(SlicesFailed, None, None)  # the temporary folder removed
+    said = "; ".join(f"rank {r}: {text}" for r, text in failures)
+    raise SlicesFailed(f"generating in slices failed while {step} on {len(failures)} of {comm.Get_size()} ranks: {said}")
+
+
+def _attempt(fn, *args):
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
+        return None, exc
+
+
 def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None) -> dict:
     """Write the sliced graph of ``spec`` (the module's text) to the graph directory ``out``: on every rank of
-    ``comm`` (mpi4py) with the same arguments, or alone (``comm`` None: the same graph).
+    ``comm`` (mpi4py) with the same arguments, or alone (``comm`` None: the same graph). With several ranks,
+    ``out`` must be on a file system they all see; a step that fails on any rank fails on all of them
+    (:class:`SlicesFailed`, naming the ranks), and nothing is left.
 
     Returns:
         dict: the ``meta.json`` written (on every rank).
 
     Raises:
         DataError: for a spec it does not draw (one line).
-        ResourceError: if a rank's estimated peak exceeds the memory available.
+        ResourceError: if the ranks of a host would need more than its memory available.
+        FileExistsError: if ``out`` exists and ``overwrite`` is false.
     """
-    from gnnpart.data.graph_dir import GraphDirWriter
+    from gnnpart.atomic import check_output_dir
+    from gnnpart.data.graph_dir import KIND, GraphDirWriter
 
     check_spec(spec)
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
-    require_memory(memory_estimate(spec, size), f"{spec.to_spec()} in {size} slices",
-                   "lower `nodes` or `degree`, or draw it in more slices (-n)")
+    on_host = 1 if comm is None else _ranks_on_host(comm)
+    require_memory(memory_estimate(spec, size) * on_host, f"{spec.to_spec()} in {size} slices, {on_host} on this host",
+                   "lower `nodes` or `degree`, or spread the ranks over more hosts")
+    _, error = _attempt(check_output_dir, out, overwrite, KIND) if rank == 0 else (None, None)
+    _agree(comm, error, "checking the output")
     edges = bounds(spec.nodes, size)
     lo, hi = int(edges[rank]), int(edges[rank + 1])
-    nodes = _Nodes(spec)
-    rows, cols = exchange_pairs(comm, *draw_pairs(spec, nodes, lo, hi), edges)
-    indptr, indices = local_rows(rows, cols, lo, hi, spec.nodes)
-    del rows, cols
+
+    def draw():
+        nodes = _Nodes(spec)
+        rows, cols = draw_pairs(spec, nodes, lo, hi)
+        if comm is not None and len(rows) > _MAX_PAIRS:  # refused before the all-to-all, on every rank
+            raise DataError(f"a slice sends {len(rows):,} pairs in one all-to-all, more than {_MAX_PAIRS:,} (MPI's "
+                            "int counts); draw it in more slices (-n)")
+        return nodes, (rows, cols)
+
+    drawn, error = _attempt(draw)
+    _agree(comm, error, "drawing the pairs")
+    nodes, (rows, cols) = drawn
+    rows, cols = exchange_pairs(comm, rows, cols, edges)
+    built, error = _attempt(local_rows, rows, cols, lo, hi, spec.nodes)
+    _agree(comm, error, "sorting the rows")
+    indptr, indices = built
+    del rows, cols, drawn, built
     counts = [len(indices)] if comm is None else comm.allgather(len(indices))
     num_edges, first_edge = int(sum(counts)), int(sum(counts[:rank]))
     log.info("slice %d of %d: nodes [%d, %d), %d stored edges of %d", rank, size, lo, hi, len(indices), num_edges)
@@ -202,47 +256,61 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
               "train_mask": ((spec.nodes,), np.bool_), "val_mask": ((spec.nodes,), np.bool_),
               "test_mask": ((spec.nodes,), np.bool_)}
     writer = GraphDirWriter(out, overwrite) if rank == 0 else None
-    tmp = None
-    if rank == 0:
+
+    def lay_out():
         writer.__enter__()
-        tmp = writer.tmp
-    try:
-        if rank == 0:
-            for name, (shape, dtype) in fields.items():  # laid out at their final sizes; each rank fills its rows
-                writer.lay_out(name, shape, dtype)
-        tmp = tmp if comm is None else comm.bcast(tmp, root=0)
+        for name, (shape, dtype) in fields.items():  # at their final sizes, space reserved; each rank fills its rows
+            writer.lay_out(name, shape, dtype)
+        return writer.tmp
 
-        def rows_of(name):
-            return np.lib.format.open_memmap(tmp / f"{name}.npy", mode="r+")
+    tmp, error = _attempt(lay_out) if rank == 0 else (None, None)
+    _agree(comm, error, "laying out the arrays", writer)
+    tmp = tmp if comm is None else comm.bcast(tmp, root=0)
 
-        a = rows_of("indptr")
+    def write_rows():
+        if not tmp.is_dir():
+            raise FileNotFoundError(f"{tmp} is not seen from this rank's host: the output must be on a file system "
+                                    "every rank sees")
+        a = np.lib.format.open_memmap(tmp / "indptr.npy", mode="r+")
         a[lo:hi] = first_edge + indptr[:-1]
         if rank == size - 1:
             a[spec.nodes] = num_edges
         a.flush()
-        a = rows_of("indices")
+        a = np.lib.format.open_memmap(tmp / "indices.npy", mode="r+")
         a[first_edge:first_edge + len(indices)] = indices
         a.flush()
-        a = rows_of("x")
+        a = np.lib.format.open_memmap(tmp / "x.npy", mode="r+")
         for start, block in feature_rows(spec, nodes.labels, lo, hi):
             a[start:start + len(block)] = block
         a.flush()
         for name, values in zip(("y", "train_mask", "val_mask", "test_mask"),
                                 (nodes.labels[lo:hi], *split_masks(spec, lo, hi))):
-            a = rows_of(name)
+            a = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="r+")
             a[lo:hi] = values
             a.flush()
-        del a
-        if comm is not None:
-            comm.Barrier()  # every rank's rows are in place
-        meta = None
-        if rank == 0:
-            meta = writer.finish(spec.to_spec() + " (drawn in slices)", spec.nodes, num_edges, spec.features, True,
-                                 extra={"generator": "sliced"})
-    except BaseException:
-        if rank == 0:
-            writer.__exit__(*sys.exc_info())  # the temporary folder removed
-        raise
-    if rank == 0:
+
+    _, error = _attempt(write_rows)
+    _agree(comm, error, "writing the rows", writer)
+
+    def finish():
+        meta = writer.finish(spec.to_spec() + " (drawn in slices)", spec.nodes, num_edges, spec.features, True,
+                             extra={"generator": "sliced"})
         writer.__exit__(None, None, None)  # renamed into place
+        return meta
+
+    meta, error = _attempt(finish) if rank == 0 else (None, None)
+    if error is not None and writer.tmp is not None and writer.tmp.exists():
+        writer.__exit__(type(error), error, None)
+    _agree(comm, error, "writing meta.json")
     return meta if comm is None else comm.bcast(meta, root=0)
+
+
+def _ranks_on_host(comm) -> int:
+    """How many ranks of ``comm`` share this rank's host (and its memory)."""
+    from mpi4py import MPI
+
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        return local.Get_size()
+    finally:
+        local.Free()

@@ -10,7 +10,7 @@ from gnnpart.data.graph_dir import open_graph
 from gnnpart.data.synthetic import SyntheticSpec
 from gnnpart.errors import DataError
 from tests.data.test_synthetic import _accuracy
-from tests.mpi import gnnpart_cli, gnnpart_main
+from tests.mpi import ROOT, gnnpart_cli, gnnpart_main, json_lines, run_mpi
 
 SPEC = "nodes=6000,degree=10,classes=4,features=16,seed=3"
 FIELDS = ("indptr", "indices", "x", "y", "train_mask", "val_mask", "test_mask")
@@ -73,10 +73,52 @@ def test_what_it_does_not_draw_is_refused(spec, tmp_path, capsys):
     with pytest.raises(DataError, match=r"`generate -n` draws multi-class graphs without edge features"):
         sliced.generate_sliced(SyntheticSpec.parse(spec), tmp_path / "g")
     code, _, err = gnnpart_main(capsys, "generate", spec, "--out", str(tmp_path / "cli"), "-n", "2")
-    assert code == 1 and "leave out -n for these" in err and not (tmp_path / "cli").exists()
+    assert code == 1 and "generate these in one process (without -n or mpiexec)" in err and not (tmp_path / "cli").exists()
     assert not (tmp_path / "g").exists()
 
 
 def test_nprocs_below_one_is_refused(tmp_path, capsys):
     code, _, err = gnnpart_main(capsys, "generate", "nodes=100", "--out", str(tmp_path / "g"), "-n", "0")
     assert code == 1 and "--nprocs must be >= 1 (got 0)" in err
+
+
+@pytest.mark.parametrize("spec, ranks", [("nodes=7,degree=2,classes=2,features=3,seed=1", 3),  # uneven ranges
+                                         ("nodes=3,degree=1,classes=1,features=2", 4)])  # more ranks than nodes
+def test_uneven_and_empty_slices_give_the_same_graph(spec, ranks, tmp_path):
+    sliced.generate_sliced(SyntheticSpec.parse(spec), tmp_path / "one")
+    proc = gnnpart_cli("generate", spec, "--out", tmp_path / "many", "-n", ranks)
+    assert proc.returncode == 0, proc.stderr
+    one, many = open_graph(tmp_path / "one"), open_graph(tmp_path / "many")
+    for field in FIELDS:
+        np.testing.assert_array_equal(np.asarray(getattr(one, field)), np.asarray(getattr(many, field)), err_msg=field)
+
+
+def test_a_failing_rank_fails_every_rank_and_leaves_nothing(tmp_path):
+    proc = run_mpi(3, "sliced_worker.py", SPEC, tmp_path / "out", 1, expect_ok=False, timeout=240)
+    reports = json_lines(proc.stdout)
+    assert len(reports) == 3, proc.stderr
+    for r in reports:  # every rank is told which rank failed, at which step, and why
+        assert r["error"].startswith("SlicesFailed: generating in slices failed while writing the rows on 1 of 3 "
+                                     "ranks: rank 1: OSError: [Errno 28] No space left on device (injected)"), r
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # nor the temporary folder
+
+
+def test_under_mpiexec_alone_it_draws_in_slices(tmp_path):
+    # `mpiexec -n 1 gnnpart generate SPEC` (no -n): the sliced graph, as with -n 1
+    import subprocess
+
+    from gnnpart.cli.launcher import mpiexec_command
+
+    cmd = mpiexec_command(1, ["-m", "gnnpart", "generate", SPEC, "--out", str(tmp_path / "g")])
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "g" / "meta.json").read_text())["generator"] == "sliced"
+
+
+def test_an_existing_output_is_refused_before_drawing(tmp_path, capsys):
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        sliced.generate_sliced(SyntheticSpec.parse(SPEC), tmp_path / "g")
+    assert (tmp_path / "g" / "keep.txt").read_text() == "mine"
