@@ -25,6 +25,15 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def attempt(fn, *args):
+    """``(result, None)``, or ``(None, the exception)``: a step whose failure the ranks then agree on
+    (:func:`failures_of_step`)."""
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 - reported to every rank by the caller's agreement
+        return None, exc
+
+
 def failures_of_step(comm, error: BaseException | None) -> list[tuple[int, str]]:
     """``(rank, "Type: message")`` of every rank of ``comm`` (mpi4py) whose step raised ``error`` (collective: each
     rank says whether its step failed, so all of them go on, or stop, together)."""

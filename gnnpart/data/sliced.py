@@ -35,6 +35,7 @@ import numpy as np
 from gnnpart.data.synthetic import SyntheticSpec
 from gnnpart.errors import DataError
 from gnnpart.limits import require_memory
+from gnnpart.processes import attempt, failures_of_step
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,6 @@ def _agree(comm, error: BaseException | None, step: str, writer=None) -> None:
                 writer.__exit__(type(error), error, None)  # the temporary folder removed
             raise error
         return
-    from gnnpart.processes import failures_of_step
-
     failures = failures_of_step(comm, error)
     if not failures:
         return
@@ -198,11 +197,6 @@ def _agree(comm, error: BaseException | None, step: str, writer=None) -> None:
     raise SlicesFailed(f"generating in slices failed while {step} on {len(failures)} of {comm.Get_size()} ranks: {said}")
 
 
-def _attempt(fn, *args):
-    try:
-        return fn(*args), None
-    except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
-        return None, exc
 
 
 def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None) -> dict:
@@ -227,7 +221,7 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
     on_host = 1 if comm is None else _ranks_on_host(comm)
     require_memory(memory_estimate(spec, size) * on_host, f"{spec.to_spec()} in {size} slices, {on_host} on this host",
                    "lower `nodes` or `degree`, or spread the ranks over more hosts")
-    _, error = _attempt(check_output_dir, out, overwrite, KIND) if rank == 0 else (None, None)
+    _, error = attempt(check_output_dir, out, overwrite, KIND) if rank == 0 else (None, None)
     _agree(comm, error, "checking the output")
     edges = bounds(spec.nodes, size)
     lo, hi = int(edges[rank]), int(edges[rank + 1])
@@ -240,11 +234,11 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
                             "int counts); draw it in more slices (-n)")
         return nodes, (rows, cols)
 
-    drawn, error = _attempt(draw)
+    drawn, error = attempt(draw)
     _agree(comm, error, "drawing the pairs")
     nodes, (rows, cols) = drawn
     rows, cols = exchange_pairs(comm, rows, cols, edges)
-    built, error = _attempt(local_rows, rows, cols, lo, hi, spec.nodes)
+    built, error = attempt(local_rows, rows, cols, lo, hi, spec.nodes)
     _agree(comm, error, "sorting the rows")
     indptr, indices = built
     del rows, cols, drawn, built
@@ -263,7 +257,7 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
             writer.lay_out(name, shape, dtype)
         return writer.tmp
 
-    tmp, error = _attempt(lay_out) if rank == 0 else (None, None)
+    tmp, error = attempt(lay_out) if rank == 0 else (None, None)
     _agree(comm, error, "laying out the arrays", writer)
     tmp = tmp if comm is None else comm.bcast(tmp, root=0)
 
@@ -289,7 +283,7 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
             a[lo:hi] = values
             a.flush()
 
-    _, error = _attempt(write_rows)
+    _, error = attempt(write_rows)
     _agree(comm, error, "writing the rows", writer)
 
     def finish():
@@ -298,7 +292,7 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
         writer.__exit__(None, None, None)  # renamed into place
         return meta
 
-    meta, error = _attempt(finish) if rank == 0 else (None, None)
+    meta, error = attempt(finish) if rank == 0 else (None, None)
     if error is not None and writer.tmp is not None and writer.tmp.exists():
         writer.__exit__(type(error), error, None)
     _agree(comm, error, "writing meta.json")

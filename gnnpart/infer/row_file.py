@@ -21,7 +21,7 @@ import numpy as np
 
 from gnnpart.errors import GnnpartError
 from gnnpart.limits import format_bytes
-from gnnpart.processes import pid_alive
+from gnnpart.processes import failures_of_step, pid_alive
 
 if TYPE_CHECKING:  # torch is imported by the calls that need it: a launcher checks `out` without it
     import torch
@@ -101,8 +101,7 @@ def _create(tmp: Path, path: Path, num_nodes: int, width: int) -> None:
 def _agree(comm, tmp: Path, error: BaseException | None, step: str) -> None:
     """Every rank says whether ``step`` failed on it; if any did, rank 0 removes the temporary file and every rank
     raises :class:`RowsNotWritten`, naming each failing rank and its error."""
-    said = None if error is None else f"{type(error).__name__}: {' '.join(str(error).split())}"
-    failures = [(r, text) for r, text in enumerate(comm.comm.allgather(said)) if text is not None]
+    failures = failures_of_step(comm.comm, error)
     if not failures:
         return
     if comm.rank == 0:

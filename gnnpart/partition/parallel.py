@@ -24,7 +24,7 @@ from contextlib import ExitStack
 import numpy as np
 
 from gnnpart.errors import GnnpartError
-from gnnpart.processes import abort_job
+from gnnpart.processes import abort_job, attempt
 from gnnpart.atomic import atomic_directory, check_output_dir
 from gnnpart.partition.memory import plan_memory
 from gnnpart.partition.steps import assign_parts, finish, write_share
@@ -55,12 +55,6 @@ def _agree(comm, error: BaseException | None, step: str) -> None:
                             "written") from error
 
 
-def _attempt(fn, *args):
-    """``(result, None)``, or ``(None, the exception)``: a step whose failure the ranks then agree on."""
-    try:
-        return fn(*args), None
-    except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
-        return None, exc
 
 
 def _abort(comm, exc: BaseException) -> None:
@@ -94,32 +88,32 @@ def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, bal
                 check_output_dir(out_dir, overwrite)
                 return plan_memory(graph, num_parts, method, len(balance), max_memory)
 
-            plan, error = _attempt(prepare) if rank == 0 else (None, None)
+            plan, error = attempt(prepare) if rank == 0 else (None, None)
             _agree(comm, error, "checking the output and the memory")
             plan = comm.bcast(plan, root=0)
 
             # METIS before the temporary folder exists: a job killed during METIS (which no signal interrupts)
             # leaves nothing behind
-            owner, error = _attempt(assign_parts, graph, num_parts, method, balance, seed, timings, threads) if rank == 0 \
-                else _attempt(np.empty, graph.num_nodes, np.int64)
+            owner, error = attempt(assign_parts, graph, num_parts, method, balance, seed, timings, threads) if rank == 0 \
+                else attempt(np.empty, graph.num_nodes, np.int64)
             _agree(comm, error, "assigning the nodes")
             comm.Bcast(owner, root=0)
             timings["assign_s"] = time.perf_counter() - start
 
-            tmp, error = _attempt(lambda: stack.enter_context(atomic_directory(out_dir, overwrite))) if rank == 0 \
+            tmp, error = attempt(lambda: stack.enter_context(atomic_directory(out_dir, overwrite))) if rank == 0 \
                 else (None, None)
             _agree(comm, error, "creating the output directory")
             tmp = comm.bcast(tmp, root=0)
 
             mine = range(rank, num_parts, size)
             log.info("writer %d of %d: parts %s", rank, size, list(mine))
-            share, error = _attempt(write_share, graph, owner, num_parts, tmp, mine, plan.block_bytes)
+            share, error = attempt(write_share, graph, owner, num_parts, tmp, mine, plan.block_bytes)
             _agree(comm, error, "writing the parts")
             shares = comm.gather(share, root=0)
 
             timings["total_s"] = time.perf_counter() - start
             timings["writers"] = size
-            meta, error = _attempt(finish, tmp, shares, graph, num_parts, method, balance, seed, dataset, plan,
+            meta, error = attempt(finish, tmp, shares, graph, num_parts, method, balance, seed, dataset, plan,
                                    timings, threads) if rank == 0 else (None, None)
             _agree(comm, error, "writing meta.json")
             done = True
