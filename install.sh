@@ -7,6 +7,8 @@
 #   PYTHON         interpreter to install into (default: python3)
 #   TORCH_VERSION  torch release to install (default 2.13.0; its CPU build where one is available)
 #   GNNPART_WITH_KAMINPAR=1  also install KaMinPar's Python binding (`gnnpart partition --method kaminpar`)
+#   GNNPART_WITH_PTSCOTCH=1  also install PT-Scotch and Open MPI, which it links (`gnnpart partition --method ptscotch`;
+#                            apt, last: the MPI that `gnnpart train` uses stays the one chosen in step 3)
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -63,5 +65,18 @@ if ! "$PY" -m gnnpart mpi --check; then
   echo "[install] mpi4py, built against $MPICC_PATH (a few minutes)"
   MPICC="$MPICC_PATH" pip_install --no-binary mpi4py --no-cache-dir --force-reinstall "mpi4py>=3.1"
   "$PY" -m gnnpart mpi --check
+fi
+
+# 6. PT-Scotch on request: Debian's 64-bit library, used through ctypes, and the Open MPI it links. Its ranks start
+#    on Open MPI (mpirun.openmpi; the mpi4py wheel loads Open MPI's library with MPI4PY_LIBMPI=libmpi.so.40).
+if [ "${GNNPART_WITH_PTSCOTCH:-0}" = 1 ]; then
+  if ! "$PY" -c "import sys; from gnnpart.partition.ptscotch import available; sys.exit(not available())" \
+      || ! command -v mpirun.openmpi >/dev/null 2>&1; then
+    echo "[install] libptscotch-dev, openmpi-bin, libopenmpi-dev (apt): the partitioner of --method ptscotch"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libptscotch-dev openmpi-bin libopenmpi-dev >/dev/null
+  fi
+  "$PY" -c "import sys; from gnnpart.partition.ptscotch import require_installed; print('[install] PT-Scotch:', require_installed())"
 fi
 "$PY" -c "import gnnpart; print('[install] gnnpart', gnnpart.__version__, 'ready')"

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +72,40 @@ def odd_graph() -> Graph:
 @pytest.fixture
 def odd() -> Graph:
     return odd_graph()
+
+
+# Open MPI, beside pip's MPICH: for tests/launch and for PT-Scotch, which links it (see tests/launch/conftest.py)
+SIZE_CHECK = ("import sys; from mpi4py import MPI; "
+              "sys.exit(MPI.COMM_WORLD.Get_size() != 2 or 'Open MPI' not in MPI.Get_library_version())")
+
+
+def _missing(what: str, variable: str, reason: str):
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{what} is required ({variable}=1) but {reason}")
+    pytest.skip(f"needs {what}: {reason}")
+
+
+@pytest.fixture(scope="session")
+def openmpi() -> dict:
+    """The environment that makes ``gnnpart train -n``, the test workers and srun's ranks use Open MPI."""
+    mpiexec = os.environ.get("GNNPART_OPENMPI_MPIEXEC") or shutil.which("mpirun.openmpi")
+    if not mpiexec:
+        _missing("Open MPI", "GNNPART_REQUIRE_OPENMPI",
+                 "no mpirun.openmpi on the PATH (apt-get install openmpi-bin libopenmpi-dev; or set "
+                 "GNNPART_OPENMPI_MPIEXEC)")
+    env = {"GNNPART_MPIEXEC": mpiexec, "MPI4PY_LIBMPI": os.environ.get("GNNPART_OPENMPI_LIBMPI", "libmpi.so.40")}
+    check = subprocess.run([mpiexec, "--allow-run-as-root", "--oversubscribe", "-n", "2", sys.executable, "-c",
+                            SIZE_CHECK], env=dict(os.environ, **env), capture_output=True, text=True, timeout=120)
+    if check.returncode != 0:
+        _missing("Open MPI", "GNNPART_REQUIRE_OPENMPI",
+                 f"mpi4py does not run on it under {mpiexec} with MPI4PY_LIBMPI={env['MPI4PY_LIBMPI']}: "
+                 f"{(check.stderr or check.stdout).strip()[-300:]}")
+    return env
+
+
+@pytest.fixture
+def with_openmpi(openmpi, monkeypatch) -> dict:
+    """This test's subprocesses (``gnnpart train -n``, ``run_mpi``) run on Open MPI."""
+    for key, value in openmpi.items():
+        monkeypatch.setenv(key, value)
+    return openmpi

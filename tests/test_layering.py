@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gnnpart"
 
 FLOORS = ("data", "partition", "comm", "nn", "tasks", "rank", "checkpoint", "infer", "train", "cli")
 """The floors, bottom first: each may import the floors below it, never one above."""
-UTILITIES = ("hashing", "limits", "processes", "atomic", "lazy", "meta_file", "errors", "capabilities", "block_cache")
+UTILITIES = ("hashing", "limits", "processes", "atomic", "lazy", "meta_file", "errors", "capabilities", "block_cache",
+             "shuffle")
 """Modules every floor may use; they import no floor."""
 
 # package -> the gnnpart packages it must not import

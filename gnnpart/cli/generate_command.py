@@ -4,12 +4,10 @@ blocks (the same graph as ``synthetic:SPEC``); with ``-n P``, drawn in slices by
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import time
 from dataclasses import dataclass
 
-from gnnpart.cli.convert_command import report
+from gnnpart.cli.convert_command import report, run_in_slices
 from gnnpart.cli.option_fields import add_options, build_config, flags_of, option
 
 
@@ -38,8 +36,7 @@ def add_parser(sub) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     from gnnpart.atomic import check_output_dir, terminate_on_signals
-    from gnnpart.cli.launcher import job_size, srun_plugin_hint, srun_tasks_without_mpi
-    from gnnpart.errors import ConfigError
+    from gnnpart.cli.launcher import job_size, refuse_srun_without_mpi
     from gnnpart.data.graph_dir import KIND
     from gnnpart.data.sliced import check_spec, generate_sliced
     from gnnpart.data.synthetic import SyntheticSpec, generate_to_dir
@@ -49,11 +46,9 @@ def run_generate(args: argparse.Namespace) -> int:
         raise ValueError(f"--nprocs must be >= 1 (got {config.nprocs})")
     spec = SyntheticSpec.parse(config.spec.removeprefix("synthetic:").removeprefix("synthetic"))
     size = job_size()
-    tasks = srun_tasks_without_mpi() if size in (None, 1) else None
-    if tasks is not None:  # each srun task would draw alone and write the same files: refuse, on task 0 only
-        if os.environ.get("SLURM_PROCID") != "0":
-            return 1
-        raise ConfigError(srun_plugin_hint(tasks))
+    refused = refuse_srun_without_mpi(size, "draw")  # each srun task would draw alone: task 0 says why
+    if refused is not None:
+        return refused
     sliced = config.nprocs is not None or size is not None  # started under mpiexec, even with 1 rank: in slices
     if sliced:
         check_spec(spec)
@@ -61,26 +56,8 @@ def run_generate(args: argparse.Namespace) -> int:
         raise ValueError(f"-n {config.nprocs} does not match the MPI job this runs in ({size} rank"
                          f"{'s' if size > 1 else ''})")
     if size is not None and size > 1:
-        from gnnpart.cli.rank_job import run_rank
-
-        def rank(comm):
-            from gnnpart.data.sliced import SlicesFailed
-
-            if comm.rank:
-                logging.getLogger("gnnpart").setLevel(logging.WARNING)
-            try:
-                with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes its folder
-                    meta = generate_sliced(spec, config.out, overwrite=config.overwrite, comm=comm.comm)
-            except SlicesFailed:
-                if comm.rank == 0:
-                    raise  # rank 0's one line names every failing rank
-                comm.comm.Barrier()  # rank 0 reports and ends the job
-                return
-            if comm.rank == 0:
-                print(report(meta, config.out, time.perf_counter() - start))
-
-        start = time.perf_counter()
-        return run_rank("gnnpart generate", rank, flags_of(GenerateConfig))
+        return run_in_slices("gnnpart generate", lambda comm: generate_sliced(
+            spec, config.out, overwrite=config.overwrite, comm=comm), config.out, flags_of(GenerateConfig))
     check_output_dir(config.out, config.overwrite, KIND)
     if config.nprocs is not None and config.nprocs > 1:
         return _launch(config, list(args.argv))

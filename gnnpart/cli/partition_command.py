@@ -5,6 +5,7 @@ import argparse
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from gnnpart.cli.inspect_command import format_summary
 from gnnpart.cli.option_fields import add_options, build_config, flags_of, option
@@ -22,20 +23,24 @@ class PartitionConfig:
     root: str | None = option(None, "folder of the named datasets (default $GNNPART_DATA, then ../shared/datasets)",
                               metavar="DATA")
     method: str = option("metis", "partitioner: metis (every constraint balanced), kaminpar (KaMinPar, "
-                         "multi-threaded, one weight combined from --balance; `pip install kaminpar`) or random",
-                         choices=["metis", "kaminpar", "random"])
+                         "multi-threaded, one weight combined from --balance; `pip install kaminpar`), ptscotch "
+                         "(PT-Scotch on the -n MPI ranks, each reading only its slice of the graph, one combined "
+                         "weight; started on Open MPI, which it links) or random",
+                         choices=["metis", "kaminpar", "ptscotch", "random"])
     balance: str | None = option(None, "constraints to balance, from nodes,edges,train (default: nodes,train for "
-                                 "metis, each within 3%%; nodes,edges for kaminpar, combined into one weight)")
+                                 "metis, each within 3%%; nodes,edges for kaminpar and ptscotch, combined into one weight)")
     seed: int = option(0, "seed of the partitioner")
     threads: int | None = option(None, "kaminpar's threads (default: the cores this process may use)")
     overwrite: bool = option(False, "replace DIR if it exists")
-    max_memory: float | None = option(None, "GiB partitioning may use (default: the memory available); METIS or KaMinPar that "
+    max_memory: float | None = option(None, "GiB partitioning may use, per rank with ptscotch (default: the memory "
+                                      "available); METIS, KaMinPar or a ptscotch slice that "
                                       "cannot fit is refused up front, with its estimate. Features do not count: "
                                       "partition a graph directory (`gnnpart convert` / `generate`) to keep them on "
                                       "disk", metavar="GIB")
     nprocs: int | None = option(None, "write the parts with NPROCS MPI ranks, started with mpiexec (omit when already "
-                                "started by mpiexec); every rank opens DATASET, so give a graph directory, which it "
-                                "maps instead of loading, and a file system all ranks share", flags=("-n",),
+                                "started by mpiexec; with ptscotch, Open MPI's, default 1 rank); every rank opens "
+                                "DATASET, so give a graph directory, which it maps instead of loading (with "
+                                "ptscotch, only its slice), and a file system all ranks share", flags=("-n",),
                                 metavar="NPROCS")
 
 
@@ -64,6 +69,10 @@ def config_from_args(args: argparse.Namespace) -> PartitionConfig:
 
 def run(config: PartitionConfig, comm=None) -> dict:
     from gnnpart.data import load
+    from gnnpart.partition.assign import DISTRIBUTED_METHODS
+
+    if config.method in DISTRIBUTED_METHODS:
+        return _run_distributed(config, comm)
     from gnnpart.partition import partition_graph
     from gnnpart.partition.assign import parse_balance
     from gnnpart.atomic import check_output_dir
@@ -88,17 +97,42 @@ def run(config: PartitionConfig, comm=None) -> dict:
     )
 
 
+def _run_distributed(config: PartitionConfig, comm=None) -> dict:
+    """``--method ptscotch`` on the ranks of ``comm`` (default: the MPI world): a graph directory is read by each
+    rank in slices; another dataset is loaded by every rank whole (a small one), then sliced."""
+    from gnnpart.data import load
+    from gnnpart.data.graph_dir import is_graph_dir
+    from gnnpart.partition.assign import parse_balance
+    from gnnpart.partition.distributed import partition_distributed
+    from gnnpart.partition.ptscotch import require_installed
+
+    balance = parse_balance(config.balance, config.method)
+    require_installed()
+    if comm is None:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    from gnnpart.data.loading import _resolve, default_root
+
+    path = _resolve(config.dataset, Path(config.root) if config.root else default_root())
+    source = path if is_graph_dir(path) else load(config.dataset, root=config.root)
+    return partition_distributed(comm, source, config.num_parts, config.out, balance, config.seed,
+                                 config.overwrite, config.dataset,
+                                 None if config.max_memory is None else config.max_memory * 2**30)
+
+
 def run_cli(args: argparse.Namespace) -> int:
     from gnnpart.atomic import terminate_on_signals
     from gnnpart.cli.launcher import job_size
 
     config = config_from_args(args)
     size = job_size()
-    if config.nprocs is not None and config.nprocs > 1 and size is None:
+    distributed = config.method == "ptscotch"
+    if size is None and (distributed or (config.nprocs is not None and config.nprocs > 1)):
         return _launch(config, list(args.argv))
     if config.nprocs is not None and size is not None and size != config.nprocs:
         raise ValueError(f"-n {config.nprocs} does not match the MPI job this runs in ({size} ranks)")
-    if size is not None and size > 1:
+    if size is not None and (size > 1 or distributed):
         from gnnpart.cli.rank_job import run_rank
 
         return run_rank("gnnpart partition", lambda comm: _writer_rank(config, comm.comm), flags_of(PartitionConfig))
@@ -118,13 +152,22 @@ def _launch(config: PartitionConfig, argv: list[str]) -> int:
     from gnnpart.cli.launcher import mpiexec_command, run_job
 
     parse_balance(config.balance, config.method)
+    env = dict(os.environ, GNNPART_LAUNCHED="1")
+    mpiexec = None
     if config.method == "kaminpar":  # refused here, before any rank starts
         from gnnpart.partition.kaminpar import require_kaminpar
 
         require_kaminpar()
+    if config.method == "ptscotch":
+        from gnnpart.cli.launcher import open_mpi_launcher
+        from gnnpart.partition.ptscotch import INSTALL_HINT, MPI_SONAME, require_installed
+
+        require_installed()
+        mpiexec = open_mpi_launcher("`method` ptscotch (PT-Scotch links Open MPI)", INSTALL_HINT)
+        env["MPI4PY_LIBMPI"] = MPI_SONAME  # the Open MPI library PT-Scotch links, whatever mpi4py loads otherwise
     check_output_dir(config.out, config.overwrite)
-    cmd = mpiexec_command(config.nprocs, ["-m", "gnnpart", *strip_nprocs(argv)])
-    return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))
+    cmd = mpiexec_command(config.nprocs or 1, ["-m", "gnnpart", *strip_nprocs(argv)], mpiexec)
+    return run_job(cmd, env)
 
 
 def _writer_rank(config: PartitionConfig, comm) -> None:

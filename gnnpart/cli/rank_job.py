@@ -7,9 +7,8 @@ from __future__ import annotations
 import os
 
 from gnnpart.cli.exit_status import error_line
-from gnnpart.cli.launcher import (job_size, mpiexec_command, run_job, srun_plugin_hint, srun_tasks_without_mpi,
+from gnnpart.cli.launcher import (job_size, mpiexec_command, refuse_srun_without_mpi, run_job,
                                   start_hint, watch_launcher)
-from gnnpart.errors import ConfigError
 from gnnpart.partition.store import check_files_present, read_meta
 from gnnpart.processes import abort_job
 
@@ -106,11 +105,9 @@ def dispatch(nprocs: int | None, part_dir: str, argv: list[str], command: str, b
         flags (dict[str, str], optional): as :func:`run_rank`.
     """
     size = job_size()
-    tasks = srun_tasks_without_mpi() if size in (None, 1) else None
-    if tasks is not None:  # each srun task would train alone (and write the same files): refuse, on task 0 only
-        if os.environ.get("SLURM_PROCID") != "0":
-            return 1
-        raise ConfigError(srun_plugin_hint(tasks))
+    refused = refuse_srun_without_mpi(size, "train")  # each srun task would train alone: task 0 says why
+    if refused is not None:
+        return refused
     if nprocs is not None and size is None:
         return launch(part_dir, nprocs, argv, check)
     if nprocs is not None and size != nprocs:

@@ -119,19 +119,24 @@ def _write_streamed(out, overwrite: bool, name: str, chunks, num_nodes: int, und
         return meta
 
 
-def _convert_edgelist(rest: str, root: Path, out, overwrite: bool, chunk_lines: int) -> dict:
+def edgelist_options(rest: str, root: Path) -> tuple[Path, dict, bool, int | None]:
+    """``(path, {array name: path}, undirected, num_nodes or None)`` of ``edgelist:REST``'s text."""
     path, opts = _options(rest, {"x", "y", "train", "val", "test", "num_nodes", "undirected"})
     undirected = _flag(opts, "undirected")
     given = opts.pop("num_nodes", None)
     if given is not None and not given.isdigit():
         raise DataError(f"dataset option `num_nodes` must be a non-negative integer (got '{given}')")
-    path = _resolve(path, root)
-    arrays = {k: _resolve(v, root) for k, v in opts.items()}
+    return _resolve(path, root), {k: _resolve(v, root) for k, v in opts.items()}, undirected, \
+        None if given is None else int(given)
+
+
+def _convert_edgelist(rest: str, root: Path, out, overwrite: bool, chunk_lines: int) -> dict:
+    path, arrays, undirected, given = edgelist_options(rest, root)
     chunks = edge_chunks(path, chunk_lines)
     x = files.load_npy_mapped(arrays["x"], "x") if "x" in arrays else None
     y = files.load_npy(arrays["y"], "y") if "y" in arrays else None
     if given is not None:
-        num_nodes = int(given)
+        num_nodes = given
     else:
         num_nodes = max([_largest_id(chunks, str(path)) + 1] + [len(a) for a in (x, y) if a is not None])
         files.check_not_empty(num_nodes, path)

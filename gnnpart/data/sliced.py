@@ -179,7 +179,7 @@ class SlicesFailed(DataError):
     """A step failed on some ranks of a sliced generation (every rank raises it; nothing was left)."""
 
 
-def _agree(comm, error: BaseException | None, step: str, writer=None) -> None:
+def agree_slices(comm, error: BaseException | None, step: str, writer=None, work: str = "generating") -> None:
     """Every rank says whether ``step`` failed on it; if any did, rank 0 removes the temporary folder and every
     rank raises :class:`SlicesFailed`, naming each failing rank and its error."""
     if comm is None:
@@ -194,7 +194,7 @@ def _agree(comm, error: BaseException | None, step: str, writer=None) -> None:
     if writer is not None and writer.tmp is not None:
         writer.__exit__(SlicesFailed, None, None)  # the temporary folder removed
     said = "; ".join(f"rank {r}: {text}" for r, text in failures)
-    raise SlicesFailed(f"generating in slices failed while {step} on {len(failures)} of {comm.Get_size()} ranks: {said}")
+    raise SlicesFailed(f"{work} in slices failed while {step} on {len(failures)} of {comm.Get_size()} ranks: {said}")
 
 
 
@@ -218,11 +218,11 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
 
     check_spec(spec)
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
-    on_host = 1 if comm is None else _ranks_on_host(comm)
+    on_host = 1 if comm is None else ranks_on_host(comm)
     require_memory(memory_estimate(spec, size) * on_host, f"{spec.to_spec()} in {size} slices, {on_host} on this host",
                    "lower `nodes` or `degree`, or spread the ranks over more hosts")
     _, error = attempt(check_output_dir, out, overwrite, KIND) if rank == 0 else (None, None)
-    _agree(comm, error, "checking the output")
+    agree_slices(comm, error, "checking the output")
     edges = bounds(spec.nodes, size)
     lo, hi = int(edges[rank]), int(edges[rank + 1])
 
@@ -235,11 +235,11 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
         return nodes, (rows, cols)
 
     drawn, error = attempt(draw)
-    _agree(comm, error, "drawing the pairs")
+    agree_slices(comm, error, "drawing the pairs")
     nodes, (rows, cols) = drawn
     rows, cols = exchange_pairs(comm, rows, cols, edges)
     built, error = attempt(local_rows, rows, cols, lo, hi, spec.nodes)
-    _agree(comm, error, "sorting the rows")
+    agree_slices(comm, error, "sorting the rows")
     indptr, indices = built
     del rows, cols, drawn, built
     counts = [len(indices)] if comm is None else comm.allgather(len(indices))
@@ -258,7 +258,7 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
         return writer.tmp
 
     tmp, error = attempt(lay_out) if rank == 0 else (None, None)
-    _agree(comm, error, "laying out the arrays", writer)
+    agree_slices(comm, error, "laying out the arrays", writer)
     tmp = tmp if comm is None else comm.bcast(tmp, root=0)
 
     def write_rows():
@@ -284,7 +284,7 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
             a.flush()
 
     _, error = attempt(write_rows)
-    _agree(comm, error, "writing the rows", writer)
+    agree_slices(comm, error, "writing the rows", writer)
 
     def finish():
         meta = writer.finish(spec.to_spec() + " (drawn in slices)", spec.nodes, num_edges, spec.features, True,
@@ -295,11 +295,11 @@ def generate_sliced(spec: SyntheticSpec, out, overwrite: bool = False, comm=None
     meta, error = attempt(finish) if rank == 0 else (None, None)
     if error is not None and writer.tmp is not None and writer.tmp.exists():
         writer.__exit__(type(error), error, None)
-    _agree(comm, error, "writing meta.json")
+    agree_slices(comm, error, "writing meta.json")
     return meta if comm is None else comm.bcast(meta, root=0)
 
 
-def _ranks_on_host(comm) -> int:
+def ranks_on_host(comm) -> int:
     """How many ranks of ``comm`` share this rank's host (and its memory)."""
     from mpi4py import MPI
 

@@ -14,8 +14,9 @@ from gnnpart.partition import kaminpar, metis
 
 log = logging.getLogger(__name__)
 
-METHODS = ("metis", "kaminpar", "random")
-SINGLE_WEIGHT_METHODS = ("kaminpar",)  # one weight per node: the constraints are combined (single_weight)
+METHODS = ("metis", "kaminpar", "ptscotch", "random")
+DISTRIBUTED_METHODS = ("ptscotch",)  # run on MPI ranks, each holding a slice (gnnpart.partition.distributed)
+SINGLE_WEIGHT_METHODS = ("kaminpar", "ptscotch")  # one weight per node: the constraints are combined (single_weight)
 CONSTRAINTS = ("nodes", "edges", "train")
 DEFAULT_BALANCE = ("nodes", "train")
 DEFAULT_SINGLE_BALANCE = ("nodes", "edges")  # a rank's work: its nodes (the products) and in-edges (aggregation)
@@ -59,15 +60,21 @@ def single_weight(graph: Graph, names: tuple[str, ...]) -> np.ndarray:
     weighs ``16 (1 + in_degree / mean in_degree) / 2``. A constraint under which no node has weight is dropped.
     """
     cols = constraint_weights(graph, names)
-    totals = cols.sum(axis=0, dtype=np.float64)
+    return combine_weights(cols, cols.sum(axis=0, dtype=np.float64), graph.num_nodes, names)
+
+
+def combine_weights(cols: np.ndarray, totals: np.ndarray, num_nodes: int, names: tuple[str, ...]) -> np.ndarray:
+    """:func:`single_weight`'s rule on some nodes' constraint weights ``cols`` (``[n, C]``), given every
+    constraint's total over the whole graph of ``num_nodes`` nodes (a rank holding a slice gets the totals from
+    all slices, and its nodes weigh what they weigh on one process)."""
     used = totals > 0
     if not used.all():
         log.warning("not balancing %s: no node has any weight under it", ", ".join(np.array(names)[~used]))
     if not used.any():
-        return np.ones(graph.num_nodes, dtype=np.int64)
-    combined = np.zeros(graph.num_nodes, dtype=np.float64)
+        return np.ones(len(cols), dtype=np.int64)
+    combined = np.zeros(len(cols), dtype=np.float64)
     for j in np.flatnonzero(used):
-        combined += cols[:, j] * (graph.num_nodes / totals[j])
+        combined += cols[:, j] * (num_nodes / totals[j])
     combined *= WEIGHT_SCALE / int(used.sum())
     return np.maximum(np.rint(combined), 1).astype(np.int64)
 

@@ -108,3 +108,28 @@ def plan_memory(graph: Graph, num_parts: int, method: str, ncon: int, max_memory
                             f"and {e:,} edges, more than {flag}")
     block = int(min(MAX_BLOCK, max(MIN_BLOCK, (limit - build) // 8)))
     return MemoryPlan(limit=limit, metis=metis, build=build, block_bytes=block)
+
+
+# PT-Scotch (gnnpart.partition.distributed): planned per rank, from its slice and the parts it writes
+PTSCOTCH_BYTES_PER_ENTRY = 230
+"""PT-Scotch's own bytes per adjacency entry a rank holds (its distributed graph, halo and coarsening)."""
+SLICE_BYTES_PER_ENTRY = 64
+"""The pipeline's bytes per stored edge of the slice while PT-Scotch runs: its rows, reverse pairs, the sort."""
+BYTES_PER_NODE = 120
+"""Per node of the slice: offsets, weights, parts, local ids and the lookup table."""
+WRITER_BYTES_PER_EDGE = 64
+"""Per in-edge of the parts a rank writes: its source, what the lookup says of it, its local id."""
+WRITER_BYTES_PER_NODE = 96
+"""Per node of the parts a rank writes (besides its features, label and masks): its record, ids and degrees."""
+
+
+def ptscotch_slice_bytes(num_rows: int, num_edges: int, undirected: bool, row_bytes: int, writer_nodes: int,
+                         writer_edges: int, edge_row_bytes: int = 0) -> int:
+    """A rank's peak: the larger of PT-Scotch's step, on a slice of ``num_rows`` nodes and ``num_edges`` stored
+    edges, and the writing step, for parts of ``writer_nodes`` nodes and ``writer_edges`` in-edges (``row_bytes``:
+    a node's features, label and masks; ``edge_row_bytes``: an edge's features)."""
+    entries = num_edges if undirected else 2 * num_edges
+    scotch = PTSCOTCH_BYTES_PER_ENTRY * entries + SLICE_BYTES_PER_ENTRY * num_edges + BYTES_PER_NODE * num_rows
+    writing = ((WRITER_BYTES_PER_EDGE + edge_row_bytes) * writer_edges + (WRITER_BYTES_PER_NODE + row_bytes)
+               * writer_nodes + BYTES_PER_NODE * num_rows)
+    return max(scotch, writing)

@@ -44,7 +44,7 @@ def _wait_idle(comm, poll_s: float = 0.02) -> None:
         time.sleep(poll_s)
 
 
-def _agree(comm, error: BaseException | None, step: str) -> None:
+def agree(comm, error: BaseException | None, step: str) -> None:
     """Every rank says whether ``step`` failed on it; if any did, raise :class:`WritersFailed` on all of them."""
     _wait_idle(comm)
     said = None if error is None else f"{type(error).__name__}: {error}" if not str(error) else str(error)
@@ -57,7 +57,7 @@ def _agree(comm, error: BaseException | None, step: str) -> None:
 
 
 
-def _abort(comm, exc: BaseException) -> None:
+def abort_writers(comm, exc: BaseException) -> None:
     """A rank left the agreed steps (an exception outside them, a signal): the others would wait for it forever,
     so end the whole job, after one line saying why (rank 0 has removed its temporary folder by then)."""
     abort_job(f"gnnpart partition: rank {comm.Get_rank()}: error: {type(exc).__name__}: {exc}", comm.Abort)
@@ -89,39 +89,39 @@ def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, bal
                 return plan_memory(graph, num_parts, method, len(balance), max_memory)
 
             plan, error = attempt(prepare) if rank == 0 else (None, None)
-            _agree(comm, error, "checking the output and the memory")
+            agree(comm, error, "checking the output and the memory")
             plan = comm.bcast(plan, root=0)
 
             # METIS before the temporary folder exists: a job killed during METIS (which no signal interrupts)
             # leaves nothing behind
             owner, error = attempt(assign_parts, graph, num_parts, method, balance, seed, timings, threads) if rank == 0 \
                 else attempt(np.empty, graph.num_nodes, np.int64)
-            _agree(comm, error, "assigning the nodes")
+            agree(comm, error, "assigning the nodes")
             comm.Bcast(owner, root=0)
             timings["assign_s"] = time.perf_counter() - start
 
             tmp, error = attempt(lambda: stack.enter_context(atomic_directory(out_dir, overwrite))) if rank == 0 \
                 else (None, None)
-            _agree(comm, error, "creating the output directory")
+            agree(comm, error, "creating the output directory")
             tmp = comm.bcast(tmp, root=0)
 
             mine = range(rank, num_parts, size)
             log.info("writer %d of %d: parts %s", rank, size, list(mine))
             share, error = attempt(write_share, graph, owner, num_parts, tmp, mine, plan.block_bytes)
-            _agree(comm, error, "writing the parts")
+            agree(comm, error, "writing the parts")
             shares = comm.gather(share, root=0)
 
             timings["total_s"] = time.perf_counter() - start
             timings["writers"] = size
             meta, error = attempt(finish, tmp, shares, graph, num_parts, method, balance, seed, dataset, plan,
                                    timings, threads) if rank == 0 else (None, None)
-            _agree(comm, error, "writing meta.json")
+            agree(comm, error, "writing meta.json")
             done = True
     except WritersFailed:
         raise  # every rank raises it at the same step
     except BaseException as exc:  # noqa: BLE001 - see below
         if not done:  # outside the agreed steps (a signal, an MPI error): the ranks can no longer agree
-            _abort(comm, exc)
+            abort_writers(comm, exc)
         rename_error = exc  # rank 0's rename, as the block ended; the others are told below
-    _agree(comm, rename_error, "renaming the directory into place")
+    agree(comm, rename_error, "renaming the directory into place")
     return comm.bcast(meta if rank == 0 else None, root=0)

@@ -10,7 +10,7 @@ import numpy as np
 
 from gnnpart.atomic import atomic_directory, check_output_dir
 from gnnpart.data.graph import Graph
-from gnnpart.partition.assign import METHODS, parse_balance
+from gnnpart.partition.assign import DISTRIBUTED_METHODS, METHODS, parse_balance
 from gnnpart.partition.memory import plan_memory
 from gnnpart.partition.parallel import partition_in_parallel
 from gnnpart.partition.steps import assign_parts, finish, write_share
@@ -54,11 +54,13 @@ def partition_graph(
         num_parts (int): number of parts, between 1 and the number of nodes.
         out_dir (str or Path): directory to create (format in :mod:`gnnpart.partition.store`).
         method (str): ``"metis"`` (k-way, minimum edge cut, every constraint balanced), ``"kaminpar"``
-            (KaMinPar k-way, multi-threaded, one combined weight balanced; needs ``pip install kaminpar``) or
-            ``"random"`` (uniform owner).
+            (KaMinPar k-way, multi-threaded, one combined weight balanced; needs ``pip install kaminpar``),
+            ``"ptscotch"`` (PT-Scotch k-way on the MPI ranks of ``comm``, each reading only its slice of the graph,
+            one combined weight balanced; needs PT-Scotch and mpi4py on Open MPI, :mod:`gnnpart.partition.distributed`)
+            or ``"random"`` (uniform owner).
         balance (str or list of str): constraints to balance, from ``nodes``, ``edges`` (in-edges) and
             ``train`` (training nodes). Default ``"nodes,train"`` for METIS (each within 3%), ``"nodes,edges"``
-            for KaMinPar, which balances one weight combined from them within 3%
+            for KaMinPar and PT-Scotch, which balance one weight combined from them within 3%
             (:func:`gnnpart.partition.assign.single_weight`). Ignored by ``random``.
         seed (int): seed of the partitioner; same seed, same files (for KaMinPar: on one thread).
         overwrite (bool): replace an existing ``out_dir`` (atomically).
@@ -69,7 +71,8 @@ def partition_graph(
             (a graph directory, :mod:`gnnpart.data.graph_dir`).
         comm (mpi4py communicator, optional): write the parts in parallel, one share per rank
             (:mod:`gnnpart.partition.parallel`); every rank calls this with the same arguments and gets the same
-            result. Default: one writer.
+            result. Default: one writer (for ``ptscotch``: the ranks of ``MPI.COMM_WORLD``; ``max_memory`` is then
+            per rank).
         threads (int, optional): KaMinPar's threads (default: the cores this process may use; recorded in
             ``meta.json``). With more than one, KaMinPar's parts can differ from run to run. Ignored by the others.
 
@@ -90,7 +93,20 @@ def partition_graph(
     if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, (int, float))
                                    or not 0 < max_memory < float("inf")):
         raise ValueError(f"`max_memory` must be a positive number of bytes (got {max_memory!r})")
-    if comm is not None and comm.Get_size() > 1:  # rank 0 checks the output and the memory, and tells the others
+    if method in DISTRIBUTED_METHODS:  # every rank holds a slice only (gnnpart.partition.distributed)
+        from gnnpart.partition.distributed import partition_distributed
+
+        if comm is None:  # alone: refused here in one line when PT-Scotch or Open MPI is missing
+            from gnnpart.partition.ptscotch import require_installed, require_ptscotch
+
+            require_installed()
+            from mpi4py import MPI
+
+            require_ptscotch(MPI.Get_library_version())
+            comm = MPI.COMM_WORLD
+        meta = partition_distributed(comm, graph, num_parts, out_dir, balance, seed, overwrite, dataset,
+                                     max_memory)
+    elif comm is not None and comm.Get_size() > 1:  # rank 0 checks the output and the memory, and tells the others
         meta = partition_in_parallel(comm, graph, num_parts, out_dir, method, balance, seed, overwrite, dataset,
                                      max_memory, threads)
     else:

@@ -37,24 +37,58 @@ def write_share(graph: Graph, owner: np.ndarray, num_parts: int, tmp: Path, part
         dict: ``counts`` (part -> its statistics), ``recv`` (part -> its receive plan) and ``files`` (the size
         and CRC-32 of every file written).
     """
+    return write_parts(build_parts(graph, owner, num_parts, block_bytes, parts), num_parts, tmp,
+                       after_each=lambda: drop_pages(graph.indices))  # mapped: the part's structure not kept
+
+
+def write_parts(parts, num_parts: int, tmp: Path, after_each=None) -> dict:
+    """Write each :class:`~gnnpart.partition.build.PartArrays` of ``parts`` (but its send plan) under ``tmp``;
+    the share :func:`finish` takes (``after_each`` is called after each part is written)."""
     writer = ArrayWriter(tmp)
     counts, recv = {}, {}
-    for part in build_parts(graph, owner, num_parts, block_bytes, parts):
+    for part in parts:
         sub = part_dir_name(part.part_id)
         for name in _PART_FIELDS:
             writer.save(f"{sub}/{name}.npy", getattr(part, name))
         if part.edge_attr is not None:
             writer.save(f"{sub}/edge_attr.npy", part.edge_attr)
         recv[part.part_id] = (part.recv_peers, part.recv_ptr, part.recv_remote)
-        counts[part.part_id] = {
-            "inner": part.num_inner, "halo": part.num_halo, "edges": len(part.indices),
-            "train": int(part.train_mask.sum()), "cut": part.num_cut_edges,
-        }
+        counts[part.part_id] = part_counts(part)
         log.info("part %d/%d written: %d inner, %d halo, %d edges", part.part_id + 1, num_parts,
                  part.num_inner, part.num_halo, len(part.indices))
         del part
-        drop_pages(graph.indices)  # memory-mapped: the structure read for this part does not stay resident
+        if after_each is not None:
+            after_each()
     return {"counts": counts, "recv": recv, "files": writer.files}
+
+
+def part_counts(part) -> dict:
+    """The statistics of one part that ``meta.json`` summarises."""
+    return {"inner": part.num_inner, "halo": part.num_halo, "edges": len(part.indices),
+            "train": int(np.asarray(part.train_mask).sum()), "cut": part.num_cut_edges}
+
+
+def save_send_plan(writer: ArrayWriter, part: int, peers: np.ndarray, ptr: np.ndarray, local: np.ndarray) -> None:
+    """Write one part's send plan."""
+    sub = part_dir_name(part)
+    writer.save(f"{sub}/send_peers.npy", peers)
+    writer.save(f"{sub}/send_ptr.npy", ptr)
+    writer.save(f"{sub}/send_local.npy", local)
+
+
+def graph_fields(graph: Graph, dataset: str | None) -> dict:
+    """What ``meta.json`` says of the graph (a distributed partitioner gathers the same from its slices)."""
+    return {
+        "dataset": dataset if dataset is not None else graph.name,
+        "num_nodes": graph.num_nodes,
+        "num_edges": graph.num_edges,
+        "num_features": graph.num_features,
+        "num_classes": graph.num_classes,
+        "task": graph.task,
+        "num_outputs": graph.num_outputs,
+        "num_edge_features": graph.num_edge_features,
+        "undirected": graph.undirected,
+    }
 
 
 def finish(tmp: Path, shares: list[dict], graph: Graph, num_parts: int, method: str, balance, seed: int,
@@ -68,31 +102,28 @@ def finish(tmp: Path, shares: list[dict], graph: Graph, num_parts: int, method: 
         counts.update(share["counts"])
         writer.files.update(share["files"])
     for p, (peers, ptr, local) in send_plans(recv, num_parts).items():
-        sub = part_dir_name(p)
-        writer.save(f"{sub}/send_peers.npy", peers)
-        writer.save(f"{sub}/send_ptr.npy", ptr)
-        writer.save(f"{sub}/send_local.npy", local)
+        save_send_plan(writer, p, peers, ptr, local)
+    memory = {"limit": plan.limit, "metis_estimate": plan.metis, "block_bytes": plan.block_bytes}
+    return write_meta(writer, graph_fields(graph, dataset), counts, num_parts, method, balance, seed, memory,
+                      timings, {"threads": threads} if method == "kaminpar" else {})
+
+
+def write_meta(writer: ArrayWriter, fields: dict, counts: dict, num_parts: int, method: str, balance, seed: int,
+               memory_plan: dict, timings: dict, extra: dict) -> dict:
+    """Write ``meta.json`` (last) with every file ``writer`` has recorded; returns its contents."""
     timings.setdefault("total_s", 0.0)
     meta = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
-        "dataset": dataset if dataset is not None else graph.name,
-        "num_nodes": graph.num_nodes,
-        "num_edges": graph.num_edges,
+        **fields,
         "num_parts": num_parts,
-        "num_features": graph.num_features,
-        "num_classes": graph.num_classes,
-        "task": graph.task,
-        "num_outputs": graph.num_outputs,
-        "num_edge_features": graph.num_edge_features,
-        "undirected": graph.undirected,
         "method": method,
         "balance": list(balance) if method != "random" else [],
         "seed": seed,
-        **({"threads": threads} if method == "kaminpar" else {}),
+        **extra,
         "stats": summarize([counts[p] for p in range(num_parts)]),
         "timing_s": {k: round(v, 4) for k, v in timings.items()},
-        "memory_plan": {"limit": plan.limit, "metis_estimate": plan.metis, "block_bytes": plan.block_bytes},
+        "memory_plan": memory_plan,
         "files": dict(sorted(writer.files.items(), key=lambda kv: _file_order(kv[0]))),
     }
     writer.save_json(META_FILE, meta)

@@ -118,6 +118,28 @@ def test_srun_trains_as_mpiexec_does(mpi, cora3, tmp_path, reference):
     assert losses(out) == reference and len(reference) == EPOCHS
 
 
+def test_ptscotch_under_srun(slurm, openmpi, cora, tmp_path, monkeypatch):
+    # the README's example: srun --mpi=pmix starts PT-Scotch's ranks on Open MPI, each reading its slice
+    from gnnpart.data.graph_dir import write_graph
+    from gnnpart.partition import ptscotch
+    from gnnpart.partition.store import read_meta
+    from gnnpart.partition.verify import verify_partition
+
+    if not ptscotch.available():
+        if os.environ.get("GNNPART_REQUIRE_PTSCOTCH") == "1":
+            pytest.fail(f"PT-Scotch is required (GNNPART_REQUIRE_PTSCOTCH=1) but not installed: {ptscotch.INSTALL_HINT}")
+        pytest.skip(f"needs PT-Scotch: {ptscotch.INSTALL_HINT}")
+    for key, value in openmpi.items():
+        monkeypatch.setenv(key, value)
+    write_graph(cora, tmp_path / "cora")
+    proc = run(srun("--mpi=pmix") + ["partition", tmp_path / "cora", "-k", "4", "-o", tmp_path / "parts", "--method",
+                                     "ptscotch"])
+    assert proc.returncode == 0, proc.stderr
+    meta = read_meta(tmp_path / "parts")
+    assert meta["ranks"] == 3 and meta["method"] == "ptscotch"
+    verify_partition(tmp_path / "parts")
+
+
 def test_srun_without_the_plugin_says_which_to_use(mpi, cora3):
     proc = run(srun() + ["train", cora3, *TRAIN])
     assert proc.returncode != 0

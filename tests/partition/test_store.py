@@ -188,7 +188,7 @@ def test_killed_process_leaves_nothing_loadable(tmp_path):
         (dict(num_parts=0), r"`num_parts` must be between 1 and the number of nodes \(60\) \(got 0\)"),
         (dict(num_parts=61), r"`num_parts` must be between 1 and the number of nodes \(60\) \(got 61\)"),
         (dict(num_parts=2.0), r"`num_parts` must be an integer \(got 2\.0\)"),
-        (dict(num_parts=2, method="spectral"), r"`method` must be one of metis, kaminpar, random \(got 'spectral'\)"),
+        (dict(num_parts=2, method="spectral"), r"`method` must be one of metis, kaminpar, ptscotch, random \(got 'spectral'\)"),
         (dict(num_parts=2, seed=-1), r"`seed` must be an integer in \[0, 2\*\*31\) \(got -1\)"),
         (dict(num_parts=2, balance="nodes,foo"), r"`balance` must be"),
     ],
