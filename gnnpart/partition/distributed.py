@@ -90,7 +90,7 @@ def slice_weights(comm, piece: GraphSlice, balance: tuple[str, ...]) -> np.ndarr
 
 
 def scotch_cores(comm) -> list[int]:
-    """The cores of this rank's Scotch threads: the cores of its host dealt out to the host's ranks (a rank gets
+    """The cores this rank gives PT-Scotch: the cores of its host dealt out to the host's ranks (a rank gets
     ``cores // ranks`` of them, at least one; with more ranks than cores, ranks share cores in turn)."""
     from mpi4py import MPI
 
@@ -100,8 +100,8 @@ def scotch_cores(comm) -> list[int]:
     finally:
         local.Free()
     cpus = sorted(allowed_cpus())
-    threads = max(1, len(cpus) // ranks)
-    return [cpus[(mine * threads + i) % len(cpus)] for i in range(threads)]
+    share = max(1, len(cpus) // ranks)
+    return [cpus[(mine * share + i) % len(cpus)] for i in range(share)]
 
 
 def local_ids(comm, part: np.ndarray, num_parts: int) -> np.ndarray:
@@ -302,7 +302,6 @@ def partition_distributed(comm, source, num_parts: int, out_dir, balance: tuple[
             t0 = time.perf_counter()
             # PT-Scotch before the temporary folder exists: a job killed in it leaves nothing behind
             cores = collective(comm, scotch_cores, comm)
-            threads = len(cores)
             part, error = (np.zeros(piece.num_rows, dtype=np.int64), None) if num_parts == 1 else \
                 attempt(ptscotch.part_slice, comm, xadj, adjncy, weights, num_parts, seed, 0.03, True, cores)
             agree(comm, error, "partitioning with PT-Scotch")
@@ -341,7 +340,7 @@ def partition_distributed(comm, source, num_parts: int, out_dir, balance: tuple[
                 memory = {"limit": estimates[1], "ptscotch_estimate": estimates[0], "block_bytes": block_bytes,
                           "peak_rss_per_rank": peaks}
                 return write_meta(writer, fields, all_counts, num_parts, "ptscotch", balance, seed, memory, timings,
-                                  {"ranks": size, "threads": threads})
+                                  {"ranks": size, "threads": len(cores)})
 
             meta, error = attempt(finish) if rank == 0 else (None, None)
             agree(comm, error, "writing meta.json")

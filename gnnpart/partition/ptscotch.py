@@ -11,11 +11,10 @@ Debian's ``libptscotch-dev`` ships the library in three integer widths; this use
   and aborts. So it is loaded only after mpi4py is known to run on Open MPI (:func:`require_ptscotch`);
 - Scotch's partitions vary from run to run on identical input (its ranks race), seed or not: the seed fixes
   Scotch's random draws only;
-- Scotch 7's default context starts a thread per core and pins the main thread to core 0, the next to core 1, in
-  every rank: the ranks of one host all ran on core 0 (4 ranks on 2 cores at 25% each; without a core table,
-  ``SCOTCH_contextThreadSpawn`` pins the same way). So each call binds its graph to a context of its own whose
-  threads get the cores given (the host's cores dealt out to its ranks), and the calling thread's affinity is
-  put back afterwards.
+- Scotch 7 starts a thread per core this process may use and pins them, the first to the first core: ranks of one
+  host that may all use every core pin their threads to the same cores and crawl (1M nodes on 2 ranks: over 14
+  minutes, against 30 s with one core each). So the calling process is restricted to the cores given (the host's
+  cores dealt out to its ranks) while Scotch runs, and its affinity is put back afterwards.
 
 The native API is used (``SCOTCH_dgraphBuild``, ``SCOTCH_dgraphPart``), not the ParMETIS compatible layer, which
 ignores the imbalance asked for and reports success when Scotch fails.
@@ -110,14 +109,6 @@ def require_ptscotch(library_version: str):
     lib.SCOTCH_randomSeed.argtypes = [num]
     lib.SCOTCH_randomSeed.restype = None
     lib.SCOTCH_randomReset.restype = None
-    lib.SCOTCH_contextAlloc.restype = ptr
-    lib.SCOTCH_contextInit.argtypes = [ptr]
-    lib.SCOTCH_contextExit.argtypes = [ptr]
-    lib.SCOTCH_contextExit.restype = None
-    lib.SCOTCH_contextRandomSeed.argtypes = [ptr, num]
-    lib.SCOTCH_contextRandomSeed.restype = None
-    lib.SCOTCH_contextThreadSpawn.argtypes = [ptr, ctypes.c_int, p]
-    lib.SCOTCH_contextBindDgraph.argtypes = [ptr, ptr, ptr]
     lib.SCOTCH_memFree.argtypes = [ptr]
     lib.SCOTCH_memFree.restype = None
     _lib = lib
@@ -149,8 +140,7 @@ def part_slice(comm, xadj: np.ndarray, adjncy: np.ndarray, vwgt: np.ndarray, npa
         seed (int): Scotch's random seed.
         epsilon (float): allowed imbalance of the weight (0.03: a part at most 1.03x the mean).
         check (bool): let Scotch check the distributed graph first (collective; one line for a bad one).
-        cores (list of int, optional): the cores of this rank's Scotch threads, one thread each (default: one
-            thread, on the first core this process may use).
+        cores (list of int, optional): the cores this rank may use while Scotch runs (Scotch starts a thread on each).
 
     Returns:
         np.ndarray: int64 ``[n_r]`` part of each of this rank's vertices.
@@ -179,30 +169,24 @@ def part_slice(comm, xadj: np.ndarray, adjncy: np.ndarray, vwgt: np.ndarray, npa
         raise ValueError(f"rank {rank}'s slice: {said[rank]}")
     part = np.zeros(n, dtype=np.int64)
     comm_handle = ctypes.c_void_p(MPI._handleof(comm))
-    context, graph, bound, strat = (lib.SCOTCH_contextAlloc(), lib.SCOTCH_dgraphAlloc(), lib.SCOTCH_dgraphAlloc(),
-                                    lib.SCOTCH_stratAlloc())
+    graph, strat = lib.SCOTCH_dgraphAlloc(), lib.SCOTCH_stratAlloc()
     made = []  # what was initialised, to be freed in reverse
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    cores = list(cores) if cores else [min(affinity) if affinity else 0]
-    coretab = np.array(cores, dtype=np.intc)
+    if cores and affinity is not None:
+        os.sched_setaffinity(0, list(cores))
     try:
         lib.SCOTCH_randomSeed(int(seed))
         lib.SCOTCH_randomReset()
         steps = [
-            ("allocating its context, graph and strategy", lambda: 0 if (context and graph and bound and strat) else 1),
-            ("starting its threads", lambda: lib.SCOTCH_contextInit(context) or made.append("context") or
-             lib.SCOTCH_contextRandomSeed(context, int(seed)) or
-             lib.SCOTCH_contextThreadSpawn(context, len(coretab), _address(coretab))),
+            ("allocating its graph and strategy", lambda: 0 if (graph and strat) else 1),
             ("building the distributed graph", lambda: lib.SCOTCH_dgraphInit(graph, comm_handle) or
              made.append("graph") or lib.SCOTCH_dgraphBuild(
                 graph, 0, n, n, _address(xadj), None, _address(vwgt), None, len(adjncy), len(adjncy),
                 _address(adjncy), None, None)),
             ("checking the distributed graph", (lambda: lib.SCOTCH_dgraphCheck(graph)) if check else (lambda: 0)),
-            ("binding the graph to its threads", lambda: lib.SCOTCH_dgraphInit(bound, comm_handle) or
-             made.append("bound") or lib.SCOTCH_contextBindDgraph(context, graph, bound)),
             ("building the strategy", lambda: lib.SCOTCH_stratInit(strat) or made.append("strat") or
              lib.SCOTCH_stratDgraphMapBuild(strat, flags, comm.Get_size(), int(nparts), float(epsilon))),
-            ("partitioning", lambda: lib.SCOTCH_dgraphPart(bound, int(nparts), strat, _address(part))),
+            ("partitioning", lambda: lib.SCOTCH_dgraphPart(graph, int(nparts), strat, _address(part))),
         ]
         for step, call in steps:
             try:
@@ -216,11 +200,11 @@ def part_slice(comm, xadj: np.ndarray, adjncy: np.ndarray, vwgt: np.ndarray, npa
                                        f"{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))}; Scotch's "
                                        "message, if any, is above)")
     finally:
-        for name, exit_ in (("strat", lib.SCOTCH_stratExit), ("bound", lib.SCOTCH_dgraphExit),
-                            ("graph", lib.SCOTCH_dgraphExit), ("context", lib.SCOTCH_contextExit)):
-            if name in made:
-                exit_({"strat": strat, "bound": bound, "graph": graph, "context": context}[name])
-        for handle in (strat, bound, graph, context):
+        if "strat" in made:
+            lib.SCOTCH_stratExit(strat)
+        if "graph" in made:
+            lib.SCOTCH_dgraphExit(graph)
+        for handle in (strat, graph):
             if handle:
                 lib.SCOTCH_memFree(handle)
         if affinity is not None:
