@@ -27,15 +27,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_partition import peak_rss_bytes as _peak  # noqa: E402  (VmHWM)
 LIBMPI = "libmpi.so.40"
-
-
-def _peak() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def rank_generate(spec: str, out: str) -> None:
