@@ -45,6 +45,9 @@ def summary(meta: dict) -> dict:
         "num_outputs": meta["num_outputs"],
         "num_edge_features": meta["num_edge_features"],
         "format_version": meta["version"],
+        **({"node_types": meta["node_types"], "relations": meta["relations"], "type_widths": meta["type_widths"],
+            "target_types": meta["target_types"], "by_type": stats.get("by_type", {}),
+            "by_relation": stats.get("by_relation", {})} if meta.get("node_types") else {}),
     }
 
 
@@ -70,7 +73,25 @@ def format_summary(meta: dict, where: str) -> str:
         f"{s['halo_rows_total']:,} x 4 B x W = {s['halo_bytes_per_channel']:,} B x W "
         f"({s['halo_bytes_per_channel'] * 256 / 2**20:.2f} MiB at W=256)",
     ]
+    if "node_types" in s:
+        lines += _typed_lines(s)
     return "\n".join(lines)
+
+
+def _typed_lines(s: dict) -> list[str]:
+    """Per node type (its width, nodes per part, imbalance) and per relation (edges per part, imbalance)."""
+    widths = dict(zip(s["node_types"], s["type_widths"]))
+    targets = set(s["target_types"])
+    lines = [f"{len(s['node_types'])} node types (nodes per part; imbalance):"]
+    for name, row in s["by_type"].items():
+        what = f"{widths[name]} features" if widths[name] else "featureless"
+        mark = ", target" if name in targets else ""
+        lines.append(f"  {name} ({what}{mark}): {' / '.join(f'{c:,}' for c in row['parts'])}; {row['imbalance']:.3f}")
+    lines.append(f"{len(s['relations'])} relations (edges per part; imbalance):")
+    for name, row in s["by_relation"].items():
+        src, rel, dst = name.split("__")
+        lines.append(f"  ({src}, {rel}, {dst}): {' / '.join(f'{c:,}' for c in row['parts'])}; {row['imbalance']:.3f}")
+    return lines
 
 
 def format_pairs(pairs: list[dict]) -> str:

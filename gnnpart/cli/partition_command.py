@@ -27,8 +27,9 @@ class PartitionConfig:
                          "(PT-Scotch on the -n MPI ranks, each reading only its slice of the graph, one combined "
                          "weight; started on Open MPI, which it links) or random",
                          choices=["metis", "kaminpar", "ptscotch", "random"])
-    balance: str | None = option(None, "constraints to balance, from nodes,edges,train (default: nodes,train for "
-                                 "metis, each within 3%%; nodes,edges for kaminpar and ptscotch, combined into one weight)")
+    balance: str | None = option(None, "constraints to balance, from nodes,edges,train,types (types: the nodes of "
+                                 "each node type; default: nodes,train for metis, each within 3%%, types,edges,train "
+                                 "on a typed graph; nodes,edges for kaminpar and ptscotch, combined into one weight)")
     seed: int = option(0, "seed of the partitioner")
     threads: int | None = option(None, "kaminpar's threads (default: the cores this process may use)")
     overwrite: bool = option(False, "replace DIR if it exists")

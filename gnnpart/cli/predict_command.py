@@ -33,6 +33,9 @@ class PredictConfig:
     weights: str = option("best", "the best-validation weights, or the last epoch's (also what best gives when the "
                                   "run never evaluated)", choices=WEIGHTS)
     overwrite: bool = option(False, "replace an existing --out file")
+    node_type: str | None = option(None, "typed graphs: write the rows of this node type, in its own order (the "
+                                         "outputs of a target type, or any type's --embeddings; default: the first "
+                                         "target type)", metavar="TYPE")
     model: str | None = option(None, "must match the checkpoint (default: the checkpoint's)", choices=MODELS)
     hidden: int | None = option(None, "must match the checkpoint")
     layers: int | None = option(None, "must match the checkpoint")
@@ -84,7 +87,7 @@ def check_before_ranks(cfg: PredictConfig, meta: dict) -> None:
     """What the launcher checks before it starts any rank (``-n``): the checkpoint against the flags given and the
     partition (settings, graph, feature width, the layer of ``--embeddings``), each refusal one line."""
     from gnnpart.checkpoint.compatibility import check_inference
-    from gnnpart.infer.outputs import check_layer
+    from gnnpart.infer.outputs import check_layer, type_selection
     from gnnpart.infer.restore import TrainedModel
     from gnnpart.partition.store import graph_identity
 
@@ -93,6 +96,7 @@ def check_before_ranks(cfg: PredictConfig, meta: dict) -> None:
     check_inference(trained.state, cfg.checkpoint, graph_identity(meta), meta["num_features"], given)
     if cfg.embeddings is not None:
         check_layer(cfg.embeddings, trained.settings["layers"])
+    type_selection(meta, cfg.node_type, cfg.embeddings)
 
 
 def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> dict:
@@ -101,7 +105,7 @@ def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> d
 
     from gnnpart.atomic import terminate_on_signals
     from gnnpart.cli.rank_job import start_rank
-    from gnnpart.infer.outputs import predict
+    from gnnpart.infer.outputs import predict, type_selection
     from gnnpart.infer.row_file import RowsNotWritten
     from gnnpart.infer.restore import TrainedModel
     from gnnpart.rank.assemble import Rank
@@ -116,7 +120,7 @@ def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> d
         try:
             with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes the temporary
                 path = predict(model, rank, cfg.out, embeddings=cfg.embeddings, probabilities=cfg.probabilities,
-                               task=trained.task)
+                               task=trained.task, node_type=cfg.node_type)
         except RowsNotWritten:
             if comm.rank == 0 or comm.size == 1:
                 raise  # one line, from rank 0, for what every rank agreed on
@@ -126,7 +130,11 @@ def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> d
     if comm.rank == 0:
         what = f"embeddings after layer {cfg.embeddings}" if cfg.embeddings is not None else (
             "probabilities" if cfg.probabilities else "outputs")
-        printer(f"wrote {what} of {meta['num_nodes']:,} nodes to {path} ({comm.size} ranks, {seconds:.1f} s)")
+        nodes = f"{meta['num_nodes']:,} nodes"
+        chosen = type_selection(meta, cfg.node_type, cfg.embeddings)
+        if chosen is not None:
+            nodes = f"{meta['num_nodes_by_type'][chosen]:,} nodes of type '{meta['node_types'][chosen]}'"
+        printer(f"wrote {what} of {nodes} to {path} ({comm.size} ranks, {seconds:.1f} s)")
     return {"out": str(path), "seconds": seconds}
 
 

@@ -45,6 +45,8 @@ class TrainConfig:
     dropout: float = option(0.5, "dropout between layers")
     input_dropout: float = option(0.0, "dropout on the input features")
     heads: int = option(8, "attention heads of GAT")
+    num_bases: int | None = option(None, "basis decomposition of rgcn's relation weights (default: none)",
+                                   metavar="B")
     norm: str | None = option(None, "normalisation after each hidden layer: batch (synchronised over the ranks) or layer",
                               choices=NORMS)
     jk: str | None = option(None, "jumping knowledge over the layers' outputs: last, cat or max", choices=JK_MODES)
@@ -138,7 +140,7 @@ def config_from_args(args: argparse.Namespace) -> TrainJob:
     return TrainJob(cfg, placement, halo)
 
 
-MODEL_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk", "residual")
+MODEL_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk", "residual", "num_bases")
 """Options that shape the model: a checkpoint stores them, and a resume with other values is refused."""
 
 
@@ -246,7 +248,7 @@ def run(job: TrainJob, comm=None, printer=print) -> dict:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, meta["num_features"], cfg.hidden, meta["num_outputs"], cfg.layers,
                         cfg.dropout, cfg.input_dropout, cfg.heads, edge_dim=meta["num_edge_features"], norm=cfg.norm,
-                        jk=cfg.jk, residual=cfg.residual)
+                        jk=cfg.jk, residual=cfg.residual, graph=rank.graph, num_bases=cfg.num_bases, seed=cfg.seed)
     report_sum_plan(rank, model, printer)
     if cfg.metrics and comm.rank == 0 and not cfg.resume and os.path.exists(cfg.metrics):
         os.remove(cfg.metrics)

@@ -8,6 +8,7 @@ import numpy as np
 from gnnpart.data.csr import coo_to_csr, coo_to_csr_with_rows, csr_rows
 from gnnpart.data.labels import labels_task
 from gnnpart.data.mapped import drop_pages
+from gnnpart.data.typed import GraphTypes, check_typed
 from gnnpart.errors import DataError
 
 _CHUNK_ROWS = 1 << 16  # rows of features checked for NaN/inf at a time (bounds temporary memory)
@@ -80,13 +81,17 @@ def _check_finite(x: np.ndarray, name: str = "x", row: str = "node", column: str
 _CHUNK_EDGES = 1 << 22  # edges checked for order at a time (the check of a memory-mapped graph stays small)
 
 
-def _first_unsorted_edge(indptr: np.ndarray, indices: np.ndarray) -> int:
-    """The first edge whose source is not above the previous one in the same row, or -1; in chunks of edges."""
+def _first_unsorted_edge(indptr: np.ndarray, indices: np.ndarray, edge_type: np.ndarray | None = None,
+                         num_relations: int = 1) -> int:
+    """The first edge whose source is not above the previous one in the same row, or -1; in chunks of edges. With
+    ``edge_type``, the key is ``(source, edge type)``: a pair of nodes may be joined once per relation."""
     num_edges = len(indices)
     a = 0
     while a + 1 < num_edges:
         b = min(a + _CHUNK_EDGES + 1, num_edges)
         seg = np.asarray(indices[a:b])
+        if edge_type is not None:
+            seg = seg * num_relations + np.asarray(edge_type[a:b])
         bad = seg[1:] <= seg[:-1]  # position i: edge a + 1 + i against its predecessor
         lo, hi = np.searchsorted(indptr, [a + 1, b], side="left")
         starts = np.asarray(indptr[lo:hi]) - (a + 1)  # row starts inside (a, b): no predecessor in their row
@@ -179,6 +184,12 @@ class Graph:
             ``indices`` (row ``e`` belongs to the edge ``indices[e] -> v``).
         undirected (bool): every edge ``u -> v`` also exists as ``v -> u``.
         name (str): where the graph came from (a dataset spec), for the record.
+        node_type (np.ndarray, optional): int64 ``[N]``, each node's type, for a typed (heterogeneous) graph.
+        edge_type (np.ndarray, optional): int64 ``[E]``, each edge's relation, in the order of ``indices``. In a typed
+            graph a row's in-edges are sorted by ``(source, edge type)`` and distinct in that pair: two nodes may
+            be joined once per relation.
+        types (GraphTypes, optional): the names, relations, feature widths and target types
+            (:mod:`gnnpart.data.typed`); given with ``node_type`` and ``edge_type``, or none of the three.
 
     Raises:
         DataError (a ``ValueError``): naming the field, the rule and the offending value.
@@ -194,6 +205,9 @@ class Graph:
     undirected: bool = False
     name: str = ""
     edge_attr: np.ndarray | None = None
+    node_type: np.ndarray | None = None
+    edge_type: np.ndarray | None = None
+    types: GraphTypes | None = None
 
     def __post_init__(self) -> None:
         self.indptr = _as_int64("indptr", self.indptr)
@@ -214,13 +228,19 @@ class Graph:
             if lo < 0 or hi >= n:
                 bad = lo if lo < 0 else hi
                 raise DataError(f"`indices` (edge sources) must be node ids in [0, {n}) (got {bad})")
-            at = _first_unsorted_edge(self.indptr, self.indices)
+            self._check_typed_fields()
+            typed = self.types is not None
+            at = _first_unsorted_edge(self.indptr, self.indices, self.edge_type if typed else None,
+                                      self.types.num_relations if typed else 1)
             drop_pages(self.indices)
             if at >= 0:
+                rule = "by (source, edge type), each pair once," if typed else "and distinct"
                 raise DataError(
-                    "`indices` must be sorted and distinct within each node's in-edges (got a repeated or "
+                    f"`indices` must be sorted {rule} within each node's in-edges (got a repeated or "
                     f"unsorted source {self.indices[at]} at edge {at}); build with Graph.from_edges to merge duplicates"
                 )
+        else:
+            self._check_typed_fields()
 
         self.x = np.ascontiguousarray(check_features(self.x, n), dtype=np.float32)
         _check_finite(self.x)
@@ -237,6 +257,27 @@ class Graph:
         self.undirected = bool(self.undirected)
         if self.edge_attr is not None:
             self.edge_attr = self._checked_edge_attr(self.edge_attr)
+        if self.types is not None:
+            check_typed(self.types, self.node_type, self.edge_type, self.indptr, self.indices, self.x.shape[1],
+                        labelled)
+
+    def _check_typed_fields(self) -> None:
+        given = [f for f in ("node_type", "edge_type", "types") if getattr(self, f) is not None]
+        if given and len(given) != 3:
+            missing = [f for f in ("node_type", "edge_type", "types") if f not in given]
+            raise DataError(f"a typed graph needs `node_type`, `edge_type` and `types` together (got "
+                            f"{', '.join(given)} without {', '.join(missing)})")
+        if given:
+            if not isinstance(self.types, GraphTypes):
+                raise DataError(f"`types` must be a gnnpart.data.typed.GraphTypes (got {type(self.types).__name__})")
+            self.node_type = _as_int64("node_type", self.node_type)
+            self.edge_type = _as_int64("edge_type", self.edge_type)
+            if self.edge_type.shape != self.indices.shape:
+                raise DataError(f"`edge_type` must have one entry per stored edge ({len(self.indices)}) (got shape "
+                                f"{self.edge_type.shape})")
+            if len(self.edge_type) and (self.edge_type.min() < 0 or self.edge_type.max() >= self.types.num_relations):
+                bad = self.edge_type.min() if self.edge_type.min() < 0 else self.edge_type.max()
+                raise DataError(f"`edge_type` must be in [0, {self.types.num_relations}) (got {bad})")
 
     def _checked_edge_attr(self, value) -> np.ndarray:
         attr = np.asarray(value)
@@ -368,6 +409,11 @@ class Graph:
         return self.num_classes if self.y.ndim == 1 else self.num_targets
 
     @property
+    def is_typed(self) -> bool:
+        """Whether the graph has node and edge types (:attr:`types`)."""
+        return self.types is not None
+
+    @property
     def num_edge_features(self) -> int:
         """``D`` of ``edge_attr``; 0 without edge features."""
         return 0 if self.edge_attr is None else self.edge_attr.shape[1]
@@ -397,5 +443,7 @@ class Graph:
             f"{self.num_features} features, "
             + (f"{self.num_classes} classes, " if self.y.ndim == 1 else f"{self.num_targets} {self.task} targets, ")
             + (f"{self.num_edge_features} edge features, " if self.edge_attr is not None else "")
+            + (f"{self.types.num_node_types} node types, {self.types.num_relations} relations, "
+               if self.types is not None else "")
             + f"train/val/test {int(self.train_mask.sum())}/{int(self.val_mask.sum())}/{int(self.test_mask.sum())})"
         )

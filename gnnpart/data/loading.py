@@ -5,7 +5,9 @@ spec                               dataset
 =================================  ==============================================
 ``cora``, ``citeseer``             raw Planetoid files under ``root``
 ``synthetic[:key=value,...]``      generated (keys in :mod:`gnnpart.data.synthetic`)
-``ogb:DIR[,split=NAME,undirected=true]``  OGB node-property layout in ``DIR``
+``ogb:DIR[,split=NAME,undirected=true]``  OGB node-property layout in ``DIR`` (a heterogeneous one,
+                                   ``raw/num-node-dict.csv.gz``: a typed graph; ``reverse=true`` adds
+                                   the reverse relations)
 ``edgelist:FILE[,x=F.npy,y=F.npy,train=F.npy,val=F.npy,test=F.npy,num_nodes=N,undirected=true]``
                                    text edge list plus optional ``.npy`` arrays
 ``npz:FILE``                       one ``.npz`` (keys in :mod:`gnnpart.data.files`)
@@ -23,7 +25,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gnnpart.data import files, graph_dir, ogb, planetoid, synthetic
+from gnnpart.data import files, graph_dir, ogb, ogb_hetero, planetoid, synthetic
 from gnnpart.data.graph import Graph
 from gnnpart.errors import DataError
 
@@ -35,7 +37,8 @@ DATASETS = {
         + ", ".join(f"{k}={v}" for k, v in vars(synthetic.SyntheticSpec()).items())
         + ")"
     ),
-    "ogb:DIR[,split=NAME,undirected=true]": "an OGB node-property folder (raw/edge.csv.gz, raw/node-feat.csv.gz, ...)",
+    "ogb:DIR[,split=NAME,undirected=true]": "an OGB node-property folder (raw/edge.csv.gz, raw/node-feat.csv.gz, ...; "
+                                            "or heterogeneous, as ogbn-mag: raw/num-node-dict.csv.gz, raw/relations/)",
     "edgelist:FILE[,x=X.npy,y=Y.npy,train=T.npy,val=V.npy,test=T.npy]": "a text edge list plus .npy arrays",
     "npz:FILE": "one .npz with indptr/indices or src/dst, x, y and masks",
     "DIR": "a graph directory written by `gnnpart convert` or `gnnpart generate`, read memory-mapped",
@@ -94,6 +97,10 @@ def load(spec, root=None) -> Graph:
         DataError: for an unknown spec, a missing or unreadable file, or invalid data.
     """
     if not isinstance(spec, str):
+        if hasattr(spec, "node_types") and hasattr(spec, "edge_types"):  # a PyG HeteroData
+            from gnnpart.data.hetero import from_hetero_data
+
+            return from_hetero_data(spec)
         if hasattr(spec, "edge_index"):
             from gnnpart.data.pyg import from_pyg
 
@@ -107,8 +114,11 @@ def load(spec, root=None) -> Graph:
     if name == "synthetic":
         return synthetic.generate(synthetic.SyntheticSpec.parse(rest))
     if sep and name == "ogb":
-        path, opts = _options(rest, {"split", "undirected"})
+        path, opts = _options(rest, {"split", "undirected", "reverse"})
         undirected = _flag(opts, "undirected")
+        if ogb_hetero.is_ogb_hetero_dir(_resolve(path, root)):
+            return ogb_hetero.load_ogb_hetero(_resolve(path, root), split=opts.get("split"),
+                                              reverse=undirected or _flag(opts, "reverse"))
         return ogb.load_ogb(_resolve(path, root), split=opts.get("split"), undirected=undirected)
     if sep and name == "edgelist":
         path, opts = _options(rest, {"x", "y", "train", "val", "test", "num_nodes", "undirected"})
@@ -128,6 +138,8 @@ def load(spec, root=None) -> Graph:
             return graph_dir.open_graph(path)  # a graph directory; a broken meta.json is named, not guessed past
         if path.is_dir() and ogb.is_ogb_dir(path):
             return ogb.load_ogb(path)
+        if path.is_dir() and ogb_hetero.is_ogb_hetero_dir(path):
+            return ogb_hetero.load_ogb_hetero(path)
         if path.suffix == ".npz":
             return files.load_npz(path)
         if path.suffix in files.EDGELIST_SUFFIXES:

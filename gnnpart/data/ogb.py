@@ -32,7 +32,8 @@ def is_ogb_dir(path: Path) -> bool:
     return (Path(path) / "raw" / "edge.csv.gz").is_file()
 
 
-def _read_csv(path: Path, dtype, ndmin: int) -> np.ndarray:
+def read_csv(path: Path, dtype, ndmin: int) -> np.ndarray:
+    """A gzip-compressed CSV without header as an array (one line naming the file when it cannot be read)."""
     if not path.is_file():
         raise DataError(f"missing data file: {path}")
     try:
@@ -43,7 +44,8 @@ def _read_csv(path: Path, dtype, ndmin: int) -> np.ndarray:
         raise DataError(f"cannot read data file {path}: {exc}") from None
 
 
-def _split_dir(root: Path, split: str | None) -> Path | None:
+def split_dir(root: Path, split: str | None) -> Path | None:
+    """The folder of split ``split`` under ``root/split`` (the only one when not named; None without splits)."""
     base = root / "split"
     if split is not None:
         if not (base / split).is_dir():
@@ -64,17 +66,17 @@ def load_ogb(path, split: str | None = None, undirected: bool = False) -> Graph:
         raise DataError(f"missing data file: {root / 'raw' / 'edge.csv.gz'} (not an OGB-layout folder)")
     raw = root / "raw"
     num_nodes = read_num_nodes(raw)
-    edges = _read_csv(raw / "edge.csv.gz", np.int64, 2)
+    edges = read_csv(raw / "edge.csv.gz", np.int64, 2)
     if edges.size and edges.shape[1] != 2:
         raise DataError(f"cannot read data file {raw / 'edge.csv.gz'}: expected 2 columns (got {edges.shape[1]})")
     edges = edges.reshape(-1, 2)
-    x = _read_csv(raw / "node-feat.csv.gz", np.float32, 2) if (raw / "node-feat.csv.gz").exists() else None
+    x = read_csv(raw / "node-feat.csv.gz", np.float32, 2) if (raw / "node-feat.csv.gz").exists() else None
     if x is not None and len(x) != num_nodes:
         raise DataError(f"`x` from {raw / 'node-feat.csv.gz'} must have {num_nodes} rows (got {len(x)})")
     y = read_labels(raw, num_nodes)
     edge_attr = None
     if (raw / "edge-feat.csv.gz").exists():
-        edge_attr = _read_csv(raw / "edge-feat.csv.gz", np.float32, 2)
+        edge_attr = read_csv(raw / "edge-feat.csv.gz", np.float32, 2)
         if len(edge_attr) != len(edges):
             raise DataError(f"`edge_attr` from {raw / 'edge-feat.csv.gz'} must have one row per edge of edge.csv.gz "
                             f"({len(edges)}) (got {len(edge_attr)})")
@@ -87,7 +89,7 @@ def load_ogb(path, split: str | None = None, undirected: bool = False) -> Graph:
 
 def read_num_nodes(raw: Path) -> int:
     """The node count of ``raw/num-node-list.csv.gz``."""
-    counts = _read_csv(raw / "num-node-list.csv.gz", np.int64, 1)
+    counts = read_csv(raw / "num-node-list.csv.gz", np.int64, 1)
     if counts.size != 1 or counts[0] < 1:
         raise DataError(f"{raw / 'num-node-list.csv.gz'} must hold one node count >= 1 (got {counts.tolist()[:3]})")
     return int(counts[0])
@@ -97,7 +99,7 @@ def read_labels(raw: Path, num_nodes: int):
     """Class ids ``[N]`` or ``[N, T]`` targets from ``raw/node-label.csv.gz``, or None without the file."""
     if not (raw / "node-label.csv.gz").exists():
         return None
-    labels = _read_csv(raw / "node-label.csv.gz", np.float64, 2)
+    labels = read_csv(raw / "node-label.csv.gz", np.float64, 2)
     if len(labels) != num_nodes:
         raise DataError(f"`y` from {raw / 'node-label.csv.gz'} must have {num_nodes} labels (got {len(labels)})")
     known = labels[~np.isnan(labels)]
@@ -108,10 +110,10 @@ def read_labels(raw: Path, num_nodes: int):
 def read_masks(root: Path, split: str | None, num_nodes: int) -> dict:
     """``{train_mask, val_mask, test_mask}`` of the split folder (empty without one)."""
     masks = {}
-    folder = _split_dir(root, split)
+    folder = split_dir(root, split)
     if folder is not None:
         for key, fname in (("train_mask", "train"), ("val_mask", "valid"), ("test_mask", "test")):
-            ids = _read_csv(folder / f"{fname}.csv.gz", np.int64, 1)
+            ids = read_csv(folder / f"{fname}.csv.gz", np.int64, 1)
             if len(ids) and (ids.min() < 0 or ids.max() >= num_nodes):
                 bad = ids.min() if ids.min() < 0 else ids.max()
                 raise DataError(f"node ids in {folder / (fname + '.csv.gz')} must be in [0, {num_nodes}) (got {bad})")

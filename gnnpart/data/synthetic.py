@@ -19,6 +19,10 @@ task       multiclass  the labels: ``multiclass`` (the planted class),
                     ``multilabel:T`` (``T`` binary tasks) or ``regression[:T]``
                     (``T`` real targets, default 1)
 edge_features  0    width ``D`` of the edge features (0: none)
+hetero     (none)   ``mag``: a typed graph shaped like OGB's MAG instead
+                    (:mod:`gnnpart.data.synthetic_hetero`; ``nodes`` counts
+                    its papers)
+reverse    1        with ``hetero``: add each relation's reverse
 =========  =======  ==========================================================
 
 Model (a degree-corrected stochastic block model, Chung-Lu style): node
@@ -75,6 +79,8 @@ class SyntheticSpec:
     val: float = 0.2
     task: str = "multiclass"
     edge_features: int = 0
+    hetero: str = ""
+    reverse: int = 1
 
     def __post_init__(self) -> None:
         def fail(key, rule):
@@ -86,6 +92,10 @@ class SyntheticSpec:
             fail("task", "multiclass, multilabel:T or regression[:T] with T >= 1 targets")
         if self.edge_features < 0:
             fail("edge_features", ">= 0")
+        if self.hetero not in ("", "mag"):
+            fail("hetero", "mag (a MAG-shaped typed graph), or left out")
+        if self.reverse not in (0, 1):
+            fail("reverse", "0 or 1")
 
         if self.nodes < 2:
             fail("nodes", ">= 2")
@@ -150,7 +160,7 @@ class SyntheticSpec:
         def fmt(v):
             return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
-        optional = {"task": "multiclass", "edge_features": 0}  # left out at their defaults: older names stay
+        optional = {"task": "multiclass", "edge_features": 0, "hetero": "", "reverse": 1}  # left out at their defaults: older names stay
         return "synthetic:" + ",".join(f"{f.name}={fmt(getattr(self, f.name))}" for f in fields(self)
                                        if optional.get(f.name, object()) != getattr(self, f.name))
 
@@ -204,6 +214,11 @@ def generate(spec: SyntheticSpec) -> Graph:
     Raises:
         ResourceError: if the estimated peak memory exceeds what is available (before allocating).
     """
+    if spec.hetero:
+        from gnnpart.data import synthetic_hetero
+
+        require_memory(synthetic_hetero.memory_estimate(spec), spec.to_spec(), "lower `nodes` or `degree`")
+        return synthetic_hetero.generate_mag(spec)
     require_memory(spec.memory_estimate(), spec.to_spec(), "lower `nodes`, `degree` or `features`, or write it to "
                    "disk with `gnnpart generate`")
     rng = np.random.default_rng((_STREAM, spec.seed))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from gnnpart.comm.policy.spec import parse_halo
+from gnnpart.data.typed import GraphTypes, type_offsets
 from gnnpart.infer.row_file import write_rows
 from gnnpart.nn.contract import halo_layers
 from gnnpart.nn.gates import attached_halo_gates
@@ -63,8 +64,32 @@ def model_rows(model, x: torch.Tensor, graph, task, embeddings: int | None = Non
     return rows.detach().float().cpu()
 
 
+def type_selection(meta: dict, node_type: str | None, embeddings: int | None) -> int | None:
+    """The node type whose rows a prediction writes: ``node_type`` (any type's embeddings; the outputs only of a
+    target type), by default the first target type; None for an untyped graph (every node).
+
+    Raises:
+        ValueError: ``node_type`` on an untyped graph, an unknown type, or the outputs of a type without labels.
+    """
+    types = GraphTypes.from_json(meta)
+    if types is None:
+        if node_type is not None:
+            raise ValueError(f"`node_type` {node_type!r} needs a typed graph; this partition has no node types")
+        return None
+    name = node_type if node_type is not None else (types.targets[0] if types.targets else None)
+    if name is None:
+        raise ValueError("the graph has no target type: name the node type whose rows to write (`node_type`)")
+    if name not in types.node_types:
+        raise ValueError(f"`node_type` must be one of {', '.join(types.node_types)} (got {name!r})")
+    if embeddings is None and name not in types.targets:
+        raise ValueError(f"the outputs of node type '{name}' mean nothing (the model learned the labels of "
+                         f"{', '.join(types.targets)}): write its embeddings instead")
+    return types.type_id(name)
+
+
 @torch.no_grad()
-def predict(model, rank, out=None, embeddings: int | None = None, probabilities: bool = False, task=None, halo=None):
+def predict(model, rank, out=None, embeddings: int | None = None, probabilities: bool = False, task=None, halo=None,
+            node_type: str | None = None):
     """Run ``model`` over the full graph on every rank (exact halo exchange, no dropout; learned halo gates, which
     are part of the model, still apply). Every rank calls it.
 
@@ -82,15 +107,26 @@ def predict(model, rank, out=None, embeddings: int | None = None, probabilities:
         halo (str | list, optional): the policies the model was trained with, when it has learned halo gates that
             the rank's graph does not use yet (a model restored by :class:`TrainedModel` or trained by a
             :class:`~gnnpart.train.Trainer` on this rank already does).
+        node_type (str, optional): on a typed graph, the type whose rows to keep, in that type's order (its nodes'
+            ids within the type): the outputs of a target type, or any type's embeddings (default: the first
+            target type). Untyped graphs: every node.
 
     Returns:
-        ``[I, C]`` this rank's rows (float32, on the CPU) without ``out``; else the path written.
+        ``[I, C]`` this rank's rows (float32, on the CPU; on a typed graph, its rows of the type) without ``out``;
+        else the path written.
     """
+    chosen = type_selection(rank.meta, node_type, embeddings)
     if halo is not None:
         policies = parse_halo(halo, len(halo_layers(model)))
         rank.graph.use_policies(policies, attached_halo_gates(model, policies))
     rank.graph.enter("prediction")
     rows = model_rows(model, rank.x, rank.graph, task or rank.task, embeddings, probabilities)
+    ids, total = rank.inner_ids, rank.num_nodes
+    if chosen is not None:  # one type's rows, numbered within the type
+        keep = (rank.graph.node_type[: rank.num_inner] == chosen).cpu().numpy()
+        rows = rows[torch.from_numpy(keep)]
+        first = type_offsets(rank.meta["num_nodes_by_type"])
+        ids, total = ids[keep] - first[chosen], int(rank.meta["num_nodes_by_type"][chosen])
     if out is None:
         return rows
-    return write_rows(rank.comm, out, rank.inner_ids, rows, rank.num_nodes)
+    return write_rows(rank.comm, out, ids, rows, total)

@@ -20,6 +20,7 @@ import torch
 
 from gnnpart.checkpoint.checkpoint_file import CHECKPOINT_FILE, WEIGHTS, load_checkpoint
 from gnnpart.checkpoint.compatibility import check_has_settings, check_inference, load_weights
+from gnnpart.checkpoint.shards import local_weights, shard_modules
 from gnnpart.comm.policy.spec import parse_halo
 from gnnpart.nn.contract import halo_layers
 from gnnpart.nn.gates import attach_halo_gates
@@ -102,12 +103,15 @@ class TrainedModel:
         s, meta = self.settings, rank.meta
         model = build_model(s["model"], self.inference["num_features"], s["hidden"], self.inference["num_outputs"],
                             s["layers"], 0.0, 0.0, s.get("heads", 8), edge_dim=meta["num_edge_features"],
-                            norm=s.get("norm"), jk=s.get("jk"), residual=s.get("residual", False))
+                            norm=s.get("norm"), jk=s.get("jk"), residual=s.get("residual", False), graph=rank.graph,
+                            num_bases=s.get("num_bases"))
         policies = parse_halo(self.inference["halo"], len(halo_layers(model)))
         gates = attach_halo_gates(model, policies)
         model.to(device=rank.device, dtype=rank.dtype)
         best = self.state["best"].get("state") if isinstance(self.state.get("best"), dict) else None
         chosen = best if weights == "best" and best is not None else self.state["model"]
+        if shard_modules(model):  # embedding rows by global id: this rank's (any partition of the graph)
+            chosen = local_weights(model, chosen, f"checkpoint {path} does not fit this graph")
         load_weights(model, chosen, f"checkpoint {path} does not fit its own settings")
         rank.graph.reset()  # the rank's graph now serves this model
         rank.graph.use_policies(policies, gates)

@@ -58,8 +58,9 @@ class HaloConv(HaloLayer):
     ``normal``, ``HEATConv``'s ``node_type``) are named in ``node_inputs`` and passed as keywords with one row per
     inner node, ``layer(x, graph, x_0=x_0)``. Their halo rows come from their owners by an exact exchange (counted
     as the layer's), except where the conv reads them only at its targets (``x_0``: the halo rows are zeros).
-    Per-edge inputs (``RGCNConv``'s ``edge_type``, say) are passed as keywords in the order of
-    ``graph.edge_index``, for example a column of ``graph.edge_attr``.
+    Per-edge inputs are passed as keywords in the order of ``graph.edge_index``, for example a column of
+    ``graph.edge_attr``. On a typed graph, ``edge_type=True`` passes ``edge_type=graph.edge_type`` (each edge's
+    relation) to a relational conv: ``RGCNConv`` and ``FastRGCNConv`` (in pair form) and ``RGATConv`` (square).
 
     Edge features: with ``edge_attr=True`` the wrapper passes ``edge_attr=graph.edge_attr`` (the partition's
     ``[E, D]`` edge features, in the order of ``graph.edge_index``, cast to the input's dtype) to the conv, as
@@ -75,6 +76,7 @@ class HaloConv(HaloLayer):
         exchange_width (int, optional): width of the exchanged rows (default: the conv's ``in_channels`` or
             ``channels``, its source side if a tuple).
         edge_attr (bool): pass the graph's edge features to the conv (default False).
+        edge_type (bool): pass the typed graph's edge relations to the conv as ``edge_type`` (default False).
         node_inputs (tuple[str], optional): names of the per-node inputs the conv takes besides ``x`` (default
             none).
 
@@ -83,7 +85,7 @@ class HaloConv(HaloLayer):
     """
 
     def __init__(self, conv: nn.Module, exchange_width: int | None = None, edge_attr: bool = False,
-                 node_inputs: tuple = ()):
+                 node_inputs: tuple = (), edge_type: bool = False):
         super().__init__()
         from torch_geometric.nn import GCNConv, MessagePassing
 
@@ -111,6 +113,7 @@ class HaloConv(HaloLayer):
             raise ValueError("HaloConv(PDNConv) weighs each edge from its features: pass edge_attr=True (and partition "
                              "a graph with edge features)")
         self.edge_attr = bool(edge_attr)
+        self.edge_type = bool(edge_type)
         self._positional, self._keyword = _split_node_inputs(conv, tuple(node_inputs))
         self.node_inputs = self._positional + self._keyword
         width = exchange_width if exchange_width is not None else getattr(conv, "in_channels",
@@ -161,6 +164,11 @@ class HaloConv(HaloLayer):
                 raise ValueError(f"HaloConv({self._name}, edge_attr=True) needs edge features, and this partition has "
                                  "none: partition a graph with `edge_attr`")
             kwargs["edge_attr"] = graph.edge_attr.to(x.dtype)
+        if self.edge_type:
+            if graph.edge_type is None:
+                raise ValueError(f"HaloConv({self._name}, edge_type=True) needs a typed graph, and this partition has "
+                                 "no edge types: partition a heterogeneous dataset")
+            kwargs["edge_type"] = graph.edge_type
         if self._hops is not None:
             return self._hop_by_hop(x_local, graph, *args, **kwargs)
         if self._weights and conv.normalize:

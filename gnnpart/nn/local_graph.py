@@ -58,6 +58,9 @@ class LocalGraph:
         sums (SumPlan, optional): a pre-aggregation plan (:mod:`gnnpart.comm.sum_plan`, built by the rank from the
             same CSR): :meth:`aggregate_halo` then carries the cut as rows and partial sums. Default None: every
             boundary row is sent (``aggregate_at="receiver"``).
+        node_type (array, optional): int64 ``[L]``, each local node's type (a typed graph).
+        edge_type (array, optional): int64 ``[E]``, each edge's relation, in the order of ``indices``.
+        types (GraphTypes, optional): the names, relations and feature widths ``node_type``/``edge_type`` index.
 
     Attributes:
         device (torch.device): where every tensor of the graph lives (the rank's device).
@@ -73,6 +76,10 @@ class LocalGraph:
         aggregate_at (str): ``receiver`` without :attr:`sums`, else its mode (``sender`` or ``auto``).
         edge_attr (torch.Tensor | None): float32 ``[E, D]`` features of the local edges, in the order of
             :attr:`edge_index` (None without edge features).
+        node_type (torch.Tensor | None): int64 ``[L]`` type of each local node (None for an untyped graph).
+        edge_type (torch.Tensor | None): int64 ``[E]`` relation of each local edge, in the order of
+            :attr:`edge_index`.
+        types (GraphTypes | None): the graph's node types and relations (:mod:`gnnpart.data.typed`).
         seed (int): keys dropout masks and the exchanges' draws (set by the trainer).
         epoch (int): set by the trainer each epoch; keys dropout masks and the exchanges' draws.
         gates (HaloGates | None): the model's learned halo gates (see :meth:`use_policies`).
@@ -84,7 +91,8 @@ class LocalGraph:
     """
 
     def __init__(self, exchange: HaloExchange, global_ids, indptr, indices, in_degree, edge_attr=None, seed: int = 0,
-                 device=None, overlap: bool = True, sums: SumPlan | None = None):
+                 device=None, overlap: bool = True, sums: SumPlan | None = None, node_type=None, edge_type=None,
+                 types=None):
         self.device = torch.device("cpu" if device is None else device)
         self.exchange = exchange
         self.seed = int(seed)
@@ -112,6 +120,12 @@ class LocalGraph:
         if order is not None:
             indices = indices[order]
             edge_attr = None if edge_attr is None else np.asarray(edge_attr)[order]
+            edge_type = None if edge_type is None else np.asarray(edge_type)[order]
+        if (node_type is None) != (types is None) or (edge_type is None) != (types is None):
+            raise ValueError("`node_type`, `edge_type` and `types` are given together (a typed graph) or not at all")
+        self.types = types
+        self.node_type = None if node_type is None else tensor(node_type, torch.long)
+        self.edge_type = None if edge_type is None else tensor(edge_type, torch.long)
         self.indptr = tensor(indptr, torch.long)
         self.indices = tensor(indices, torch.long)
         self.halo_split = tensor(split, torch.long)

@@ -327,8 +327,10 @@ class GAT(BasicGNN):
 
 
 def build_model(name: str, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
-                dropout: float = 0.5, input_dropout: float = 0.0, heads: int = 8, edge_dim: int = 0, **kwargs) -> BasicGNN:
-    """A model by name: ``gcn``, ``sage``, ``gat``, ``gin`` or ``gine`` (what ``gnnpart train --model`` builds).
+                dropout: float = 0.5, input_dropout: float = 0.0, heads: int = 8, edge_dim: int = 0, *,
+                graph: LocalGraph | None = None, num_bases: int | None = None, seed: int = 0, **kwargs) -> nn.Module:
+    """A model by name: ``gcn``, ``sage``, ``gat``, ``gin``, ``gine`` or ``rgcn`` (what ``gnnpart train --model``
+    builds).
 
     Args:
         name (str): the model.
@@ -336,8 +338,21 @@ def build_model(name: str, in_channels: int, hidden_channels: int, out_channels:
         dropout (float), input_dropout (float): as :class:`BasicGNN`.
         heads (int): GAT's heads.
         edge_dim (int): the width of the edge features (GINE needs it; the others ignore it).
-        **kwargs: more :class:`BasicGNN` options (``norm``, ``jk``, ``residual``, ``act``).
+        graph (LocalGraph, optional): this rank's typed graph: ``rgcn`` needs it (its types, relations and the rows
+            of its featureless nodes' embeddings; ``in_channels`` is then unused).
+        num_bases (int, optional): ``rgcn``'s basis decomposition.
+        seed (int): ``rgcn``: seed of the embeddings' first values.
+        **kwargs: more :class:`BasicGNN` options (``norm``, ``jk``, ``residual``, ``act``; ``rgcn`` takes none).
     """
+    if name == "rgcn":
+        from gnnpart.nn.rgcn import RGCN
+
+        if graph is None:
+            raise ValueError("`model` rgcn needs the rank's typed graph (`graph`)")
+        unused = {k: v for k, v in kwargs.items() if v not in (None, False)}
+        if unused or input_dropout:
+            raise ValueError(f"`model` rgcn takes no {', '.join(sorted(unused) + (['input_dropout'] if input_dropout else []))}")
+        return RGCN(graph, hidden_channels, num_layers, out_channels, num_bases=num_bases, dropout=dropout, seed=seed)
     classes = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN, "gine": GINE}
     if name not in classes:
         raise ValueError(f"`model` must be one of {', '.join(MODELS)} (got '{name}')")

@@ -1,7 +1,8 @@
 """The names of the built-in models and of their options (no torch: the command line offers them as choices)."""
 
-MODELS = ("gcn", "sage", "gat", "gin", "gine")
-"""The models :func:`gnnpart.nn.build_model` builds: GCN, GraphSAGE, GAT, GIN, GIN with edge features."""
+MODELS = ("gcn", "sage", "gat", "gin", "gine", "rgcn")
+"""The models :func:`gnnpart.nn.build_model` builds: GCN, GraphSAGE, GAT, GIN, GIN with edge features, and R-GCN
+(typed graphs)."""
 
 JK_MODES = ("last", "cat", "max")
 """Jumping knowledge over the layers' outputs (PyG's ``JumpingKnowledge``)."""

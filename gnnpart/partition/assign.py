@@ -17,22 +17,25 @@ log = logging.getLogger(__name__)
 METHODS = ("metis", "kaminpar", "ptscotch", "random")
 DISTRIBUTED_METHODS = ("ptscotch",)  # run on MPI ranks, each holding a slice (gnnpart.partition.distributed)
 SINGLE_WEIGHT_METHODS = ("kaminpar", "ptscotch")  # one weight per node: the constraints are combined (single_weight)
-CONSTRAINTS = ("nodes", "edges", "train")
+CONSTRAINTS = ("nodes", "edges", "train", "types")  # types: one constraint per node type (nodes, untyped)
 DEFAULT_BALANCE = ("nodes", "train")
+DEFAULT_TYPED_BALANCE = ("types", "edges", "train")  # METIS on a typed graph: every node type, as DistDGL does
 DEFAULT_SINGLE_BALANCE = ("nodes", "edges")  # a rank's work: its nodes (the products) and in-edges (aggregation)
 WEIGHT_SCALE = 16  # single_weight: a node's weight when it has the mean weight under every constraint
 
 
-def default_balance(method: str) -> tuple[str, ...]:
-    """What ``method`` balances when ``balance`` is not given."""
-    return DEFAULT_SINGLE_BALANCE if method in SINGLE_WEIGHT_METHODS else DEFAULT_BALANCE
+def default_balance(method: str, typed: bool = False) -> tuple[str, ...]:
+    """What ``method`` balances when ``balance`` is not given (``typed``: on a graph with node types)."""
+    if method in SINGLE_WEIGHT_METHODS:
+        return DEFAULT_SINGLE_BALANCE
+    return DEFAULT_TYPED_BALANCE if typed else DEFAULT_BALANCE
 
 
-def parse_balance(balance: str | Iterable[str] | None, method: str = "metis") -> tuple[str, ...]:
+def parse_balance(balance: str | Iterable[str] | None, method: str = "metis", typed: bool = False) -> tuple[str, ...]:
     """Normalise ``"nodes,train"`` or ``["nodes", "train"]`` to a tuple of distinct constraint names (``None``:
-    the default of ``method``)."""
+    the default of ``method``, on a graph with node types if ``typed``)."""
     if balance is None:
-        return default_balance(method)
+        return default_balance(method, typed)
     items = balance.split(",") if isinstance(balance, str) else list(balance)
     names = tuple(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
     bad = [s for s in names if s not in CONSTRAINTS]
@@ -41,14 +44,26 @@ def parse_balance(balance: str | Iterable[str] | None, method: str = "metis") ->
     return names
 
 
+def constraint_columns(graph: Graph, names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """``(weights, labels)``: int64 ``[N, C]``, each node's weight under each constraint, and each column's name.
+    ``types`` gives one column per node type (``types:<name>``); on an untyped graph it is ``nodes``."""
+    cols, labels = [], []
+    for name in names:
+        if name == "types" and graph.types is not None:
+            for t, type_name in enumerate(graph.types.node_types):
+                cols.append((graph.node_type == t).astype(np.int64))
+                labels.append(f"types:{type_name}")
+            continue
+        cols.append({"nodes": lambda: np.ones(graph.num_nodes, dtype=np.int64), "types": lambda: np.ones(
+            graph.num_nodes, dtype=np.int64), "edges": graph.in_degree,
+                     "train": lambda: graph.train_mask.astype(np.int64)}[name]())
+        labels.append(name)
+    return np.stack(cols, axis=1), labels
+
+
 def constraint_weights(graph: Graph, names: tuple[str, ...]) -> np.ndarray:
-    """int64 ``[N, len(names)]``: each node's weight under each constraint."""
-    cols = {
-        "nodes": lambda: np.ones(graph.num_nodes, dtype=np.int64),
-        "edges": graph.in_degree,
-        "train": lambda: graph.train_mask.astype(np.int64),
-    }
-    return np.stack([cols[name]() for name in names], axis=1)
+    """int64 ``[N, C]``: each node's weight under each constraint (:func:`constraint_columns`)."""
+    return constraint_columns(graph, names)[0]
 
 
 def single_weight(graph: Graph, names: tuple[str, ...]) -> np.ndarray:
@@ -59,8 +74,8 @@ def single_weight(graph: Graph, names: tuple[str, ...]) -> np.ndarray:
     holding a fraction f of every constraint then holds f of the combined weight; with ``nodes,edges`` a node
     weighs ``16 (1 + in_degree / mean in_degree) / 2``. A constraint under which no node has weight is dropped.
     """
-    cols = constraint_weights(graph, names)
-    return combine_weights(cols, cols.sum(axis=0, dtype=np.float64), graph.num_nodes, names)
+    cols, labels = constraint_columns(graph, names)
+    return combine_weights(cols, cols.sum(axis=0, dtype=np.float64), graph.num_nodes, tuple(labels))
 
 
 def combine_weights(cols: np.ndarray, totals: np.ndarray, num_nodes: int, names: tuple[str, ...]) -> np.ndarray:
@@ -130,10 +145,10 @@ def metis_assignment(graph: Graph, num_parts: int, balance: tuple[str, ...], see
     """METIS k-way with one balance constraint per name in ``balance``."""
     if num_parts == 1:
         return np.zeros(graph.num_nodes, dtype=np.int64)
-    weights = constraint_weights(graph, balance)
+    weights, labels = constraint_columns(graph, balance)
     used = weights.sum(axis=0) > 0
     if not used.all():
-        log.warning("not balancing %s: no node has any weight under it", ", ".join(np.array(balance)[~used]))
+        log.warning("not balancing %s: no node has any weight under it", ", ".join(np.array(labels)[~used]))
         weights = weights[:, used] if used.any() else np.ones((graph.num_nodes, 1), dtype=np.int64)
     xadj, adjncy = symmetric_adjacency(graph, dtype=metis.index_dtype())
     start = time.perf_counter()

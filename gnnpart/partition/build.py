@@ -69,6 +69,8 @@ class PartArrays:
     recv_remote: np.ndarray  # int64 [H]: the owner's local id of that node
     num_cut_edges: int  # local edges whose source is a halo node
     edge_attr: Rows | None = None  # float32 [num_local_edges, D], in the order of indices
+    node_type: np.ndarray | None = None  # int64 [num_local]: each local node's type (typed graphs)
+    edge_type: Rows | None = None  # int64 [num_local_edges]: each local edge's relation (typed graphs)
 
     @property
     def num_halo(self) -> int:
@@ -142,6 +144,8 @@ def build_parts(graph: Graph, owner: np.ndarray, num_parts: int, block_bytes: in
             recv_remote=local_of[halo],
             num_cut_edges=len(remote),
             edge_attr=None if graph.edge_attr is None else Rows(graph.edge_attr, edge_ids, block_bytes),
+            node_type=None if graph.node_type is None else graph.node_type[global_ids],
+            edge_type=None if graph.edge_type is None else Rows(graph.edge_type, edge_ids, block_bytes),
         )
 
 

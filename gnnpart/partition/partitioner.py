@@ -58,10 +58,11 @@ def partition_graph(
             ``"ptscotch"`` (PT-Scotch k-way on the MPI ranks of ``comm``, each reading only its slice of the graph,
             one combined weight balanced; needs PT-Scotch and mpi4py on Open MPI, :mod:`gnnpart.partition.distributed`)
             or ``"random"`` (uniform owner).
-        balance (str or list of str): constraints to balance, from ``nodes``, ``edges`` (in-edges) and
-            ``train`` (training nodes). Default ``"nodes,train"`` for METIS (each within 3%), ``"nodes,edges"``
-            for KaMinPar and PT-Scotch, which balance one weight combined from them within 3%
-            (:func:`gnnpart.partition.assign.single_weight`). Ignored by ``random``.
+        balance (str or list of str): constraints to balance, from ``nodes``, ``edges`` (in-edges), ``train``
+            (training nodes) and ``types`` (the nodes of each node type, one constraint per type; ``nodes`` on an
+            untyped graph). Default ``"nodes,train"`` for METIS (each within 3%; ``"types,edges,train"`` on a typed
+            graph), ``"nodes,edges"`` for KaMinPar and PT-Scotch, which balance one weight combined from them
+            within 3% (:func:`gnnpart.partition.assign.single_weight`). Ignored by ``random``.
         seed (int): seed of the partitioner; same seed, same files (for KaMinPar: on one thread).
         overwrite (bool): replace an existing ``out_dir`` (atomically).
         dataset (str, optional): the dataset spec, recorded in ``meta.json`` (default ``graph.name``).
@@ -89,7 +90,10 @@ def partition_graph(
     _check_args(graph, num_parts, method, seed, threads)
     num_parts, seed = int(num_parts), int(seed)
     threads = len(allowed_cpus()) if threads is None else int(threads)
-    balance = parse_balance(balance, method)
+    balance = parse_balance(balance, method, graph.is_typed)
+    if graph.is_typed and method in DISTRIBUTED_METHODS:
+        raise ValueError(f"`method` {method!r} does not carry node and edge types yet: partition a typed graph with "
+                         "method='metis', 'kaminpar' or 'random'")
     if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, (int, float))
                                    or not 0 < max_memory < float("inf")):
         raise ValueError(f"`max_memory` must be a positive number of bytes (got {max_memory!r})")

@@ -9,6 +9,7 @@ import numpy as np
 
 from gnnpart.data.graph import Graph
 from gnnpart.data.mapped import drop_pages
+from gnnpart.data.typed import GraphTypes
 from gnnpart.partition.assign import assign
 from gnnpart.partition.build import build_parts, send_plans
 from gnnpart.partition.store import FORMAT_NAME, FORMAT_VERSION, META_FILE, ArrayWriter, part_dir_name
@@ -20,6 +21,7 @@ _PART_FIELDS = (
     "global_ids", "indptr", "indices", "in_degree", "out_degree", "x", "y", "train_mask", "val_mask", "test_mask",
     "recv_peers", "recv_ptr", "recv_slot", "recv_remote",
 )
+OPTIONAL_FIELDS = ("edge_attr", "node_type", "edge_type")  # written when the graph has them
 
 
 def assign_parts(graph: Graph, num_parts: int, method: str, balance: tuple[str, ...], seed: int, timings: dict,
@@ -50,8 +52,9 @@ def write_parts(parts, num_parts: int, tmp: Path, after_each=None) -> dict:
         sub = part_dir_name(part.part_id)
         for name in _PART_FIELDS:
             writer.save(f"{sub}/{name}.npy", getattr(part, name))
-        if part.edge_attr is not None:
-            writer.save(f"{sub}/edge_attr.npy", part.edge_attr)
+        for name in OPTIONAL_FIELDS:
+            if getattr(part, name, None) is not None:
+                writer.save(f"{sub}/{name}.npy", getattr(part, name))
         recv[part.part_id] = (part.recv_peers, part.recv_ptr, part.recv_remote)
         counts[part.part_id] = part_counts(part)
         log.info("part %d/%d written: %d inner, %d halo, %d edges", part.part_id + 1, num_parts,
@@ -64,8 +67,12 @@ def write_parts(parts, num_parts: int, tmp: Path, after_each=None) -> dict:
 
 def part_counts(part) -> dict:
     """The statistics of one part that ``meta.json`` summarises."""
-    return {"inner": part.num_inner, "halo": part.num_halo, "edges": len(part.indices),
-            "train": int(np.asarray(part.train_mask).sum()), "cut": part.num_cut_edges}
+    counts = {"inner": part.num_inner, "halo": part.num_halo, "edges": len(part.indices),
+              "train": int(np.asarray(part.train_mask).sum()), "cut": part.num_cut_edges}
+    if getattr(part, "node_type", None) is not None:
+        counts["types"] = np.bincount(part.node_type[: part.num_inner]).tolist()
+        counts["relations"] = np.bincount(np.asarray(part.edge_type)).tolist()
+    return counts
 
 
 def save_send_plan(writer: ArrayWriter, part: int, peers: np.ndarray, ptr: np.ndarray, local: np.ndarray) -> None:
@@ -88,6 +95,8 @@ def graph_fields(graph: Graph, dataset: str | None) -> dict:
         "num_outputs": graph.num_outputs,
         "num_edge_features": graph.num_edge_features,
         "undirected": graph.undirected,
+        **({} if graph.types is None else {**graph.types.to_json(), "num_nodes_by_type": np.bincount(
+            graph.node_type, minlength=graph.types.num_node_types).tolist()}),
     }
 
 
@@ -121,7 +130,7 @@ def write_meta(writer: ArrayWriter, fields: dict, counts: dict, num_parts: int, 
         "balance": list(balance) if method != "random" else [],
         "seed": seed,
         **extra,
-        "stats": summarize([counts[p] for p in range(num_parts)]),
+        "stats": summarize([counts[p] for p in range(num_parts)], GraphTypes.from_json(fields)),
         "timing_s": {k: round(v, 4) for k, v in timings.items()},
         "memory_plan": memory_plan,
         "files": dict(sorted(writer.files.items(), key=lambda kv: _file_order(kv[0]))),
@@ -133,6 +142,6 @@ def write_meta(writer: ArrayWriter, fields: dict, counts: dict, num_parts: int, 
 def _file_order(rel: str) -> tuple:
     """Files listed part by part, in the order a single writer writes them."""
     sub, name = rel.split("/", 1)
-    fields = _PART_FIELDS + ("edge_attr", "send_peers", "send_ptr", "send_local")
+    fields = _PART_FIELDS + OPTIONAL_FIELDS + ("send_peers", "send_ptr", "send_local")
     stem = name.removesuffix(".npy")
     return int(sub.split("-")[1]), fields.index(stem) if stem in fields else len(fields)

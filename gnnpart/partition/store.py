@@ -10,6 +10,10 @@ Version 2 added ``task``, ``num_outputs`` and ``num_edge_features`` to ``meta.js
 targets in ``y.npy``, and ``edge_attr.npy`` (present when ``num_edge_features`` > 0). A version 1 directory
 reads as version 2 with ``task`` multiclass, ``num_outputs`` = ``num_classes`` and no edge features.
 
+Version 3 added typed (heterogeneous) graphs: ``node_types``, ``relations``, ``type_widths`` and ``target_types``
+in ``meta.json`` (present for a typed graph only), per-type and per-relation statistics, and ``node_type.npy``
+(``[L]``) and ``edge_type.npy`` (``[E]``) in each part. A version 1 or 2 directory reads as an untyped version 3.
+
 Writing goes to a hidden temporary folder next to the target, ``meta.json``
 last, then one rename (or one atomic exchange with the directory it replaces;
 see :mod:`gnnpart.atomic`): an interrupted run leaves no directory that loads.
@@ -28,12 +32,13 @@ import numpy as np
 
 from gnnpart.data.labels import TASKS
 from gnnpart.data.mapped import write_npy_blocks
-from gnnpart.errors import PartitionFormatError
+from gnnpart.data.typed import GraphTypes
+from gnnpart.errors import DataError, PartitionFormatError
 from gnnpart.meta_file import META_FILE, read_meta_file
 
 FORMAT_NAME = "gnnpart-partition"
-FORMAT_VERSION = 2
-READ_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READ_VERSIONS = (1, 2, 3)
 
 PART_ARRAYS = (
     "global_ids", "indptr", "indices", "in_degree", "out_degree", "x", "y", "train_mask", "val_mask", "test_mask",
@@ -44,7 +49,8 @@ PART_ARRAYS = (
 
 def part_arrays(meta: dict) -> tuple[str, ...]:
     """The names of the arrays each part of the directory described by ``meta`` holds."""
-    return PART_ARRAYS + (("edge_attr",) if meta.get("num_edge_features", 0) else ())
+    return (PART_ARRAYS + (("edge_attr",) if meta.get("num_edge_features", 0) else ())
+            + (("node_type", "edge_type") if meta.get("node_types") else ()))
 
 
 def part_dir_name(part_id: int) -> str:
@@ -108,6 +114,12 @@ def read_meta(path) -> dict:
         meta.setdefault("num_outputs", meta.get("num_classes"))
         meta.setdefault("num_edge_features", 0)
     check_meta_schema(meta, root / META_FILE)
+    if meta.get("node_types"):
+        try:
+            GraphTypes.from_json(meta)
+        except (DataError, KeyError, TypeError) as exc:
+            raise PartitionFormatError(f"{root / META_FILE}: the node types and relations are not valid: "
+                                       f"{exc}") from None
     return meta
 
 
@@ -250,6 +262,8 @@ class Partition:
         send (dict[int, np.ndarray]): peer -> my inner local ids the peer needs, in its slot order.
         meta (dict): the directory's ``meta.json``.
         edge_attr (np.ndarray | None): float32 ``[E, D]`` features of the local edges, in the order of ``indices``.
+        node_type (np.ndarray | None): int64 ``[L]`` type of each local node (typed graphs; names in ``meta``).
+        edge_type (np.ndarray | None): int64 ``[E]`` relation of each local edge, in the order of ``indices``.
     """
 
     part_id: int
@@ -269,6 +283,8 @@ class Partition:
     send: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     edge_attr: np.ndarray | None = None
+    node_type: np.ndarray | None = None
+    edge_type: np.ndarray | None = None
 
     @property
     def task(self) -> str:
@@ -317,7 +333,10 @@ def _check_part(root: Path, a: dict, meta: dict) -> None:
     }
     if "edge_attr" in a:
         expect["edge_attr"] = (num_edges, meta["num_edge_features"])
-    dtypes = {"y": np.float32 if targets else np.int64, "x": np.float32, "edge_attr": np.float32}
+    if "node_type" in a:
+        expect["node_type"], expect["edge_type"] = (num_local,), (num_edges,)
+    dtypes = {"y": np.float32 if targets else np.int64, "x": np.float32, "edge_attr": np.float32,
+              "node_type": np.int64, "edge_type": np.int64}
     for name, dtype in dtypes.items():
         if name in a and a[name].dtype != dtype:
             raise PartitionFormatError(f"partition file {root / (name + '.npy')} has dtype {a[name].dtype}, expected "
@@ -328,6 +347,10 @@ def _check_part(root: Path, a: dict, meta: dict) -> None:
     if len(a["indices"]) and (a["indices"].min() < 0 or a["indices"].max() >= num_local):
         raise PartitionFormatError(f"partition file {root / 'indices.npy'} has local ids outside [0, {num_local})")
     check_labels(root / "y.npy", a["y"], meta)
+    for name, key in (("node_type", "node_types"), ("edge_type", "relations")):
+        if name in a and len(a[name]) and (a[name].min() < 0 or a[name].max() >= len(meta[key])):
+            raise PartitionFormatError(f"partition file {root / (name + '.npy')} holds values outside [0, "
+                                       f"{len(meta[key])}) ({key} in meta.json)")
 
 
 def check_labels(path: Path, y: np.ndarray, meta: dict) -> None:
@@ -409,4 +432,6 @@ def load_partition(path, part_id: int, verify: bool = True, mmap: bool = False) 
         send=_plan(arrays, "send", ("send_local",)),
         meta=meta,
         edge_attr=arrays.get("edge_attr"),
+        node_type=arrays.get("node_type"),
+        edge_type=arrays.get("edge_type"),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gnnpart.data.typed import GraphTypes, type_offsets
 from gnnpart.errors import PartitionFormatError
 from gnnpart.partition.store import META_FILE, load_partition, part_arrays, part_dir_name, read_meta
 
@@ -40,6 +41,8 @@ def _check_part(root: Path, part, meta: dict) -> None:
         _fail(where / "y.npy", "multi-label targets must be 0, 1 or NaN")
     if part.edge_attr is not None and not np.isfinite(part.edge_attr).all():
         _fail(where / "edge_attr.npy", "edge features must be finite")
+    if part.node_type is not None:
+        _check_types(where, part, meta)
     filled = np.zeros(local - inner, dtype=np.int64)
     for peer, (slots, remote) in part.recv.items():
         if not 0 <= peer < part.num_parts or peer == part.part_id:
@@ -54,6 +57,20 @@ def _check_part(root: Path, part, meta: dict) -> None:
             _fail(where / "send_peers.npy", f"peer {peer} must be another part in [0, {part.num_parts})")
         if len(local_ids) and (local_ids.min() < 0 or local_ids.max() >= inner):
             _fail(where / "send_local.npy", f"sent rows must be inner local ids in [0, {inner})")
+
+
+def _check_types(where: Path, part, meta: dict) -> None:
+    """A typed part: each local node's type is the block of its global id, each edge's relation joins the types of
+    its ends."""
+    first = type_offsets(meta["num_nodes_by_type"])
+    block = np.searchsorted(first, part.global_ids, side="right") - 1
+    if np.any(part.node_type != block):
+        _fail(where / "node_type.npy", "each node's type must be the type whose block of global ids holds it")
+    ends = GraphTypes.from_json(meta).relation_ends()
+    dst = np.repeat(np.arange(part.num_inner), np.diff(part.indptr))
+    if len(dst) and (np.any(part.node_type[part.indices] != ends[part.edge_type, 0])
+                     or np.any(part.node_type[dst] != ends[part.edge_type, 1])):
+        _fail(where / "edge_type.npy", "each edge's relation must join the types of its source and destination")
 
 
 def verify_partition(path) -> dict:

@@ -25,6 +25,7 @@ from gnnpart.comm.halo import HaloExchange
 from gnnpart.comm.plan import ExchangePlan
 from gnnpart.comm.sum_plan import SumPlan, all_sums, build_sum_plan, check_aggregate_at
 from gnnpart.data.labels import SPLITS
+from gnnpart.data.typed import GraphTypes
 from gnnpart.nn.local_graph import LocalGraph
 from gnnpart.partition.cover import pair_cover
 from gnnpart.partition.store import Partition, graph_identity, load_partition, read_meta
@@ -91,6 +92,7 @@ class Rank:
         dtype (torch.dtype): the dtype of the features (and of a model run on them).
         normalize_features (bool): whether each feature row was divided by its sum.
         sum_plan_s (float): seconds this rank spent building its pre-aggregation plan (0 with ``receiver``).
+        types (GraphTypes | None): the node types and relations of a typed graph (None for an untyped one).
     """
 
     def __init__(self, part: Partition, comm: Communicator, placement: Placement, dtype: torch.dtype,
@@ -109,8 +111,10 @@ class Rank:
         start = time.perf_counter()
         sums = sum_plan(part, comm, self.plan, aggregate_at)
         self.sum_plan_s = time.perf_counter() - start
+        self.types = GraphTypes.from_json(part.meta)
         self.graph = LocalGraph(self.exchange, part.global_ids, part.indptr, part.indices, part.in_degree,
-                                edge_attr=part.edge_attr, device=dev, overlap=overlap, sums=sums)
+                                edge_attr=part.edge_attr, device=dev, overlap=overlap, sums=sums,
+                                node_type=part.node_type, edge_type=part.edge_type, types=self.types)
         x = torch.from_numpy(np.array(part.x, dtype=np.float32))
         if self.normalize_features:
             x = x / x.sum(dim=1, keepdim=True).clamp(min=1e-12)

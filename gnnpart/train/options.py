@@ -28,6 +28,8 @@ class TrainOptions:
         block_cache (float, optional): keep freed large CPU blocks for the next tensor of the same size, holding at
             most ``1 + block_cache`` times the most the live ones needed (default 0.1; None: off). It stays on for
             the process once a Trainer turned it on. See :mod:`gnnpart.block_cache`.
+        sparse_optimizer (str): the default optimizer of sharded embedding rows (:mod:`gnnpart.nn.embedding`):
+            ``adam`` (``torch.optim.SparseAdam``, default) or ``adagrad``; at ``lr``, without weight decay.
 
     Raises:
         ValueError: naming the field, the rule and the value.
@@ -39,6 +41,7 @@ class TrainOptions:
     eval_every: int = 1
     watchdog: float | None = 600.0
     block_cache: float | None = HEADROOM
+    sparse_optimizer: str = "adam"
 
     def __post_init__(self) -> None:
         _number("lr", self.lr, 0.0, True)
@@ -48,5 +51,7 @@ class TrainOptions:
         if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 1:
             raise ValueError(f"`eval_every` must be an integer >= 1 (got {self.eval_every!r})")
         check_headroom("block_cache", self.block_cache)
+        if self.sparse_optimizer not in ("adam", "adagrad"):
+            raise ValueError(f"`sparse_optimizer` must be adam or adagrad (got {self.sparse_optimizer!r})")
         if self.watchdog is not None:
             _number("watchdog", self.watchdog, 0.0, False)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from gnnpart.checkpoint import shards
 from gnnpart.checkpoint.checkpoint_file import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from gnnpart.checkpoint.compatibility import check_resume, load_weights
 from gnnpart.comm.allreduce import GradientAllreduce, broadcast_parameters
@@ -23,9 +24,11 @@ from gnnpart.data.labels import SPLITS
 from gnnpart.block_cache import cache_blocks
 from gnnpart.infer.outputs import predict
 from gnnpart.nn.contract import halo_layers
+from gnnpart.nn.embedding import dense_parameters, sharded_parameters
 from gnnpart.nn.gates import HaloGates, attach_halo_gates, attached_halo_gates
 from gnnpart.nn.row_norms import bind_sync_norms, check_row_norms
 from gnnpart.train.callbacks import BestEpoch, Callback
+from gnnpart.train.optimizers import default_optimizer
 from gnnpart.train.options import TrainOptions
 from gnnpart.train.records import BestRecord, EpochRecord, FitSummary
 from gnnpart.train.watchdog import Progress, Watchdog
@@ -95,8 +98,8 @@ class Trainer:
         if optimizer is None:
             self._gates = attach_halo_gates(model, self.halo_policies)
             model.to(device=self.device, dtype=rank.dtype)
-            optimizer = torch.optim.Adam(model.parameters(), lr=self.options.lr,
-                                         weight_decay=self.options.weight_decay)
+            optimizer = default_optimizer(dense_parameters(model), sharded_parameters(model), self.options.lr,
+                                          self.options.weight_decay, self.options.sparse_optimizer)
         else:
             self._gates = self._gates_of_user_optimizer(optimizer)
             model.to(device=self.device, dtype=rank.dtype)
@@ -107,9 +110,11 @@ class Trainer:
         self._take_graph()
         self.loss_fn = loss_fn or self.task.loss_sum
         self.callbacks: list[Callback] = [BestEpoch(), *(callbacks or [])]
-        broadcast_parameters(self.comm, list(model.parameters()) + list(model.buffers()))
+        # sharded embedding rows are each rank's own: never broadcast or all-reduced (gnnpart.nn.embedding)
+        self.embedding_shards = sharded_parameters(model)
+        broadcast_parameters(self.comm, dense_parameters(model) + list(model.buffers()))
         self.optimizer = optimizer
-        self.reducer = GradientAllreduce(self.comm, model.parameters())
+        self.reducer = GradientAllreduce(self.comm, dense_parameters(model))
         self.epoch = 0
         self.history: list[EpochRecord] = []
         self.best = BestRecord(metric=self.task.metric)
@@ -174,6 +179,8 @@ class Trainer:
         self.reducer.seconds, self.reducer.bytes = 0.0, 0
         start = time.perf_counter()
         self.reducer.zero_grad()
+        for shard in self.embedding_shards:
+            shard.grad = None  # sparse: a step's rows, not added to the last step's
         out = self.model(self.x, self.graph)
         loss = self.loss_fn(out.index_select(0, self.train_rows), self.train_y) / self.num_train
         gates = self.graph.gates
@@ -285,9 +292,20 @@ class Trainer:
 
     def state_dict(self) -> dict:
         """Everything a resumed run needs (weights, optimizer state, epoch, best record, RNG state), and the
-        graph and settings it belongs to."""
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "epoch": self.epoch,
-                "best": self.best.as_dict(), "losses": [r.loss for r in self.history], "rng": torch.get_rng_state(),
+        graph and settings it belongs to.
+
+        A model with sharded embeddings (:mod:`gnnpart.nn.embedding`) stores their rows, and their optimizer
+        states, for every node by global id (:mod:`gnnpart.checkpoint.shards`), so that a run resumes on any
+        partition: every rank then calls this, and rank 0's result holds every row (the others' hold None there).
+        """
+        model, optimizer, best = self.model.state_dict(), self.optimizer.state_dict(), self.best.as_dict()
+        if self.embedding_shards:
+            model = shards.gather_weights(self.comm, self.model, model)
+            optimizer = shards.gather_optimizer(self.comm, self.model, self.optimizer, optimizer)
+            if best["state"] is not None:
+                best["state"] = shards.gather_weights(self.comm, self.model, best["state"])
+        return {"model": model, "optimizer": optimizer, "epoch": self.epoch,
+                "best": best, "losses": [r.loss for r in self.history], "rng": torch.get_rng_state(),
                 "graph": self.graph_identity(), "settings": self.settings, "inference": self.inference_settings()}
 
     def inference_settings(self) -> dict:
@@ -305,9 +323,10 @@ class Trainer:
         Args:
             directory (str | Path): the checkpoint folder (made if missing).
         """
+        state = self.state_dict() if self.embedding_shards else None  # collective with sharded embeddings
         if self.comm.rank == 0:
             self.progress.enter("writing the checkpoint")
-            path = save_checkpoint(directory, self.state_dict())
+            path = save_checkpoint(directory, state if state is not None else self.state_dict())
             log.info("checkpoint at epoch %d: %s", self.epoch, path)
         self.progress.enter("checkpoint barrier")
         self.comm.barrier()
@@ -322,6 +341,11 @@ class Trainer:
         state = load_checkpoint(directory)
         check_resume(state, directory, self.graph_identity(), self.inference_settings(), self.settings)
         what = f"checkpoint {Path(directory) / CHECKPOINT_FILE} does not fit this model"
+        if self.embedding_shards:  # this rank's rows, by global id: the checkpoint may come from another partition
+            state["model"] = shards.local_weights(self.model, state["model"], what)
+            state["optimizer"] = shards.local_optimizer(self.model, self.optimizer, state["optimizer"], what)
+            if state["best"].get("state") is not None:
+                state["best"]["state"] = shards.local_weights(self.model, state["best"]["state"], what)
         load_weights(self.model, state["model"], what)
         load_weights(self.optimizer, state["optimizer"], what)
         self.reducer.zero_grad()

@@ -154,7 +154,7 @@ def test_train_options_come_from_the_dataclass_and_a_config_file(tmp_path):
         ("partition", '{"num_parts": 2.5, "dataset": "synthetic:nodes=50"}', "`num_parts` must be an integer (got 2.5)"),
         ("partition", '{"dataset": "synthetic:nodes=50", "parts": 2}', "has unknown keys ['parts']"),
         ("train", '{"epochs": "10"}', "`epochs` must be an integer (got '10')"),
-        ("train", '{"model": "mlp"}', "`model` must be one of gcn, sage, gat, gin, gine (got 'mlp')"),
+        ("train", '{"model": "mlp"}', "`model` must be one of gcn, sage, gat, gin, gine, rgcn (got 'mlp')"),
         ("train", '{"patience": 0, "part_dir": "x"}', "--patience must be >= 1 (got 0)"),
         ("train", '{"epochs": 3}', "PART_DIR is required (on the command line or in --config)"),
     ],

@@ -9,16 +9,14 @@ wheel. Slurm is whatever ``sinfo`` reaches (``SLURM_CONF``; ``.ci/slurm.sh up`` 
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
+from gnnpart import partition_graph
 from tests.conftest import _missing
 
-from gnnpart import partition_graph
 
 @pytest.fixture(scope="session")
 def slurm() -> None:

@@ -77,7 +77,7 @@ def test_constraint_without_weight_is_dropped(tmp_path, caplog):
 
 def test_parse_balance_errors():
     assert assign.parse_balance("train, nodes") == ("train", "nodes")
-    with pytest.raises(ValueError, match=r"`balance` must be a non-empty comma-separated subset of nodes,edges,train \(got 'nodes,colour'\)"):
+    with pytest.raises(ValueError, match=r"`balance` must be a non-empty comma-separated subset of nodes,edges,train,types \(got 'nodes,colour'\)"):
         assign.parse_balance("nodes,colour")
     with pytest.raises(ValueError, match=r"`balance`"):
         assign.parse_balance("")

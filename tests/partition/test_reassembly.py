@@ -59,5 +59,5 @@ def test_targets_and_edge_features_reassemble(tmp_path, task, k):
     check_partition(graph, tmp_path / "out", k)
     meta = read_meta(tmp_path / "out")
     assert (meta["version"], meta["task"], meta["num_outputs"], meta["num_edge_features"]) == (
-        2, task.split(":")[0], int(task.split(":")[1]), 3)
+        3, task.split(":")[0], int(task.split(":")[1]), 3)
     assert verify_partition(tmp_path / "out")["unchecked"] == []

@@ -65,18 +65,28 @@ def test_bad_meta_and_version(written):
     meta = json.loads((written / "meta.json").read_text())
     meta["version"] = 99
     (written / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(PartitionFormatError, match=r"format version 99; this gnnpart reads versions 1, 2"):
+    with pytest.raises(PartitionFormatError, match=r"format version 99; this gnnpart reads versions 1, 2, 3"):
         load_partition(written, 0)
     (written / "meta.json").write_text("{not json")
     with pytest.raises(PartitionFormatError, match=r"corrupted .*meta\.json"):
         load_partition(written, 0)
 
 
+def test_version_2_directory_still_loads(written):
+    """A version 2 directory (before node and edge types) reads as an untyped version 3 one."""
+    meta = json.loads((written / "meta.json").read_text())
+    assert "node_types" not in meta  # an untyped graph records no types
+    meta["version"] = 2
+    (written / "meta.json").write_text(json.dumps(meta))
+    old = load_partition(written, 0)
+    assert old.node_type is None and old.edge_type is None and old.meta["version"] == 2
+
+
 def test_version_1_directory_still_loads(written):
     """A version 1 directory (no task, outputs or edge features in meta.json) reads as a multiclass version 2 one."""
     current = load_partition(written, 1)
     meta = json.loads((written / "meta.json").read_text())
-    assert meta["version"] == 2 and meta["task"] == "multiclass" and meta["num_outputs"] == meta["num_classes"]
+    assert meta["version"] == 3 and meta["task"] == "multiclass" and meta["num_outputs"] == meta["num_classes"]
     for key in ("task", "num_outputs", "num_edge_features"):
         del meta[key]
     meta["version"] = 1
