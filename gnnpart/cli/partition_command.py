@@ -143,6 +143,18 @@ def run_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_typed_dir(config: PartitionConfig) -> None:
+    """``--method ptscotch`` of a typed graph directory, refused before any rank starts (a typed dataset of another
+    kind is refused by the ranks, which load it)."""
+    from gnnpart.data.graph_dir import is_graph_dir, read_graph_meta
+    from gnnpart.data.loading import _resolve, default_root
+    from gnnpart.partition.graph_slice import TYPED_REFUSAL
+
+    path = _resolve(config.dataset, Path(config.root) if config.root else default_root())
+    if is_graph_dir(path) and read_graph_meta(path).get("node_types"):
+        raise ValueError(TYPED_REFUSAL)
+
+
 def _launch(config: PartitionConfig, argv: list[str]) -> int:
     """Start the writers under mpiexec, after the checks that need no rank."""
     import os
@@ -163,6 +175,7 @@ def _launch(config: PartitionConfig, argv: list[str]) -> int:
         from gnnpart.cli.launcher import open_mpi_launcher
         from gnnpart.partition.ptscotch import INSTALL_HINT, MPI_SONAME, require_installed
 
+        refuse_typed_dir(config)
         require_installed()
         mpiexec = open_mpi_launcher("`method` ptscotch (PT-Scotch links Open MPI)", INSTALL_HINT)
         env["MPI4PY_LIBMPI"] = MPI_SONAME  # the Open MPI library PT-Scotch links, whatever mpi4py loads otherwise

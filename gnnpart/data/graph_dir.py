@@ -10,6 +10,9 @@
     DIR/y.npy            int64 [N] class ids (-1 = unlabelled), or float32 [N, T] targets (NaN = unlabelled)
     DIR/train_mask.npy, val_mask.npy, test_mask.npy     bool [N]
     DIR/edge_attr.npy    float32 [E, D], in the order of indices (only with edge features)
+    DIR/node_type.npy    int64 [N]       a typed graph only (version 2): each node's type, and meta.json gains
+    DIR/edge_type.npy    int64 [E]       node_types, relations, type_widths and target_types
+                                         (:mod:`gnnpart.data.typed`)
 
 :func:`open_graph` maps the arrays instead of reading them, so a graph whose features exceed the memory opens;
 :class:`~gnnpart.data.Graph` checks it in chunks. :class:`GraphDirWriter` writes one, each array streamed in
@@ -29,17 +32,20 @@ import numpy as np
 
 from gnnpart.atomic import atomic_directory
 from gnnpart.data.graph import Graph
+from gnnpart.data.typed import GraphTypes
 from gnnpart.data.mapped import drop_pages, mapped_blocks, write_npy_blocks
 from gnnpart.errors import DataError
 from gnnpart.meta_file import META_FILE, read_meta_file
 
 FORMAT_NAME = "gnnpart-graph"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: typed graphs (node_type, edge_type and the types in meta.json); version 1 still reads
+READ_VERSIONS = (1, 2)
 KIND = (FORMAT_NAME, "graph directory")
 REQUIRED = ("indptr", "indices", "x", "y", "train_mask", "val_mask", "test_mask")
-OPTIONAL = ("edge_attr",)
+OPTIONAL = ("edge_attr", "node_type", "edge_type")
 DTYPES = {"indptr": ("int64",), "indices": ("int64",), "x": ("float32",), "y": ("int64", "float32"),
-          "train_mask": ("bool",), "val_mask": ("bool",), "test_mask": ("bool",), "edge_attr": ("float32",)}
+          "train_mask": ("bool",), "val_mask": ("bool",), "test_mask": ("bool",), "edge_attr": ("float32",),
+          "node_type": ("int64",), "edge_type": ("int64",)}
 
 
 def is_graph_dir(path) -> bool:
@@ -141,6 +147,7 @@ def write_graph(graph: Graph, out, overwrite: bool = False, name: str | None = N
 
     Returns:
         dict: the ``meta.json`` written.
+
     """
     with GraphDirWriter(out, overwrite) as w:
         for field in REQUIRED + OPTIONAL:
@@ -148,13 +155,13 @@ def write_graph(graph: Graph, out, overwrite: bool = False, name: str | None = N
             if value is not None:
                 w.save(field, value)
         return w.finish(graph.name if name is None else name, graph.num_nodes, graph.num_edges, graph.num_features,
-                        graph.undirected)
+                        graph.undirected, None if graph.types is None else graph.types.to_json())
 
 
 def read_graph_meta(path) -> dict:
     """Read and check ``meta.json`` of a graph directory."""
     root = Path(path)
-    meta = read_meta_file(root, FORMAT_NAME, (FORMAT_VERSION,), DataError, "gnnpart graph description",
+    meta = read_meta_file(root, FORMAT_NAME, READ_VERSIONS, DataError, "gnnpart graph description",
                           "{root} is not a gnnpart graph directory: meta.json is missing")
     meta_path = root / META_FILE
     fields = meta.get("fields")
@@ -207,6 +214,14 @@ def _check_meta_against_arrays(meta_path: Path, meta: dict, arrays: dict) -> Non
                         f"{', '.join(DTYPES)})")
 
 
+def graph_types(meta_path: Path, meta: dict) -> GraphTypes | None:
+    """The types ``meta.json`` records (None for an untyped graph), checked (one line naming the file)."""
+    try:
+        return GraphTypes.from_json(meta)
+    except (DataError, KeyError, TypeError) as exc:
+        raise DataError(f"{meta_path}: the node types and relations are not valid: {exc}") from None
+
+
 def open_graph(path) -> Graph:
     """Open a graph directory as a :class:`Graph` backed by memory maps (read-only; checked in chunks).
 
@@ -220,9 +235,14 @@ def open_graph(path) -> Graph:
     meta = read_graph_meta(root)
     arrays = {name: _open_field(root, name, record) for name, record in meta["fields"].items() if name in DTYPES}
     _check_meta_against_arrays(root / META_FILE, meta, arrays)
+    types = graph_types(root / META_FILE, meta)
+    if (types is None) != ("node_type" not in arrays) or (types is None) != ("edge_type" not in arrays):
+        raise DataError(f"{root / META_FILE}: a typed graph directory holds node_types and relations in meta.json "
+                        "and node_type.npy and edge_type.npy, all four or none")
     graph = Graph(arrays["indptr"], arrays["indices"], arrays["x"], arrays["y"], arrays["train_mask"],
                   arrays["val_mask"], arrays["test_mask"], undirected=meta.get("undirected", False),
-                  name=str(meta.get("name") or root), edge_attr=arrays.get("edge_attr"))
+                  name=str(meta.get("name") or root), edge_attr=arrays.get("edge_attr"),
+                  node_type=arrays.get("node_type"), edge_type=arrays.get("edge_type"), types=types)
     for field in ("x", "edge_attr"):
         drop_pages(arrays.get(field))
     return graph

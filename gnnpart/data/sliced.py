@@ -71,6 +71,9 @@ def normal(seed: int, streams: tuple[int, int], ids, sub=0) -> np.ndarray:
 
 def check_spec(spec: SyntheticSpec) -> None:
     """Refuse, in one line, what the sliced generator does not draw."""
+    if spec.hetero:
+        raise DataError("`generate -n` does not draw typed graphs (hetero=); generate them in one process (without "
+                        "-n or mpiexec)")
     if spec.task != "multiclass" or spec.edge_features:
         raise DataError(f"`generate -n` draws multi-class graphs without edge features (got task={spec.task}, "
                         f"edge_features={spec.edge_features}); generate these in one process (without -n or mpiexec)")

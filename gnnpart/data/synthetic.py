@@ -241,8 +241,10 @@ def generate_to_dir(spec: SyntheticSpec, out, overwrite: bool = False) -> dict:
     Raises:
         ResourceError: if the structure's estimated peak memory exceeds what is available.
     """
-    from gnnpart.data.graph_dir import GraphDirWriter
+    from gnnpart.data.graph_dir import GraphDirWriter, write_graph
 
+    if spec.hetero:  # drawn in memory whole (the typed generator), then written
+        return write_graph(generate(spec), out, overwrite=overwrite)
     require_memory(spec.memory_estimate(features=False), spec.to_spec(), "lower `nodes` or `degree`")
     with GraphDirWriter(out, overwrite) as w:
         rng = np.random.default_rng((_STREAM, spec.seed))

@@ -61,6 +61,12 @@ def constraint_columns(graph: Graph, names: tuple[str, ...]) -> tuple[np.ndarray
     return np.stack(cols, axis=1), labels
 
 
+def num_constraints(graph: Graph, names: tuple[str, ...]) -> int:
+    """The columns :func:`constraint_columns` makes: one per name, ``types`` one per node type."""
+    types = graph.types.num_node_types if graph.types is not None else 1
+    return len(names) + (types - 1 if "types" in names else 0)
+
+
 def constraint_weights(graph: Graph, names: tuple[str, ...]) -> np.ndarray:
     """int64 ``[N, C]``: each node's weight under each constraint (:func:`constraint_columns`)."""
     return constraint_columns(graph, names)[0]

@@ -41,7 +41,7 @@ from gnnpart.partition import ptscotch
 from gnnpart.partition.assign import combine_weights
 from gnnpart.partition.build import PartArrays, Rows
 from gnnpart.partition.memory import ptscotch_slice_bytes
-from gnnpart.partition.graph_slice import GraphSlice, from_graph, open_slice, slice_bounds
+from gnnpart.partition.graph_slice import TYPED_REFUSAL, GraphSlice, from_graph, open_slice, slice_bounds
 from gnnpart.partition.parallel import WritersFailed, abort_writers, agree
 from gnnpart.shuffle import BLOCK_BYTES, exchange, holder_of, lookup
 from gnnpart.partition.steps import save_send_plan, write_meta, write_parts
@@ -237,6 +237,8 @@ def partition_distributed(comm, source, num_parts: int, out_dir, balance: tuple[
     Raises:
         WritersFailed: when a step fails on any rank (on every rank, naming the ranks and their errors).
     """
+    if isinstance(source, Graph) and source.is_typed:
+        raise ValueError(TYPED_REFUSAL)
     rank, size = comm.Get_rank(), comm.Get_size()
     timings: dict[str, float] = {}
     start = time.perf_counter()

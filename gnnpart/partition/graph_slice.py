@@ -102,6 +102,10 @@ def _check_rows(where: Path, indptr: np.ndarray, indices: np.ndarray, lo: int, n
                         f"{int(indices[at])} after {int(indices[at - 1])} in the row of node {lo + int(rows[at])})")
 
 
+TYPED_REFUSAL = ("`method` 'ptscotch' does not carry node and edge types yet: partition a typed graph with "
+                 "method='metis', 'kaminpar' or 'random'")
+
+
 def open_slice(path, rank: int, size: int) -> GraphSlice:
     """Rank ``rank``'s slice of the graph directory ``path``, its arrays mapped (the slice's rows only are read,
     and checked as :class:`~gnnpart.data.Graph` checks a whole graph).
@@ -113,6 +117,8 @@ def open_slice(path, rank: int, size: int) -> GraphSlice:
 
     root = Path(path)
     meta = read_graph_meta(root)
+    if meta.get("node_types"):
+        raise DataError(TYPED_REFUSAL)
     arrays = {name: _open_field(root, name, record) for name, record in meta["fields"].items() if name in DTYPES}
     n, e = len(arrays["indptr"]) - 1, len(arrays["indices"])
     if meta["num_nodes"] != n or meta["num_edges"] != e:

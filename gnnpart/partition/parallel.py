@@ -26,6 +26,7 @@ import numpy as np
 from gnnpart.errors import GnnpartError
 from gnnpart.processes import abort_job, attempt
 from gnnpart.atomic import atomic_directory, check_output_dir
+from gnnpart.partition.assign import num_constraints
 from gnnpart.partition.memory import plan_memory
 from gnnpart.partition.steps import assign_parts, finish, write_share
 
@@ -86,7 +87,7 @@ def partition_in_parallel(comm, graph, num_parts: int, out_dir, method: str, bal
         with ExitStack() as stack:
             def prepare():
                 check_output_dir(out_dir, overwrite)
-                return plan_memory(graph, num_parts, method, len(balance), max_memory)
+                return plan_memory(graph, num_parts, method, num_constraints(graph, balance), max_memory)
 
             plan, error = attempt(prepare) if rank == 0 else (None, None)
             agree(comm, error, "checking the output and the memory")

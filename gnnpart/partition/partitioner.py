@@ -10,7 +10,7 @@ import numpy as np
 
 from gnnpart.atomic import atomic_directory, check_output_dir
 from gnnpart.data.graph import Graph
-from gnnpart.partition.assign import DISTRIBUTED_METHODS, METHODS, parse_balance
+from gnnpart.partition.assign import DISTRIBUTED_METHODS, METHODS, num_constraints, parse_balance
 from gnnpart.partition.memory import plan_memory
 from gnnpart.partition.parallel import partition_in_parallel
 from gnnpart.partition.steps import assign_parts, finish, write_share
@@ -92,8 +92,9 @@ def partition_graph(
     threads = len(allowed_cpus()) if threads is None else int(threads)
     balance = parse_balance(balance, method, graph.is_typed)
     if graph.is_typed and method in DISTRIBUTED_METHODS:
-        raise ValueError(f"`method` {method!r} does not carry node and edge types yet: partition a typed graph with "
-                         "method='metis', 'kaminpar' or 'random'")
+        from gnnpart.partition.graph_slice import TYPED_REFUSAL
+
+        raise ValueError(TYPED_REFUSAL)
     if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, (int, float))
                                    or not 0 < max_memory < float("inf")):
         raise ValueError(f"`max_memory` must be a positive number of bytes (got {max_memory!r})")
@@ -115,7 +116,7 @@ def partition_graph(
                                      max_memory, threads)
     else:
         check_output_dir(out_dir, overwrite)
-        plan = plan_memory(graph, num_parts, method, len(balance), max_memory)
+        plan = plan_memory(graph, num_parts, method, num_constraints(graph, balance), max_memory)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         owner = assign_parts(graph, num_parts, method, balance, seed, timings, threads)

@@ -43,6 +43,27 @@ class OptimizerGroup:
             opt.load_state_dict(sub)
 
 
+SPARSE_CAPABLE = (torch.optim.SparseAdam, torch.optim.Adagrad, torch.optim.SGD)
+"""The optimizers of ``torch.optim`` that step on sparse gradients."""
+
+
+def check_sparse_holders(optimizer, shards) -> None:
+    """Refuse, in one line, an optimizer that does not hold each embedding row parameter of ``shards`` in a
+    member that takes sparse gradients (torch's ``Adam`` would fail at the first step, deep inside torch)."""
+    members = getattr(optimizer, "optimizers", [optimizer])
+    holder = {id(p): opt for opt in members for group in opt.param_groups for p in group["params"]}
+    for shard in shards:
+        opt = holder.get(id(shard))
+        if opt is None:
+            raise ValueError("the optimizer does not hold the rows of the model's sharded embeddings, so they would "
+                             "never be trained: give them to a sparse optimizer (torch.optim.SparseAdam), e.g. with "
+                             "gnnpart.train.optimizers.OptimizerGroup, or leave `optimizer` to the Trainer")
+        if not isinstance(opt, SPARSE_CAPABLE):
+            raise ValueError(f"{type(opt).__name__} holds the rows of a sharded embedding, whose gradients are "
+                             "sparse: give them to torch.optim.SparseAdam, Adagrad or SGD (an OptimizerGroup steps "
+                             "it with the Adam of the other weights)")
+
+
 def default_optimizer(dense, sharded, lr: float, weight_decay: float, sparse: str = "adam"):
     """Adam(``lr``, ``weight_decay``) for ``dense``; with ``sharded`` rows, an :class:`OptimizerGroup` that adds
     ``SPARSE_OPTIMIZERS[sparse]`` (``lr``, no weight decay) for them."""

@@ -28,7 +28,7 @@ from gnnpart.nn.embedding import dense_parameters, sharded_parameters
 from gnnpart.nn.gates import HaloGates, attach_halo_gates, attached_halo_gates
 from gnnpart.nn.row_norms import bind_sync_norms, check_row_norms
 from gnnpart.train.callbacks import BestEpoch, Callback
-from gnnpart.train.optimizers import default_optimizer
+from gnnpart.train.optimizers import check_sparse_holders, default_optimizer
 from gnnpart.train.options import TrainOptions
 from gnnpart.train.records import BestRecord, EpochRecord, FitSummary
 from gnnpart.train.watchdog import Progress, Watchdog
@@ -46,9 +46,12 @@ class Trainer:
             ``[I, F]`` features to ``[I, C]``), built identically on every rank (rank 0's weights are broadcast). It
             is moved to the rank's device and dtype.
         rank (Rank): this rank (:meth:`gnnpart.rank.Rank.open`); its communicator's size is the number of parts.
-        optimizer (torch.optim.Optimizer, optional): default Adam(``options.lr``, ``options.weight_decay``). A
-            ``learned`` halo policy needs gates in the optimizer: build it after
-            :func:`gnnpart.nn.attach_halo_gates` (else refused).
+        optimizer (torch.optim.Optimizer, optional): default Adam(``options.lr``, ``options.weight_decay``), and
+            for the rows of sharded embeddings (:mod:`gnnpart.nn.embedding`) a sparse optimizer
+            (``options.sparse_optimizer``), stepped together (:class:`~gnnpart.train.optimizers.OptimizerGroup`).
+            A ``learned`` halo policy needs gates in the optimizer: build it after
+            :func:`gnnpart.nn.attach_halo_gates` (else refused); embedding rows need an optimizer that takes
+            sparse gradients (else refused).
         options (TrainOptions, optional): learning rate and weight decay of the default optimizer, seed,
             evaluation interval, watchdog (:class:`~gnnpart.train.TrainOptions`; default its defaults).
         halo (list[HaloPolicy] | HaloPolicy | str, optional): the halo exchange policy of each layer (by
@@ -102,6 +105,7 @@ class Trainer:
                                           self.options.weight_decay, self.options.sparse_optimizer)
         else:
             self._gates = self._gates_of_user_optimizer(optimizer)
+            check_sparse_holders(optimizer, sharded_parameters(model))
             model.to(device=self.device, dtype=rank.dtype)
         if self.options.block_cache is not None:
             cache_blocks(self.options.block_cache)
@@ -224,7 +228,8 @@ class Trainer:
         out = self.model(self.x, self.graph)
         return self.task.evaluate(out, self.y, self.masks, self.comm)
 
-    def predict(self, out=None, embeddings: int | None = None, probabilities: bool = False):
+    def predict(self, out=None, embeddings: int | None = None, probabilities: bool = False,
+                node_type: str | None = None):
         """The trained model's outputs over the full graph: :func:`gnnpart.infer.predict` on this trainer's model and
         rank (exact exchange, no dropout; learned gates apply). Every rank calls it.
 
@@ -233,10 +238,12 @@ class Trainer:
                 without it, this rank's rows are returned.
             embeddings (int, optional): the representation after halo layer ``embeddings`` instead of the outputs.
             probabilities (bool): softmax (multi-class) or sigmoid (multi-label) of the outputs.
+            node_type (str, optional): on a typed graph, the type whose rows to keep (default the first target
+                type; see :func:`gnnpart.infer.predict`).
         """
         self._own_graph()
         self.progress.enter("prediction")
-        return predict(self.model, self.rank, out, embeddings, probabilities, task=self.task)
+        return predict(self.model, self.rank, out, embeddings, probabilities, task=self.task, node_type=node_type)
 
     # ------------------------------------------------------------------------------ the loop
     def fit(self, epochs: int, restore_best: bool = True) -> list[EpochRecord]:

@@ -202,3 +202,28 @@ def test_ogb_layout_errors_name_the_file(tmp_path):
         fh.write("paper,author\n3\n")
     with pytest.raises(DataError, match=r"num-node-dict\.csv\.gz must give one count >= 0 per node type"):
         load(str(tmp_path / "bad"))
+
+
+def test_typed_graph_directories_keep_the_types(tmp_path):
+    from gnnpart.data.graph_dir import open_graph, write_graph
+    from tests.mpi import gnnpart_cli
+
+    spec = "synthetic:hetero=mag,nodes=300,features=6,seed=2"
+    g = load(spec)
+    fields = ("indptr", "indices", "x", "y", "train_mask", "node_type", "edge_type")
+    for how, args in (("generate", ["generate", spec, "--out", tmp_path / "gen"]),
+                      ("convert", ["convert", spec, "--out", tmp_path / "conv"])):
+        proc = gnnpart_cli(*args)
+        assert proc.returncode == 0, proc.stderr
+    write_graph(g, tmp_path / "api")
+    for name in ("gen", "conv", "api"):
+        got = open_graph(tmp_path / name)
+        assert got.types == g.types, name
+        for field in fields:
+            np.testing.assert_array_equal(getattr(got, field), getattr(g, field), err_msg=f"{name} {field}")
+    proc = gnnpart_cli("generate", spec, "--out", tmp_path / "sliced", "-n", "2")
+    assert proc.returncode != 0 and "`generate -n` does not draw typed graphs" in proc.stderr
+    proc = gnnpart_cli("partition", tmp_path / "gen", "-k", "2", "--method", "ptscotch", "-n", "2", "--out",
+                       tmp_path / "p")
+    assert proc.returncode != 0 and "'ptscotch' does not carry node and edge types yet" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "p").exists()

@@ -139,3 +139,21 @@ def test_haloconv_passes_edge_types_and_typed_view_splits_by_type(one_rank, tmp_
     halo_layers(torch.nn.ModuleList([plain]))
     with pytest.raises(ValueError, match=r"HaloConv\(RGCNConv, edge_type=True\) needs a typed graph"):
         plain(untyped.x, untyped.graph)
+
+
+def test_the_trainer_refuses_an_optimizer_that_cannot_step_embedding_rows(one_rank):
+    from gnnpart.train import Trainer, TrainOptions
+    from gnnpart.train.optimizers import OptimizerGroup
+
+    _, rank = one_rank
+    model = RGCN(rank.graph, 8, 2, 4)
+    with pytest.raises(ValueError, match=r"Adam holds the rows of a sharded embedding, whose gradients are sparse"):
+        Trainer(model, rank, torch.optim.Adam(model.parameters()), TrainOptions(watchdog=None))
+    with pytest.raises(ValueError, match=r"the optimizer does not hold the rows of the model's sharded embeddings"):
+        Trainer(model, rank, torch.optim.Adam(dense_parameters(model)), TrainOptions(watchdog=None))
+    group = OptimizerGroup([torch.optim.Adam(dense_parameters(model)),
+                            torch.optim.Adagrad(sharded_parameters(model), lr=0.1)])
+    trainer = Trainer(model, rank, group, TrainOptions(watchdog=None))
+    before = [p.detach().clone() for p in sharded_parameters(model)]
+    trainer.fit(2)
+    assert all(not torch.equal(b, p) for b, p in zip(before, sharded_parameters(model)))

@@ -88,3 +88,13 @@ def test_cli_partitions_and_inspects_per_type_and_relation(tmp_path):
     shown = json.loads(gnnpart_cli("inspect", out, "--json").stdout)
     assert shown["node_types"] == ["paper", "author", "institution", "field"]
     assert set(shown["by_relation"]) == {"__".join(r) for r in read_meta(out)["relations"]}
+
+
+def test_parallel_writers_write_the_same_typed_parts(tmp_path):
+    for name, extra in (("one", []), ("two", ["-n", "2"])):
+        proc = gnnpart_cli("partition", SPEC, "-k", "3", "--out", tmp_path / name, *extra)
+        assert proc.returncode == 0, proc.stderr
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").glob("part-*/*.npy"))
+    assert any(f.name == "edge_type.npy" for f in files)
+    for rel in files:
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
