@@ -23,6 +23,10 @@ hetero     (none)   ``mag``: a typed graph shaped like OGB's MAG instead
                     (:mod:`gnnpart.data.synthetic_hetero`; ``nodes`` counts
                     its papers)
 reverse    1        with ``hetero``: add each relation's reverse
+types      (none)   with ``hetero=custom``: NAME:SHARE:WIDTH+... (the first
+                    type is the target)
+relations  (none)   with ``hetero=custom``: SRC-NAME-DST:K+... (K in-edges
+                    per node of DST)
 =========  =======  ==========================================================
 
 Model (a degree-corrected stochastic block model, Chung-Lu style): node
@@ -81,6 +85,8 @@ class SyntheticSpec:
     edge_features: int = 0
     hetero: str = ""
     reverse: int = 1
+    types: str = ""
+    relations: str = ""
 
     def __post_init__(self) -> None:
         def fail(key, rule):
@@ -92,8 +98,10 @@ class SyntheticSpec:
             fail("task", "multiclass, multilabel:T or regression[:T] with T >= 1 targets")
         if self.edge_features < 0:
             fail("edge_features", ">= 0")
-        if self.hetero not in ("", "mag"):
-            fail("hetero", "mag (a MAG-shaped typed graph), or left out")
+        if self.hetero not in ("", "mag", "custom"):
+            fail("hetero", "mag (a MAG-shaped typed graph), custom (with `types` and `relations`), or left out")
+        if (self.types or self.relations) and self.hetero != "custom":
+            fail("hetero", "custom when `types` or `relations` are given (hetero=mag's are fixed)")
         if self.reverse not in (0, 1):
             fail("reverse", "0 or 1")
 
@@ -160,7 +168,7 @@ class SyntheticSpec:
         def fmt(v):
             return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
-        optional = {"task": "multiclass", "edge_features": 0, "hetero": "", "reverse": 1}  # left out at their defaults: older names stay
+        optional = {"task": "multiclass", "edge_features": 0, "hetero": "", "reverse": 1, "types": "", "relations": ""}  # left out at their defaults: older names stay
         return "synthetic:" + ",".join(f"{f.name}={fmt(getattr(self, f.name))}" for f in fields(self)
                                        if optional.get(f.name, object()) != getattr(self, f.name))
 
@@ -218,7 +226,7 @@ def generate(spec: SyntheticSpec) -> Graph:
         from gnnpart.data import synthetic_hetero
 
         require_memory(synthetic_hetero.memory_estimate(spec), spec.to_spec(), "lower `nodes` or `degree`")
-        return synthetic_hetero.generate_mag(spec)
+        return synthetic_hetero.generate_typed(spec)
     require_memory(spec.memory_estimate(), spec.to_spec(), "lower `nodes`, `degree` or `features`, or write it to "
                    "disk with `gnnpart generate`")
     rng = np.random.default_rng((_STREAM, spec.seed))

@@ -23,6 +23,12 @@ their features, ``signal * 1.25 / sqrt(width) * mu_c + N(0, I)``, at half the st
 institutions carry it only in whom they join: a paper's label is best read from its fields' and authors' other
 papers, which a model that tells the relations apart can do and a homogeneous mean blurs. All draws come from
 numpy's PCG64 with the seed: a spec gives the same graph on every machine.
+
+Other shapes: ``hetero=custom`` with ``types=NAME:SHARE:WIDTH+...`` (each type's nodes, ``SHARE * nodes`` at least
+one, and feature width, 0 for featureless; the first type is the target) and ``relations=SRC-NAME-DST:K+...``
+(each node of type ``DST`` gets ``K`` in-edges of the relation, from nodes of type ``SRC`` drawn as above), for
+example ``synthetic:hetero=custom,nodes=1000,types=user:1:16+item:2:8+tag:0.1:0,relations=user-buys-item:3+``
+``item-has-tag:2+user-follows-user:4``. Classes, homophily, signal, splits and ``reverse`` work as for MAG.
 """
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ from gnnpart.data.graph import Graph
 from gnnpart.data.hetero import hetero_graph
 from gnnpart.errors import DataError
 
-KINDS = ("mag",)
+KINDS = ("mag", "custom")
 """The shapes ``hetero=`` draws."""
 
 _SHARE = {"paper": 1.0, "author": 0.8, "institution": 0.02, "field": 0.18}
@@ -49,7 +55,13 @@ def type_counts(nodes: int) -> dict[str, int]:
 
 
 def memory_estimate(spec) -> int:
-    """Bytes :func:`generate_mag` needs at its peak (about 3x the graph's arrays while the CSR is sorted)."""
+    """Bytes :func:`generate_typed` needs at its peak (about 3x the graph's arrays while the CSR is sorted)."""
+    if spec.hetero == "custom":
+        shapes = parse_types(spec.types, spec.nodes)
+        relations = parse_relations(spec.relations, list(shapes))
+        edges = 2 * sum(shapes[d][0] * per for _, _, d, per in relations)
+        total, width = sum(n for n, _ in shapes.values()), max(w for _, w in shapes.values())
+        return int(edges * 8 * 6 + total * (4 * width + 40))
     counts = type_counts(spec.nodes)
     edges = 2 * (3 * spec.nodes + int(spec.nodes * spec.degree) // 2 + 2 * spec.nodes + counts["author"])
     total = sum(counts.values())
@@ -93,13 +105,88 @@ def _features(rng, classes: np.ndarray, num_classes: int, width: int, signal: fl
     return x
 
 
-def generate_mag(spec) -> Graph:
-    """The MAG-shaped graph of ``spec`` (a :class:`~gnnpart.data.synthetic.SyntheticSpec` with ``hetero=mag``)."""
+def parse_types(text: str, nodes: int) -> dict[str, tuple[int, int]]:
+    """``{name: (nodes, width)}`` of ``types=NAME:SHARE:WIDTH+...`` (in order; the first is the target)."""
+    out = {}
+    for item in filter(None, text.split("+")):
+        parts = item.split(":")
+        try:
+            name, share, width = parts[0], float(parts[1]), int(parts[2])
+            if len(parts) != 3 or not name or share <= 0 or width < 0 or name in out:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise DataError(f"synthetic `types` must be NAME:SHARE:WIDTH items joined by '+', each name once, share "
+                            f"> 0, width >= 0 (got '{item}')") from None
+        out[name] = (max(1, int(round(share * nodes))), width)
+    if not out:
+        raise DataError("synthetic `hetero=custom` needs `types` (NAME:SHARE:WIDTH+...)")
+    return out
+
+
+def parse_relations(text: str, names) -> list[tuple[str, str, str, int]]:
+    """``[(src, name, dst, K)]`` of ``relations=SRC-NAME-DST:K+...``."""
+    out = []
+    for item in filter(None, text.split("+")):
+        triple, _, k = item.partition(":")
+        ends = triple.split("-")
+        if len(ends) != 3 or not k.isdigit() or int(k) < 1:
+            raise DataError(f"synthetic `relations` must be SRC-NAME-DST:K items joined by '+', K >= 1 (got '{item}')")
+        for end in (ends[0], ends[2]):
+            if end not in names:
+                raise DataError(f"synthetic relation '{triple}' names the unknown node type '{end}' (types: "
+                                f"{', '.join(names)})")
+        out.append((ends[0], ends[1], ends[2], int(k)))
+    if not out:
+        raise DataError("synthetic `hetero=custom` needs `relations` (SRC-NAME-DST:K+...)")
+    return out
+
+
+def _check(spec) -> None:
     if spec.hetero not in KINDS:
         raise DataError(f"synthetic `hetero` must be one of {', '.join(KINDS)} (got '{spec.hetero}')")
     if spec.task != "multiclass" or spec.edge_features:
-        raise DataError("synthetic `hetero=mag` draws multi-class labels on papers, without edge features (got "
-                        f"task={spec.task}, edge_features={spec.edge_features})")
+        raise DataError(f"synthetic `hetero={spec.hetero}` draws multi-class labels on its target type, without edge "
+                        f"features (got task={spec.task}, edge_features={spec.edge_features})")
+
+
+def _finish(spec, rng, counts: dict, edges: dict, x: dict, classes: dict, target: str) -> Graph:
+    """Labels and splits on the target type, then the typed graph."""
+    n = counts[target]
+    perm = rng.permutation(n)
+    n_train, n_val = int(round(spec.train * n)), int(round(spec.val * n))
+    masks = {split: {target: np.zeros(n, dtype=bool)} for split in ("train", "val", "test")}
+    masks["train"][target][perm[:n_train]] = True
+    masks["val"][target][perm[n_train : n_train + n_val]] = True
+    masks["test"][target][perm[n_train + n_val :]] = True
+    return hetero_graph(counts, edges, x, {target: classes[target]}, masks, target, bool(spec.reverse),
+                        spec.to_spec())
+
+
+def generate_typed(spec) -> Graph:
+    """The typed graph of ``spec`` (a :class:`~gnnpart.data.synthetic.SyntheticSpec` with ``hetero``)."""
+    _check(spec)
+    if spec.hetero == "mag":
+        return generate_mag(spec)
+    shapes = parse_types(spec.types, spec.nodes)
+    relations = parse_relations(spec.relations, list(shapes))
+    rng = np.random.default_rng((_STREAM, spec.seed))
+    counts = {t: n for t, (n, _) in shapes.items()}
+    k = spec.classes
+    classes = {t: rng.integers(0, k, n, dtype=np.int64) for t, n in counts.items()}
+    pickers = {t: _Picker(rng, c, k) for t, c in classes.items()}
+    edges = {}
+    for src, name, dst, per in relations:
+        targets = np.repeat(np.arange(counts[dst], dtype=np.int64), per)
+        sources = pickers[src].pick(rng, classes[dst][targets], spec.homophily)
+        keep = sources != targets if src == dst else np.ones(len(targets), dtype=bool)
+        edges[(src, name, dst)] = (sources[keep], targets[keep])
+    x = {t: _features(rng, classes[t], k, width, spec.signal) for t, (_, width) in shapes.items() if width}
+    return _finish(spec, rng, counts, edges, x, classes, next(iter(shapes)))
+
+
+def generate_mag(spec) -> Graph:
+    """The MAG-shaped graph of ``spec`` (a :class:`~gnnpart.data.synthetic.SyntheticSpec` with ``hetero=mag``)."""
+    _check(spec)
     rng = np.random.default_rng((_STREAM, spec.seed))
     counts = type_counts(spec.nodes)
     k = spec.classes
@@ -126,11 +213,4 @@ def generate_mag(spec) -> Graph:
     edges[("paper", "cites", "paper")] = (s[~loops], d[~loops])
     x = {"paper": _features(rng, classes["paper"], k, spec.features, spec.signal),
          "author": _features(rng, classes["author"], k, max(1, spec.features // 2), spec.signal / 2)}
-    perm = rng.permutation(n)
-    n_train, n_val = int(round(spec.train * n)), int(round(spec.val * n))
-    masks = {split: {"paper": np.zeros(n, dtype=bool)} for split in ("train", "val", "test")}
-    masks["train"]["paper"][perm[:n_train]] = True
-    masks["val"]["paper"][perm[n_train : n_train + n_val]] = True
-    masks["test"]["paper"][perm[n_train + n_val :]] = True
-    return hetero_graph(counts, edges, x, {"paper": classes["paper"]}, masks, "paper", bool(spec.reverse),
-                        spec.to_spec())
+    return _finish(spec, rng, counts, edges, x, classes, "paper")

@@ -227,3 +227,25 @@ def test_typed_graph_directories_keep_the_types(tmp_path):
                        tmp_path / "p")
     assert proc.returncode != 0 and "'ptscotch' does not carry node and edge types yet" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "p").exists()
+
+
+def test_synthetic_custom_types_and_relations():
+    spec = ("synthetic:hetero=custom,nodes=500,classes=3,types=user:1:16+item:2:8+tag:0.1:0,"
+            "relations=user-buys-item:3+item-has-tag:2+user-follows-user:4")
+    g = load(spec)
+    assert g.types.node_types == ("user", "item", "tag") and g.types.widths == (16, 8, 0)
+    assert g.types.targets == ("user",) and np.bincount(g.node_type).tolist() == [500, 1000, 50]
+    assert [r[1] for r in g.types.relations] == ["buys", "has", "follows", "rev_buys", "rev_has"]
+    src, dst = g.edges()
+    per_item = np.bincount(dst[g.edge_type == 0] - 500, minlength=1000)  # K = 3 in-edges per item, repeats merged
+    assert per_item.max() == 3 and per_item.sum() > 0.95 * 3000
+    assert set(np.unique(src[g.edge_type == 1])) <= set(range(500, 1500))  # items -> tags
+    assert load(spec).num_edges == g.num_edges  # the seed decides
+    for bad, match in (("synthetic:hetero=custom,types=user:1:16", r"needs `relations`"),
+                       ("synthetic:hetero=custom,types=user:1:16,relations=user-x-item:2",
+                        r"relation 'user-x-item' names the unknown node type 'item'"),
+                       ("synthetic:hetero=custom,types=user:0:16,relations=user-x-user:2",
+                        r"`types` must be NAME:SHARE:WIDTH items"),
+                       ("synthetic:types=a:1:2,relations=a-r-a:1", r"`hetero` must be custom when `types`")):
+        with pytest.raises(DataError, match=match):
+            load(bad)
