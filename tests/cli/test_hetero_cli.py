@@ -41,6 +41,19 @@ def test_rgcn_trains_checkpoints_and_predicts_per_type(tmp_path):
     assert proc.returncode != 0 and "--node-type must be one of paper, author, institution, field" in proc.stderr
 
 
+def test_halo_policies_apply_to_typed_graphs_unchanged(tmp_path):
+    proc = gnnpart_cli("partition", SPEC, "-k", "2", "--out", tmp_path / "p")
+    assert proc.returncode == 0, proc.stderr
+    ratios = {}
+    for halo in ("exact", "fp16"):
+        proc = gnnpart_cli("train", tmp_path / "p", "--model", "rgcn", "--hidden", "16", "--epochs", "2", "--halo",
+                           halo, "-n", "2", timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("halo traffic")][0]
+        ratios[halo] = float(line.split("MiB per epoch, ")[1].split("x exact")[0])
+    assert ratios["exact"] == 1.0 and 0.45 < ratios["fp16"] < 0.55  # rows cross at half the bytes
+
+
 def test_rgcn_on_an_untyped_partition_is_refused(tmp_path):
     graph = load("synthetic:nodes=500,features=8,classes=3")
     from gnnpart import partition_graph

@@ -37,10 +37,18 @@ def test_layer_equals_pyg_rgcnconv(one_rank, bases):
     ref = RGCNConv(12, 8, graph.types.num_relations, num_bases=bases)
     ref.load_state_dict(conv.state_dict())  # the same parameter names and shapes
     halo_layers(torch.nn.ModuleList([conv]))
-    x = torch.randn(graph.num_nodes, 12)
+    x = torch.randn(graph.num_nodes, 12, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
     edge_index, edge_type = pyg_edges(graph)
-    got, want = conv(x, rank.graph), ref(x, edge_index, edge_type)
+    got, want = conv(x, rank.graph), ref(x_ref, edge_index, edge_type)
     assert (got - want).abs().max().item() <= 1e-5 * max(1.0, want.abs().max().item())
+    # backward too (each relation's mean is recomputed there, not kept): the same gradients as PyG's
+    probe = torch.randn_like(want)
+    (got * probe).sum().backward()
+    (want * probe).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-5)
+    for name, p in conv.named_parameters():
+        torch.testing.assert_close(p.grad, dict(ref.named_parameters())[name].grad, rtol=1e-4, atol=1e-5)
 
 
 def test_model_equals_pyg_rgcnconv_stack(one_rank):
