@@ -18,7 +18,7 @@ from torch_geometric.nn import HeteroConv, SAGEConv
 
 from gnnpart.comm import Communicator
 from gnnpart.nn import HaloLayer, HashDropout
-from gnnpart.nn.rgcn import TypedInput
+from gnnpart.nn.rgcn import TypedInput, TypedStack
 from gnnpart.nn.typed_view import inner_output, typed_inputs
 from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
@@ -42,21 +42,15 @@ class HeteroLayer(HaloLayer):
         return inner_output(graph, self.conv(x_dict, edge_index_dict), self.out_channels)
 
 
-class HeteroSAGE(nn.Module):
+class HeteroSAGE(TypedStack):
+    """The typed input, then the layers, ReLU and dropout between them (TypedStack's forward)."""
+
     def __init__(self, graph, hidden: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5):
         super().__init__()
         self.input = TypedInput(graph, hidden)
         outs = [hidden] * (num_layers - 1) + [out_channels]
-        self.layers = nn.ModuleList(HeteroLayer(graph.types.relations, hidden, o) for o in outs)
+        self.convs = nn.ModuleList(HeteroLayer(graph.types.relations, hidden, o) for o in outs)
         self.drop = HashDropout(dropout)
-
-    def forward(self, x, graph):
-        h = self.input(x, graph)
-        for i, layer in enumerate(self.layers):
-            h = layer(h, graph)
-            if i < len(self.layers) - 1:
-                h = self.drop.after_relu(h, graph, stream=i + 1)
-        return h
 
 
 def main(part_dir: str, epochs: str = "30") -> None:

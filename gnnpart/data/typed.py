@@ -19,6 +19,7 @@ import numpy as np
 from gnnpart.errors import DataError
 
 Relation = tuple[str, str, str]
+_CHUNK_EDGES = 1 << 22  # edges checked against their relation's types at a time
 
 
 def relation_name(relation: Relation) -> str:
@@ -156,15 +157,17 @@ def check_typed(types: GraphTypes, node_type: np.ndarray, edge_type: np.ndarray,
         t = int(np.argmax(types.widths))
         raise DataError(f"node type '{types.node_types[t]}' has {widest} features, but `x` has only {num_features} "
                         "columns: x must be as wide as the widest type")
-    if e:
-        ends = types.relation_ends()
-        dst = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-        for side, nodes, col in (("source", indices, 0), ("destination", dst, 1)):
-            wrong = node_type[nodes] != ends[edge_type, col]
+    ends = types.relation_ends()
+    for start in range(0, e, _CHUNK_EDGES):  # in blocks of edges: a mapped graph is checked in bounded memory
+        stop = min(start + _CHUNK_EDGES, e)
+        kinds = np.asarray(edge_type[start:stop])
+        dst = np.searchsorted(indptr, np.arange(start, stop, dtype=np.int64), side="right") - 1
+        for side, nodes, col in (("source", np.asarray(indices[start:stop]), 0), ("destination", dst, 1)):
+            wrong = node_type[nodes] != ends[kinds, col]
             if wrong.any():
                 at = int(np.argmax(wrong))
-                rel = types.relations[edge_type[at]]
-                raise DataError(f"edge {at} of relation {rel} has the {side} node {int(nodes[at])} of type "
+                rel = types.relations[kinds[at]]
+                raise DataError(f"edge {start + at} of relation {rel} has the {side} node {int(nodes[at])} of type "
                                 f"'{types.node_types[node_type[nodes[at]]]}', not '{rel[0 if col == 0 else 2]}'")
     off_target = labelled & ~np.isin(node_type, types.target_ids())
     if off_target.any():

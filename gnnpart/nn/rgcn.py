@@ -210,7 +210,32 @@ class DistRGCNConv(HaloLayer):
                 + (f", num_bases={self.num_bases}" if self.num_bases is not None else ""))
 
 
-class RGCN(nn.Module):
+class TypedStack(nn.Module):
+    """A typed graph's model of three parts, set by a subclass: ``input`` (:class:`TypedInput`), ``convs`` (halo
+    layers) and ``drop`` (:class:`~gnnpart.nn.HashDropout`, after a ReLU between layers; none after the last)."""
+
+    def forward(self, x: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
+        """Map this rank's features ``x`` (``[I, F]``) to ``[I, out_channels]``."""
+        return self._run(x, graph, None)
+
+    def embed(self, x: torch.Tensor, graph: LocalGraph, layer: int) -> torch.Tensor:
+        """The representation after layer ``layer`` (``0 .. len(convs) - 1``; after the last, the output)."""
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < len(self.convs):
+            raise ValueError(f"`layer` must be in [0, {len(self.convs)}) (got {layer!r})")
+        return self._run(x, graph, layer)
+
+    def _run(self, x, graph, stop_after):
+        h = self.input(x, graph)
+        for i, conv in enumerate(self.convs):
+            h = conv(h, graph)
+            if i < len(self.convs) - 1:
+                h = self.drop.after_relu(h, graph, stream=i + 1)
+            if i == stop_after:
+                break
+        return h
+
+
+class RGCN(TypedStack):
     r"""R-GCN over a typed graph: :class:`TypedInput` to ``hidden_channels``, then ``num_layers``
     :class:`DistRGCNConv` layers, ReLU and dropout between them.
 
@@ -255,26 +280,6 @@ class RGCN(nn.Module):
         self.input.reset_parameters()
         for conv in self.convs:
             conv.reset_parameters()
-
-    def forward(self, x: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
-        """Map this rank's features ``x`` (``[I, F]``) to ``[I, out_channels]``."""
-        return self._run(x, graph, None)
-
-    def embed(self, x: torch.Tensor, graph: LocalGraph, layer: int) -> torch.Tensor:
-        """The representation after layer ``layer`` (``0 .. num_layers - 1``; after the last, the output)."""
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.num_layers:
-            raise ValueError(f"`layer` must be in [0, {self.num_layers}) (got {layer!r})")
-        return self._run(x, graph, layer)
-
-    def _run(self, x, graph, stop_after):
-        h = self.input(x, graph)
-        for i, conv in enumerate(self.convs):
-            h = conv(h, graph)
-            if i < self.num_layers - 1:
-                h = self.drop.after_relu(h, graph, stream=i + 1)
-            if i == stop_after:
-                break
-        return h
 
     def extra_repr(self) -> str:
         return f"hidden={self.hidden_channels}, num_layers={self.num_layers}, out={self.out_channels}"

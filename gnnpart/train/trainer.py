@@ -330,10 +330,11 @@ class Trainer:
         Args:
             directory (str | Path): the checkpoint folder (made if missing).
         """
-        state = self.state_dict() if self.embedding_shards else None  # collective with sharded embeddings
+        # every rank gathers with sharded embeddings (collective); else rank 0 alone
+        state = self.state_dict() if self.embedding_shards or self.comm.rank == 0 else None
         if self.comm.rank == 0:
             self.progress.enter("writing the checkpoint")
-            path = save_checkpoint(directory, state if state is not None else self.state_dict())
+            path = save_checkpoint(directory, state)
             log.info("checkpoint at epoch %d: %s", self.epoch, path)
         self.progress.enter("checkpoint barrier")
         self.comm.barrier()

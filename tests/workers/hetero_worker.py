@@ -17,24 +17,12 @@ from torch import nn
 from gnnpart.comm import Communicator
 from gnnpart.nn import HaloConv, HashDropout
 from gnnpart.nn.embedding import ShardedEmbedding
-from gnnpart.nn.rgcn import RGCN, TypedInput
+from gnnpart.nn.rgcn import RGCN, TypedInput, TypedStack
 from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
 
 
-class Stack(nn.Module):
-    """``input`` (TypedInput), then ``convs`` with ReLU and ``drop`` (HashDropout) between them."""
-
-    def forward(self, x, graph):
-        h = self.input(x, graph)
-        for i, conv in enumerate(self.convs):
-            h = conv(h, graph)
-            if i < len(self.convs) - 1:
-                h = self.drop.after_relu(h, graph, stream=i + 1)
-        return h
-
-
-class RelationalNet(Stack):
+class RelationalNet(TypedStack):
     """TypedInput, then PyG relational convs wrapped in HaloConv(edge_type=True), ReLU and dropout between."""
 
     def __init__(self, graph, kind: str, hidden: int, layers: int, out: int, dropout: float):
@@ -52,7 +40,7 @@ class RelationalNet(Stack):
         self.drop = HashDropout(dropout)
 
 
-class HGTNet(Stack):
+class HGTNet(TypedStack):
     """TypedInput, then PyG's HGTConv over the typed local graph (gnnpart.nn.typed_view), in HaloLayers."""
 
     def __init__(self, graph, hidden: int, layers: int, out: int, dropout: float):
