@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -27,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gnnpart.processes import pid_alive
+
+log = logging.getLogger("gnnpart.atomic")
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -54,7 +57,7 @@ def terminate_on_signals():
             signal.signal(s, h)
 
 
-def _leftovers(out: Path, kind: str):
+def leftovers(out: Path, kind: str):
     """``(path, pid)`` of the ``.NAME.kind-PID-*`` folders beside ``out``."""
     pattern = re.compile(rf"^\.{re.escape(out.name)}\.{kind}-(\d+)-")
     parent = out.absolute().parent
@@ -70,16 +73,19 @@ def recover(out) -> None:
     """Repair what a run that died left beside ``out``: put back a directory renamed aside by an interrupted
     fallback swap, and delete the temporaries of dead runs."""
     out = Path(out)
-    for old, pid in _leftovers(out, "old"):
+    for old, pid in leftovers(out, "old"):
         if pid_alive(pid) and pid != os.getpid():
             continue
         previous = old / "previous"
         if not out.exists() and previous.is_dir():
             os.rename(previous, out)
         shutil.rmtree(old, ignore_errors=True)
-    for tmp, pid in _leftovers(out, "tmp"):
+    for tmp, pid in leftovers(out, "tmp"):
         if not pid_alive(pid) or pid == os.getpid():
             shutil.rmtree(tmp, ignore_errors=True)
+            if pid != os.getpid():
+                log.warning("removed %s, the temporary of a run to %s that ended without cleaning up (process %d "
+                            "is gone)", tmp, out, pid)
 
 
 PARTITION = ("gnnpart-partition", "partition directory")

@@ -31,3 +31,18 @@ class ResourceError(GnnpartError, ValueError):
 
 class ConfigError(GnnpartError, ValueError):
     """An option cannot be honoured here (no GPU for ``--device cuda``, an MPI that is not CUDA-aware, ...)."""
+
+
+class AgreedFailure(GnnpartError):
+    """A failure that every rank of a job raises alike, after the ranks agreed on it (each said whether its step
+    failed): rank 0 reports it once, and every rank ends with exit status 1 through ``MPI_Finalize``, not
+    ``MPI_Abort`` (which under MPICH leaves a segment in ``/dev/shm``)."""
+
+
+class SameOnEveryRank(AgreedFailure):
+    """Every rank's step failed with the same error (a check that only a rank can make, made alike by all of
+    them): reported once, as that error (:attr:`error`), in the words one process would use."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error

@@ -62,3 +62,18 @@ def require_memory(nbytes: float, what: str, hint: str = "") -> None:
     if nbytes > available:
         raise ResourceError(f"{what} needs about {format_bytes(nbytes)}, more than the {format_bytes(available)} of "
                             f"memory available{'; ' + hint if hint else ''}")
+
+
+THREADS_PER_CPU = 16
+"""At most this many threads per CPU a process may use (:func:`check_threads`): more only thrash, and a pool of
+100,000 threads took minutes to start and would not end on SIGTERM."""
+
+
+def check_threads(threads: int, name: str = "`threads`") -> int:
+    """``threads``, if it is at most :data:`THREADS_PER_CPU` times the CPUs this process may use; else
+    ``ValueError`` naming ``name`` (the argument or flag), the bound and the value."""
+    bound = THREADS_PER_CPU * len(allowed_cpus())
+    if threads > bound:
+        raise ValueError(f"{name} must be at most {bound} ({THREADS_PER_CPU} per CPU this process may use, "
+                         f"{len(allowed_cpus())}) (got {threads})")
+    return threads

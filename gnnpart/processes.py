@@ -60,3 +60,37 @@ def abort_job(line: str, abort, grace: float = ABORT_GRACE_S) -> None:
     os.write(2, (line + "\n").encode())
     time.sleep(grace)
     abort(1)
+
+
+# ------------------------------------------------------------------------------------------ MPICH's segment
+MPICH_SEGMENT = "/dev/shm/mpich_shm_"
+"""The prefix of the shared-memory file MPICH's ``MPI_Init`` makes for the ranks of a host."""
+
+
+def release_shared_segments(comm) -> list[str]:
+    """Remove the name of MPICH's shared-memory segment once every rank has attached it (collective over ``comm``,
+    the job's world: a barrier first); returns the paths removed.
+
+    MPICH unlinks the file at ``MPI_Finalize`` only, so a job that ends otherwise (``MPI_Abort``, a rank killed, a
+    node's ranks killed by ``scancel``) left a 2 MiB file in ``/dev/shm`` per host. After the barrier no rank opens
+    it by name again; the memory itself stays mapped, and goes when the last rank of the host exits, however it
+    ends. Only MPICH's segment is touched: Open MPI attaches its peers' segments lazily, by name, and cleans them up
+    itself.
+    """
+    comm.Barrier()
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            paths = {line.split(None, 5)[5].strip() for line in fh if MPICH_SEGMENT in line
+                     and len(line.split(None, 5)) == 6}
+    except OSError:
+        return []
+    removed = []
+    for path in sorted(p for p in paths if p.startswith(MPICH_SEGMENT) and not p.endswith("(deleted)")):
+        try:
+            os.unlink(path)
+            removed.append(path)
+        except FileNotFoundError:
+            pass  # another rank of the host removed it first
+        except OSError:
+            pass  # not ours to remove: MPICH's own finalize tries again
+    return removed

@@ -31,6 +31,36 @@ def pytest_configure(config):
             raise pytest.UsageError("GNNPART_REQUIRE_CUDA=1 but torch sees no CUDA device: the CUDA tests would skip")
 
 
+def mpich_segments() -> set[str]:
+    """MPICH's shared-memory segments (``/dev/shm/mpich_shm_*``) that no live process maps (``MPI_Abort`` leaves
+    one behind; this process's own MPI, started by a test that runs a command in-process, maps its own)."""
+    shm = Path("/dev/shm")
+    names = {p.name for p in shm.glob("mpich_shm_*")} if shm.is_dir() else set()
+    if not names:
+        return names
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            text = maps.read_text(errors="replace")
+        except OSError:
+            continue
+        names = {n for n in names if n not in text}
+    return names
+
+
+@pytest.fixture(autouse=True)
+def no_shared_memory_left():
+    """Every test: a job it ran, failed or not, leaves no MPICH segment in /dev/shm (gnnpart's launcher removes
+    what an aborted job leaves; a job every rank knows failed ends without aborting). A test that leaves one
+    fails (the segment is removed, so that the next test is judged alone)."""
+    before = mpich_segments()
+    yield
+    left = sorted(mpich_segments() - before)
+    for name in left:
+        Path("/dev/shm", name).unlink(missing_ok=True)
+    if left:
+        pytest.fail(f"the test left {len(left)} MPICH segment(s) in /dev/shm: {', '.join(left)}")
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The datasets folder (GNNPART_DATA, else ../shared/datasets).

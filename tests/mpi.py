@@ -15,9 +15,16 @@ ROOT = Path(__file__).parent.parent
 
 def run_mpi(n: int, worker: str, *args: str, timeout: float = 240, expect_ok: bool = True) -> subprocess.CompletedProcess:
     """Run ``tests/workers/<worker>`` on ``n`` ranks; on failure, fail with every rank's output."""
+    from tests.conftest import mpich_segments
+
     cmd = mpiexec_command(n, [str(WORKERS / worker), *map(str, args)])
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    before = mpich_segments()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    finally:  # the harness is these workers' launcher: it removes what an aborting worker leaves, as gnnpart's does
+        for name in mpich_segments() - before:
+            Path("/dev/shm", name).unlink(missing_ok=True)
     if expect_ok and proc.returncode != 0:
         raise AssertionError(f"{worker} on {n} ranks exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc

@@ -89,4 +89,10 @@ def load_checkpoint(directory) -> dict:
     if not isinstance(state, dict) or any(key not in state for key in required):
         missing = [key for key in required if not isinstance(state, dict) or key not in state]
         raise ValueError(f"{path} is not a valid gnnpart checkpoint (it lacks {', '.join(missing)})")
+    sizes = state.get("shards", {})
+    if not isinstance(sizes, dict) or not all(
+            isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(n, int) and n >= 0 for n in v)
+            for v in sizes.values()):
+        raise ValueError(f"{path} is not a valid gnnpart checkpoint (`shards` must map each sharded embedding to "
+                         "[rows, width])")
     return state

@@ -45,25 +45,19 @@ def report(meta: dict, out: str, seconds: float) -> str:
 
 def run_in_slices(command: str, work, out: str, flags: dict) -> int:
     """One rank of a job writing a graph directory in slices (``generate -n``, ``convert -n``): ``work(comm)``
-    (mpi4py) returns ``meta.json``; rank 0 prints :func:`report`. A failure the ranks agreed on is raised by rank 0
-    alone (its one line names every failing rank; the others stop quietly), any other error ends the job."""
+    (mpi4py) returns ``meta.json``; rank 0 prints :func:`report`. A failure the ranks agreed on
+    (:class:`~gnnpart.data.sliced.SlicesFailed`) is reported once, by rank 0, naming every failing rank, and the
+    job ends cleanly (:func:`~gnnpart.cli.rank_job.run_rank`); any other error ends the job at once."""
     from gnnpart.atomic import terminate_on_signals
     from gnnpart.cli.rank_job import run_rank
-    from gnnpart.data.sliced import SlicesFailed
 
     start = time.perf_counter()
 
     def rank(comm):
         if comm.rank:
             logging.getLogger("gnnpart").setLevel(logging.WARNING)
-        try:
-            with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes its folder
-                meta = work(comm.comm)
-        except SlicesFailed:
-            if comm.rank == 0:
-                raise
-            comm.comm.Barrier()  # rank 0 reports and ends the job
-            return
+        with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes its folder
+            meta = work(comm.comm)
         if comm.rank == 0:
             print(report(meta, out, time.perf_counter() - start))
 
@@ -71,8 +65,6 @@ def run_in_slices(command: str, work, out: str, flags: dict) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    import os
-
     from gnnpart.atomic import check_output_dir, terminate_on_signals
     from gnnpart.cli.launcher import job_size, refuse_srun_without_mpi
     from gnnpart.data.convert import convert
@@ -98,11 +90,10 @@ def run_convert(args: argparse.Namespace) -> int:
             config.dataset, config.out, config.root, config.overwrite, comm), config.out, flags_of(ConvertConfig))
     check_output_dir(config.out, config.overwrite, KIND)  # fail before the slow steps
     if config.nprocs is not None and config.nprocs > 1:
-        from gnnpart.cli.launcher import mpiexec_command, run_job
+        from gnnpart.cli.launcher import launch_job
         from gnnpart.cli.rank_job import strip_nprocs
 
-        cmd = mpiexec_command(config.nprocs, ["-m", "gnnpart", *strip_nprocs(list(args.argv))])
-        return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))
+        return launch_job(config.nprocs, ["-m", "gnnpart", *strip_nprocs(list(args.argv))], outputs=[config.out])
     with terminate_on_signals():
         log.info("converting %s to %s", config.dataset, config.out)
         meta = (convert_sliced(config.dataset, config.out, config.root, config.overwrite) if sliced else

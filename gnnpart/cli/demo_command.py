@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
 import time
 
@@ -29,7 +28,7 @@ def add_parser(sub) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     from gnnpart.cli import partition_command as partition_cmd
-    from gnnpart.cli.launcher import mpiexec_command
+    from gnnpart.cli.launcher import launch_job
 
     # before partitioning: no GPU for --device cuda is one line, not a failed job
     Placement(args.device, args.transport).check_available()
@@ -39,9 +38,8 @@ def run_cli(args: argparse.Namespace) -> int:
         partition_cmd.run(partition_cmd.PartitionConfig(dataset=args.dataset, num_parts=args.parts, out=out, overwrite=True))
         print(f"partitioned {args.dataset} into {args.parts} parts in {time.perf_counter() - start:.1f} s; "
               f"training on {args.parts} ranks", flush=True)
-        cmd = mpiexec_command(args.parts, ["-m", "gnnpart", "train", out, "--model", args.model, "--hidden", "64",
-                                           "--epochs", str(args.epochs), "--eval-every", "10", "--threads", "1",
-                                           "--device", args.device, "--transport", args.transport])
-        code = subprocess.run(cmd).returncode
+        code = launch_job(args.parts, ["-m", "gnnpart", "train", out, "--model", args.model, "--hidden", "64",
+                                       "--epochs", str(args.epochs), "--eval-every", "10", "--threads", "1",
+                                       "--device", args.device, "--transport", args.transport])
     print(f"demo finished in {time.perf_counter() - start:.1f} s", flush=True)
     return code

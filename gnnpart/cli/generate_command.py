@@ -71,10 +71,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def _launch(config: GenerateConfig, argv: list[str]) -> int:
     """Start the ranks under mpiexec, after the checks that need no rank."""
-    import os
-
-    from gnnpart.cli.launcher import mpiexec_command, run_job
+    from gnnpart.cli.launcher import launch_job
     from gnnpart.cli.rank_job import strip_nprocs
 
-    cmd = mpiexec_command(config.nprocs, ["-m", "gnnpart", *strip_nprocs(argv)])
-    return run_job(cmd, dict(os.environ, GNNPART_LAUNCHED="1"))
+    return launch_job(config.nprocs, ["-m", "gnnpart", *strip_nprocs(argv)], outputs=[config.out])

@@ -116,7 +116,7 @@ def find_mpiexec() -> str:
     as pip's mpich, is the one its mpi4py loads), else ``mpiexec`` (or ``mpirun``) on the PATH."""
     override = os.environ.get("GNNPART_MPIEXEC")
     if override:
-        return override
+        return checked_program(override, "GNNPART_MPIEXEC")
     beside = Path(sysconfig.get_path("scripts")) / "mpiexec"
     if beside.exists():
         return str(beside)
@@ -124,6 +124,18 @@ def find_mpiexec() -> str:
     if found:
         return found
     raise FileNotFoundError("no mpiexec found: install an MPI (`pip install mpich`, or Open MPI) or set GNNPART_MPIEXEC")
+
+
+def checked_program(path: str, variable: str) -> str:
+    """``path`` (from the environment variable ``variable``), resolved on the PATH when it is a bare name, if it is
+    an executable file; else ``ConfigError`` in one line naming the variable and the path."""
+    from gnnpart.errors import ConfigError
+
+    found = shutil.which(path)
+    if found is None:
+        why = "is not executable" if os.path.exists(path) else "does not exist"
+        raise ConfigError(f"{variable} names {path}, which {why}: set it to an mpiexec (or unset it)")
+    return found
 
 
 def mpiexec_library(exe: str) -> str:
@@ -143,7 +155,17 @@ def open_mpi_launcher(what: str, install: str) -> str:
     finds when it is Open MPI's; ``ConfigError`` in one line, saying what to ``install``, otherwise."""
     from gnnpart.errors import ConfigError
 
-    found = os.environ.get("GNNPART_OPENMPI_MPIEXEC") or shutil.which("mpirun.openmpi")
+    override = os.environ.get("GNNPART_OPENMPI_MPIEXEC")
+    if override:
+        found = checked_program(override, "GNNPART_OPENMPI_MPIEXEC")
+        library = mpiexec_library(found)
+        if library != "Open MPI":  # each rank would start as a job of its own and partition alone
+            kind = "not Open MPI's" if library == "unknown" else f"{library}'s"
+            raise ConfigError(f"GNNPART_OPENMPI_MPIEXEC names {found}, which is {kind} launcher: {what} runs on "
+                              "Open MPI, and another MPI's mpiexec starts each rank as a job of its own; set it to "
+                              "Open MPI's mpirun (mpirun.openmpi)")
+        return found
+    found = shutil.which("mpirun.openmpi")
     if found:
         return found
     try:
@@ -168,6 +190,72 @@ def mpiexec_command(nprocs: int, argv: list[str], mpiexec: str | None = None) ->
             flags.append("--allow-run-as-root")
     # python -m mpi4py aborts the whole job when any rank dies of an unhandled exception.
     return [exe, *flags, "-n", str(nprocs), sys.executable, "-m", "mpi4py", *argv]
+
+
+JOB_SIZE = "GNNPART_JOB_SIZE"
+"""The rank count a launcher asked for: a rank of a world of another size refuses to run (:func:`check_world`)."""
+
+
+def launch_job(nprocs: int, argv: list[str], mpiexec: str | None = None, env: dict | None = None,
+               outputs=()) -> int:
+    """Run ``python -m mpi4py ARGV`` on ``nprocs`` ranks (:func:`mpiexec_command`, :func:`run_job`); the ranks learn
+    the size asked for (:func:`check_world`), and when the job failed or was stopped, the temporaries of its dead
+    ranks beside each output in ``outputs`` are removed (:func:`remove_temporaries`, one line each).
+
+    Args:
+        nprocs (int): ranks to start.
+        argv (list[str]): what each rank runs after ``python -m mpi4py``.
+        mpiexec (str, optional): the launcher (default :func:`find_mpiexec`).
+        env (dict, optional): the ranks' environment (default this process's).
+        outputs: directories the job writes atomically.
+
+    Returns:
+        the job's exit status (``128 + signal`` when a signal stopped it).
+    """
+    cmd = mpiexec_command(nprocs, argv, mpiexec)
+    code = 1
+    try:
+        code = run_job(cmd, dict(os.environ if env is None else env, **{JOB_SIZE: str(nprocs)}))
+    finally:
+        if code:
+            remove_temporaries(outputs)
+    return code
+
+
+def remove_temporaries(outputs, wait_s: float = 10.0) -> None:
+    """After a job that failed or was stopped: remove the temporaries its ranks left beside each output
+    (:func:`gnnpart.atomic.recover`), once the ranks that made them have ended (``mpiexec`` may return while its
+    ranks still die; each is waited for up to ``wait_s`` seconds in all, else its temporary is left to the next
+    run)."""
+    from gnnpart.atomic import leftovers, recover
+
+    deadline = time.monotonic() + wait_s
+    for out in outputs:
+        out = Path(out)
+        while time.monotonic() < deadline and any(pid_alive(pid) for _, pid in leftovers(out, "tmp")):
+            time.sleep(0.05)
+        recover(out)
+
+
+def check_world(size: int) -> str | None:
+    """In a rank started by :func:`launch_job`: the one-line refusal when its MPI world (``size`` ranks) is not the
+    job asked for (an ``mpiexec`` of another MPI than mpi4py's starts each rank as a world of its own), else
+    None."""
+    asked = os.environ.get(JOB_SIZE, "")
+    if not asked.isdigit() or int(asked) == size:
+        return None
+    return (f"the ranks did not form one job of {asked}: this one sees a world of {size} (the mpiexec that started "
+            f"them belongs to another MPI than the one mpi4py loads: {mpi_library()}); use that MPI's mpiexec, or "
+            "set GNNPART_MPIEXEC")
+
+
+def launcher_rank() -> int | None:
+    """This process's rank as its launcher numbered it (``PMI_RANK``, ``OMPI_COMM_WORLD_RANK``, ``SLURM_PROCID``),
+    whatever MPI sees; None outside a launch."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return None
 
 
 LAUNCHER_PID = "GNNPART_LAUNCHER_PID"

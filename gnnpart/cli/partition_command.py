@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gnnpart.cli.inspect_command import format_summary
 from gnnpart.cli.option_fields import add_options, build_config, flags_of, option
+from gnnpart.limits import check_threads
 
 log = logging.getLogger("gnnpart.cli")
 
@@ -61,6 +62,8 @@ def config_from_args(args: argparse.Namespace) -> PartitionConfig:
         raise ValueError(f"--num-parts must be an integer >= 1 (got {config.num_parts})")
     if config.threads is not None and config.threads < 1:
         raise ValueError(f"--threads must be >= 1 (got {config.threads})")
+    if config.threads is not None:
+        check_threads(config.threads, "--threads")
     if config.nprocs is not None and config.nprocs < 1:
         raise ValueError(f"--nprocs must be >= 1 (got {config.nprocs})")
     if config.max_memory is not None and not 0 < config.max_memory < float("inf"):
@@ -143,15 +146,15 @@ def run_cli(args: argparse.Namespace) -> int:
     return 0
 
 
-def refuse_typed_dir(config: PartitionConfig) -> None:
-    """``--method ptscotch`` of a typed graph directory, refused before any rank starts (a typed dataset of another
-    kind is refused by the ranks, which load it)."""
-    from gnnpart.data.graph_dir import is_graph_dir, read_graph_meta
-    from gnnpart.data.loading import _resolve, default_root
+def check_dataset(config: PartitionConfig) -> None:
+    """What the launcher checks of DATASET before any rank starts: that it names a dataset (a path that exists, a
+    known name, a valid spec; :func:`~gnnpart.data.loading.locate`) and, for ``--method ptscotch``, that it is not
+    a typed graph."""
+    from gnnpart.data.loading import locate
     from gnnpart.partition.graph_slice import TYPED_REFUSAL
 
-    path = _resolve(config.dataset, Path(config.root) if config.root else default_root())
-    if is_graph_dir(path) and read_graph_meta(path).get("node_types"):
+    found = locate(config.dataset, config.root)
+    if config.method == "ptscotch" and found.typed:
         raise ValueError(TYPED_REFUSAL)
 
 
@@ -162,10 +165,11 @@ def _launch(config: PartitionConfig, argv: list[str]) -> int:
     from gnnpart.cli.rank_job import strip_nprocs
     from gnnpart.partition.assign import parse_balance
     from gnnpart.atomic import check_output_dir
-    from gnnpart.cli.launcher import mpiexec_command, run_job
+    from gnnpart.cli.launcher import launch_job
 
     parse_balance(config.balance, config.method)
-    env = dict(os.environ, GNNPART_LAUNCHED="1")
+    check_dataset(config)
+    env = dict(os.environ)
     mpiexec = None
     if config.method == "kaminpar":  # refused here, before any rank starts
         from gnnpart.partition.kaminpar import require_kaminpar
@@ -175,31 +179,22 @@ def _launch(config: PartitionConfig, argv: list[str]) -> int:
         from gnnpart.cli.launcher import open_mpi_launcher
         from gnnpart.partition.ptscotch import INSTALL_HINT, MPI_SONAME, require_installed
 
-        refuse_typed_dir(config)
         require_installed()
         mpiexec = open_mpi_launcher("`method` ptscotch (PT-Scotch links Open MPI)", INSTALL_HINT)
         env["MPI4PY_LIBMPI"] = MPI_SONAME  # the Open MPI library PT-Scotch links, whatever mpi4py loads otherwise
     check_output_dir(config.out, config.overwrite)
-    cmd = mpiexec_command(config.nprocs or 1, ["-m", "gnnpart", *strip_nprocs(argv)], mpiexec)
-    return run_job(cmd, env)
+    return launch_job(config.nprocs or 1, ["-m", "gnnpart", *strip_nprocs(argv)], mpiexec, env, outputs=[config.out])
 
 
 def _writer_rank(config: PartitionConfig, comm) -> None:
-    """One writer of a parallel partitioning: rank 0 reports; an error the writers agreed on is raised by rank 0
-    alone (the others stop quietly), any other error ends the job."""
+    """One writer of a parallel partitioning: rank 0 reports (an error the writers agreed on,
+    :class:`~gnnpart.partition.parallel.WritersFailed`, too: :func:`~gnnpart.cli.rank_job.run_rank`)."""
     from gnnpart.atomic import terminate_on_signals
-    from gnnpart.partition.parallel import WritersFailed
 
     rank = comm.Get_rank()
     if rank:
         logging.getLogger("gnnpart").setLevel(logging.WARNING)
-    try:
-        with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes the temporary folder
-            meta = run(config, comm)
-    except WritersFailed:
-        if rank == 0:
-            raise
-        comm.Barrier()  # rank 0 reports and ends the job
-        return
+    with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes the temporary folder
+        meta = run(config, comm)
     if rank == 0:
         print(format_summary(meta, config.out), flush=True)

@@ -12,6 +12,7 @@ from gnnpart.cli.train_command import AGGREGATE_HELP
 from gnnpart.comm.sum_plan import AGGREGATE_AT
 from gnnpart.comm.transport_choice import TRANSPORTS
 from gnnpart.infer.row_file import check_output
+from gnnpart.limits import check_threads
 from gnnpart.nn.names import JK_MODES, MODELS, NORMS
 from gnnpart.rank.device import DEVICES, Placement
 
@@ -74,6 +75,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[PredictConfig, Placement
         raise ValueError("--probabilities applies to the model's outputs, not to --embeddings: give one of them")
     if cfg.threads < 0:
         raise ValueError(f"--threads must be >= 0 (got {cfg.threads})")
+    check_threads(cfg.threads, "--threads")
     check_output(cfg.out, cfg.overwrite)
     placement = Placement(cfg.device, cfg.transport)
     placement.check_available()
@@ -97,6 +99,7 @@ def check_before_ranks(cfg: PredictConfig, meta: dict) -> None:
     if cfg.embeddings is not None:
         check_layer(cfg.embeddings, trained.settings["layers"])
     type_selection(meta, cfg.node_type, cfg.embeddings)
+    trained.check_aggregate_at(cfg.aggregate_at, meta)
 
 
 def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> dict:
@@ -104,9 +107,8 @@ def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> d
     import time
 
     from gnnpart.atomic import terminate_on_signals
-    from gnnpart.cli.rank_job import start_rank
+    from gnnpart.cli.rank_job import agree, start_rank
     from gnnpart.infer.outputs import predict, type_selection
-    from gnnpart.infer.row_file import RowsNotWritten
     from gnnpart.infer.restore import TrainedModel
     from gnnpart.rank.assemble import Rank
 
@@ -114,18 +116,14 @@ def run(cfg: PredictConfig, placement: Placement, comm=None, printer=print) -> d
     start = time.perf_counter()
     trained = TrainedModel.load(cfg.checkpoint)
     given = {k: getattr(cfg, k) for k in CHECKED_SETTINGS if getattr(cfg, k) is not None}
+    agree(comm, trained.check_aggregate_at, cfg.aggregate_at, meta)  # a refusal every rank makes, said once
     with Rank.open(cfg.part_dir, comm, placement=placement, aggregate_at=cfg.aggregate_at,
                    **trained.rank_options()) as rank:
         model = trained.build(rank, given, weights=cfg.weights)
-        try:
-            with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes the temporary
-                path = predict(model, rank, cfg.out, embeddings=cfg.embeddings, probabilities=cfg.probabilities,
-                               task=trained.task, node_type=cfg.node_type)
-        except RowsNotWritten:
-            if comm.rank == 0 or comm.size == 1:
-                raise  # one line, from rank 0, for what every rank agreed on
-            comm.barrier()  # rank 0 reports and ends the job
-            return {"out": None, "seconds": time.perf_counter() - start}
+        with terminate_on_signals():  # SIGTERM / SIGHUP forwarded by mpiexec: rank 0 removes the temporary
+            # a failure to write that every rank agreed on (RowsNotWritten) is reported once, by rank 0 (run_rank)
+            path = predict(model, rank, cfg.out, embeddings=cfg.embeddings, probabilities=cfg.probabilities,
+                           task=trained.task, node_type=cfg.node_type)
     seconds = time.perf_counter() - start
     if comm.rank == 0:
         what = f"embeddings after layer {cfg.embeddings}" if cfg.embeddings is not None else (

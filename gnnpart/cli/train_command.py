@@ -17,6 +17,7 @@ from gnnpart.comm.policy.spec import parse_halo
 from gnnpart.comm.sum_plan import AGGREGATE_AT
 from gnnpart.comm.transport_choice import TRANSPORTS
 from gnnpart.data.labels import TASKS
+from gnnpart.limits import check_threads
 from gnnpart.nn.names import JK_MODES, MODELS, NORMS
 from gnnpart.rank.device import DEVICES, Placement
 
@@ -126,11 +127,15 @@ def config_from_args(args: argparse.Namespace) -> TrainJob:
     for name in ("checkpoint_every", "threads", "watchdog", "weight_decay", "block_cache"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(cfg, name)})")
+    check_threads(cfg.threads, "--threads")
     if not 0 <= cfg.seed < 2**63:
         raise ValueError(f"--seed must be an integer in [0, 2**63) (got {cfg.seed})")
     check_outputs(cfg)
     placement = Placement(cfg.device, cfg.transport)
     placement.check_available()
+    if cfg.num_bases is not None and (cfg.model != "rgcn" or cfg.num_bases < 1):
+        raise ValueError(f"--num-bases applies to --model rgcn only, and must be >= 1 (got --num-bases "
+                         f"{cfg.num_bases} with --model {cfg.model})")
     if (cfg.resume or cfg.checkpoint_every) and not cfg.checkpoint:
         raise ValueError("--resume and --checkpoint-every need --checkpoint DIR")
     try:
@@ -179,19 +184,62 @@ def check_memory(cfg: TrainConfig, meta: dict, ranks_here: int) -> None:
     from gnnpart.limits import require_memory
 
     features, outputs = meta["num_features"], meta["num_outputs"]
-    widths = [features] + [cfg.hidden] * (cfg.layers - 1) + [outputs]
-    params = 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))  # two maps per layer at most (SAGE, GIN)
+    params = parameter_count(cfg, meta)
     parts = meta.get("stats", {}).get("parts") or [{"inner": meta["num_nodes"], "halo": 0, "edges": meta["num_edges"]}]
     heads = cfg.heads if cfg.model == "gat" else 0
+    embedded = 16 * cfg.hidden if cfg.model == "rgcn" else 0  # a featureless node's row: weight, gradient, 2 moments
 
     def rank_bytes(part: dict) -> float:
         inner, local, edges = part["inner"], part["inner"] + part["halo"], part["edges"]
         return (16 * params + 20 * inner * max(cfg.hidden, outputs) * max(cfg.layers - 1, 1)
-                + 8 * local * max(features, cfg.hidden) + edges * (32 + 16 * heads))
+                + 8 * local * max(features, cfg.hidden) + edges * (32 + 16 * heads) + embedded * inner)
 
     require_memory(ranks_here * max(rank_bytes(p) for p in parts),
                    f"a {cfg.model} of {cfg.layers} layers with --hidden {cfg.hidden} on {ranks_here} rank(s) here",
                    "lower --hidden or --layers, or use more parts")
+
+
+def parameter_count(cfg: TrainConfig, meta: dict) -> int:
+    """The dense parameters of the model the options build (an upper bound): two maps per layer (GraphSAGE, GIN);
+    for ``rgcn``, each type's input map, and per layer a map per relation (or per basis, with their
+    coefficients) and the root map."""
+    features, outputs = meta["num_features"], meta["num_outputs"]
+    if cfg.model != "rgcn":
+        widths = [features] + [cfg.hidden] * (cfg.layers - 1) + [outputs]
+        return 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    relations = max(1, len(meta.get("relations") or ()))
+    maps = relations if cfg.num_bases is None else cfg.num_bases
+    coefficients = 0 if cfg.num_bases is None else relations * cfg.num_bases
+    widths = [cfg.hidden] * cfg.layers + [outputs]
+    layers = sum((maps + 1) * a * b + b + coefficients for a, b in zip(widths[:-1], widths[1:]))
+    return layers + sum(w + 1 for w in meta.get("type_widths") or [features]) * cfg.hidden
+
+
+def check_halo_with_sums(job: TrainJob, meta: dict) -> None:
+    """Refuse ``--aggregate-at sender|auto`` with a ``--halo`` term that cannot compose with partial sums on a
+    layer that pre-aggregates (the check a rank makes when its trainer starts, made here first). Only when such a
+    term is asked for does it build the model, on the CPU, to know its layers."""
+    from gnnpart.comm.policy.spec import needs_sums_check
+
+    cfg = job.config
+    if cfg.model == "rgcn" or not needs_sums_check(job.halo, cfg.aggregate_at):
+        return
+    from gnnpart.nn.contract import halo_layers
+    from gnnpart.nn.gates import attach_halo_gates
+    from gnnpart.nn.local_graph import check_sums_compose
+    from gnnpart.nn.models import build_model
+
+    model = build_model(cfg.model, meta["num_features"], cfg.hidden, meta["num_outputs"], cfg.layers, cfg.dropout,
+                        cfg.input_dropout, cfg.heads, edge_dim=meta["num_edge_features"], norm=cfg.norm, jk=cfg.jk,
+                        residual=cfg.residual)
+    check_sums_compose(halo_layers(model), job.halo, attach_halo_gates(model, job.halo), cfg.aggregate_at)
+
+
+def check_before_ranks(job: TrainJob, meta: dict, ranks_here: int) -> None:
+    """What the launcher checks before it starts any rank (and each rank again, agreeing, when it was started by
+    another launcher): the memory the model needs, and the halo policies against ``--aggregate-at``."""
+    check_memory(job.config, meta, ranks_here)
+    check_halo_with_sums(job, meta)
 
 
 def callbacks_of(cfg: TrainConfig, printer) -> list:
@@ -240,9 +288,11 @@ def run(job: TrainJob, comm=None, printer=print) -> dict:
     from gnnpart.train.options import TrainOptions
     from gnnpart.train.trainer import Trainer
 
+    from gnnpart.cli.rank_job import agree
+
     cfg = job.config
     comm, meta, threads = start_rank(cfg.part_dir, comm, cfg.threads)
-    check_memory(cfg, meta, 1)
+    agree(comm, check_before_ranks, job, meta, 1)  # a refusal every rank makes is said once, by rank 0
     rank = Rank.open(cfg.part_dir, comm, placement=job.placement, normalize_features=cfg.normalize_features,
                      task=cfg.task, overlap=not cfg.no_overlap, aggregate_at=cfg.aggregate_at)
     torch.manual_seed(cfg.seed)
@@ -306,4 +356,4 @@ def run_cli(args: argparse.Namespace) -> int:
     cfg = job.config
     return dispatch(cfg.nprocs, cfg.part_dir, list(args.argv), "gnnpart train",
                     lambda comm: run(job, comm, printer=lambda s: print(s, flush=True)),
-                    check=lambda meta: check_memory(cfg, meta, cfg.nprocs), flags=flags_of(TrainConfig))
+                    check=lambda meta: check_before_ranks(job, meta, cfg.nprocs), flags=flags_of(TrainConfig))

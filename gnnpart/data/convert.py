@@ -139,7 +139,7 @@ def _convert_edgelist(rest: str, root: Path, out, overwrite: bool, chunk_lines: 
         num_nodes = given
     else:
         num_nodes = max([_largest_id(chunks, str(path)) + 1] + [len(a) for a in (x, y) if a is not None])
-        files.check_not_empty(num_nodes, path)
+    files.check_node_count(num_nodes, path)
     masks = {key: files.as_mask(files.load_npy(arrays[short], key), num_nodes, key)
              for key, short in (("train_mask", "train"), ("val_mask", "val"), ("test_mask", "test")) if short in arrays}
     if x is not None:

@@ -172,7 +172,9 @@ def convert_sliced(spec: str, out, root=None, overwrite: bool = False, comm=None
     lo, hi = int(edges[rank]), int(edges[rank + 1])
 
     def inputs():
-        files.check_not_empty(num_nodes, path)
+        files.check_node_count(num_nodes, path)
+        require_memory(24 * (hi - lo) * on_host, f"the {hi - lo:,} nodes of a rank ({on_host} on this host) of "
+                       f"{path}", "convert on more ranks (-n)")
         if top >= num_nodes:
             raise DataError(f"{path}: node id {top} is beyond `num_nodes` ({num_nodes})")
         if x is not None:

@@ -105,11 +105,21 @@ def _parse_edgelist(path: Path) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def check_not_empty(num_nodes: int, path) -> None:
-    """Refuse an edge list that gives no node at all (no edge, no ``num_nodes``, no ``x`` or ``y``)."""
+MAX_NODES = 1 << 40
+"""The most nodes an edge list may give (node ids below 2**40, about 1.1e12): ids beyond are refused before any
+``[N]`` array is made, whatever memory the machine has (the graph directory's arrays alone would need 8 B a node
+for the CSR's offsets, more than any disk at this count)."""
+
+
+def check_node_count(num_nodes: int, path) -> None:
+    """Refuse an edge list that gives no node at all (no edge, no ``num_nodes``, no ``x`` or ``y``), or more than
+    :data:`MAX_NODES` (a node id of 2**40 or beyond, or such a ``num_nodes``)."""
     if num_nodes == 0:
         raise DataError(f"{path} holds no edge, and neither `num_nodes` nor `x` or `y` gives the nodes: a graph needs "
                         "at least one node")
+    if num_nodes > MAX_NODES:
+        raise DataError(f"{path}: node ids must be below {MAX_NODES:,} (2**40), and `num_nodes` at most that (got "
+                        f"{num_nodes:,} nodes): renumber the nodes from 0")
 
 
 def load_edgelist(
@@ -125,7 +135,7 @@ def load_edgelist(
         sizes = [int(edges.max()) + 1 if edges.size else 0]
         sizes += [len(a) for a in (feats, labels) if a is not None]
         num_nodes = max(sizes)
-        check_not_empty(num_nodes, path)
+    check_node_count(num_nodes, path)
     masks = {
         key: as_mask(load_npy(p, key), num_nodes, key)
         for key, p in (("train_mask", train), ("val_mask", val), ("test_mask", test))

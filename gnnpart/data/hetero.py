@@ -132,6 +132,11 @@ def hetero_graph(num_nodes: dict, edges: dict, x: dict | None = None, y: dict | 
 
 def _labels(counts: dict, offsets: dict, total: int, y: dict) -> np.ndarray:
     """The global label array: each target type's labels in its block, unlabelled elsewhere."""
+    for t, v in y.items():
+        rows = np.shape(v)[0] if np.ndim(v) else None
+        if rows != counts[t]:
+            raise DataError(f"labels of node type '{t}' must have one entry (or row) per node of the type "
+                            f"({counts[t]}) (got shape {np.shape(v)})")
     given = {t: normalize_labels(v, counts[t]) for t, v in y.items()}
     shapes = {v.shape[1:] for v in given.values()}
     if len(shapes) > 1:

@@ -18,6 +18,7 @@ recipes do).
 from __future__ import annotations
 
 import gzip
+import re
 import warnings
 import zlib
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gnnpart.data.graph import Graph
+from gnnpart.data.typed import check_name
 from gnnpart.errors import DataError
 
 
@@ -41,13 +43,30 @@ def read_csv(path: Path, dtype, ndmin: int) -> np.ndarray:
             warnings.filterwarnings("ignore", message="loadtxt: input contained no data")  # callers say what is wrong
             return np.loadtxt(fh, delimiter=",", dtype=dtype, ndmin=ndmin)
     except (OSError, EOFError, ValueError, zlib.error) as exc:
-        raise DataError(f"cannot read data file {path}: {exc}") from None
+        raise DataError(f"cannot read data file {path}: {without_contents(exc)}") from None
+
+
+_AT_ROW = re.compile(r"at row (\d+), column (\d+)")
+
+
+def without_contents(exc: BaseException) -> str:
+    """What went wrong reading a CSV, in words that never quote the file's contents: a dataset may point at a file
+    that is not its own (a link), and an error message must not echo it. numpy's parse errors keep their row
+    and column only."""
+    if isinstance(exc, ValueError):
+        at = _AT_ROW.search(str(exc))
+        where = f" at line {int(at.group(1)) + 1}, column {int(at.group(2)) + 1}" if at else ""
+        return f"not comma-separated numbers of the expected kind{where}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"not a gzip-compressed CSV ({type(exc).__name__})"
 
 
 def split_dir(root: Path, split: str | None) -> Path | None:
     """The folder of split ``split`` under ``root/split`` (the only one when not named; None without splits)."""
     base = root / "split"
     if split is not None:
+        check_name("split", split, "`split`")
         if not (base / split).is_dir():
             raise DataError(f"`split` must name a folder under {base} (got '{split}')")
         return base / split
@@ -139,7 +158,7 @@ def feature_blocks(raw: Path, num_nodes: int, rows: int):
                     break
                 yield block
     except (OSError, EOFError, ValueError, zlib.error) as exc:
-        raise DataError(f"cannot read data file {path}: {exc}") from None
+        raise DataError(f"cannot read data file {path}: {without_contents(exc)}") from None
     if seen != num_nodes:
         raise DataError(f"`x` from {path} must have {num_nodes} rows (got {seen if seen <= num_nodes else 'more'})")
 
@@ -151,4 +170,4 @@ def feature_width(raw: Path) -> int:
         with gzip.open(path, "rt") as fh:
             return len(fh.readline().split(","))
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"cannot read data file {path}: {exc}") from None
+        raise DataError(f"cannot read data file {path}: {without_contents(exc)}") from None

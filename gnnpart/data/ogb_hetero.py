@@ -24,7 +24,8 @@ import numpy as np
 
 from gnnpart.data.graph import Graph
 from gnnpart.data.hetero import hetero_graph
-from gnnpart.data.ogb import read_csv, split_dir
+from gnnpart.data.ogb import read_csv, split_dir, without_contents
+from gnnpart.data.typed import check_name
 from gnnpart.errors import DataError
 
 NUM_NODES = "num-node-dict.csv.gz"
@@ -41,13 +42,16 @@ def read_type_counts(raw: Path) -> dict[str, int]:
         with gzip.open(path, "rt") as fh:
             lines = [line.strip() for line in fh if line.strip()]
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"cannot read data file {path}: {exc}") from None
+        raise DataError(f"cannot read data file {path}: {without_contents(exc)}") from None
     if len(lines) != 2:
         raise DataError(f"{path} must hold a header of node type names and one row of counts (got {len(lines)} lines)")
-    names, counts = lines[0].split(","), lines[1].split(",")
+    names, counts = [n.strip() for n in lines[0].split(",")], lines[1].split(",")
+    for name in names:  # before any of them is joined into a path (raw/node-feat/<type>/...)
+        check_name("node type", name, str(path))
     if len(names) != len(counts) or not all(c.strip().isdigit() for c in counts):
-        raise DataError(f"{path} must give one count >= 0 per node type (got {lines[1]!r} for {lines[0]!r})")
-    return {name.strip(): int(c) for name, c in zip(names, counts)}
+        raise DataError(f"{path} must give one count >= 0 per node type (got {len(counts)} fields for {len(names)} "
+                        "names, or a field that is not a whole number)")
+    return {name: int(c) for name, c in zip(names, counts)}
 
 
 def read_relations(raw: Path) -> list[tuple[str, str, str]]:
@@ -57,7 +61,7 @@ def read_relations(raw: Path) -> list[tuple[str, str, str]]:
         rows = read_csv(listed, str, 2)
         if rows.size and rows.shape[1] != 3:
             raise DataError(f"{listed} must hold 'src type,relation,dst type' per line (got {rows.shape[1]} columns)")
-        return [tuple(r) for r in rows.reshape(-1, 3).tolist()]
+        return [_checked_relation(tuple(r), str(listed)) for r in rows.reshape(-1, 3).tolist()]
     folder = raw / "relations"
     if not folder.is_dir():
         raise DataError(f"missing data folder: {folder} (an OGB heterogeneous dataset keeps its edges there)")
@@ -66,8 +70,18 @@ def read_relations(raw: Path) -> list[tuple[str, str, str]]:
         parts = sub.name.split("___")
         if len(parts) != 3:
             raise DataError(f"relation folder {sub} must be named <src type>___<relation>___<dst type>")
-        found.append(tuple(parts))
+        found.append(_checked_relation(tuple(parts), str(sub)))
     return found
+
+
+def _checked_relation(relation: tuple, where: str) -> tuple[str, str, str]:
+    """``relation`` with each of its three names checked (:func:`~gnnpart.data.typed.check_name`): they become the
+    folder ``raw/relations/<src>___<rel>___<dst>``."""
+    src, rel, dst = (str(v).strip() for v in relation)
+    check_name("node type", src, where)
+    check_name("relation", rel, where)
+    check_name("node type", dst, where)
+    return src, rel, dst
 
 
 def load_ogb_hetero(path, split: str | None = None, reverse: bool = False) -> Graph:

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from gnnpart.data.synthetic import SyntheticSpec
-from gnnpart.errors import DataError
+from gnnpart.errors import AgreedFailure, DataError
 from gnnpart.limits import require_memory
 from gnnpart.processes import attempt, failures_of_step
 
@@ -178,7 +178,7 @@ def memory_estimate(spec: SyntheticSpec, size: int) -> int:
     return int(48 * spec.nodes + 9 * 8 * edges * 1.2 + 6 * 8 * _BLOCK_ROWS * spec.features)
 
 
-class SlicesFailed(DataError):
+class SlicesFailed(AgreedFailure, DataError):
     """A step failed on some ranks of a sliced generation (every rank raises it; nothing was left)."""
 
 

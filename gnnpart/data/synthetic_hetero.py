@@ -38,6 +38,7 @@ import numpy as np
 
 from gnnpart.data.graph import Graph
 from gnnpart.data.hetero import hetero_graph
+from gnnpart.data.typed import check_name
 from gnnpart.errors import DataError
 
 KINDS = ("mag", "custom")
@@ -46,6 +47,7 @@ KINDS = ("mag", "custom")
 _SHARE = {"paper": 1.0, "author": 0.8, "institution": 0.02, "field": 0.18}
 _PARETO_SHAPE = 2.5
 _SIGNAL_SCALE = 1.25
+_MAX_SHARE = 1e6  # a type's nodes, in multiples of `nodes`
 _STREAM = 0x6D6167  # "mag": draws of their own, apart from the homogeneous generator's for the same seed
 
 
@@ -112,11 +114,13 @@ def parse_types(text: str, nodes: int) -> dict[str, tuple[int, int]]:
         parts = item.split(":")
         try:
             name, share, width = parts[0], float(parts[1]), int(parts[2])
-            if len(parts) != 3 or not name or share <= 0 or width < 0 or name in out:
+            # a finite share (nan and inf pass a `> 0` test or overflow the count), and a count in int64
+            if len(parts) != 3 or not name or not 0 < share < _MAX_SHARE or width < 0 or name in out:
                 raise ValueError
         except (ValueError, IndexError):
             raise DataError(f"synthetic `types` must be NAME:SHARE:WIDTH items joined by '+', each name once, share "
-                            f"> 0, width >= 0 (got '{item}')") from None
+                            f"a number in (0, {_MAX_SHARE:g}), width >= 0 (got '{item}')") from None
+        check_name("node type", name, "synthetic `types`")
         out[name] = (max(1, int(round(share * nodes))), width)
     if not out:
         raise DataError("synthetic `hetero=custom` needs `types` (NAME:SHARE:WIDTH+...)")
@@ -135,6 +139,10 @@ def parse_relations(text: str, names) -> list[tuple[str, str, str, int]]:
             if end not in names:
                 raise DataError(f"synthetic relation '{triple}' names the unknown node type '{end}' (types: "
                                 f"{', '.join(names)})")
+        check_name("relation", ends[1], "synthetic `relations`")
+        if any(tuple(ends) == have[:3] for have in out):
+            raise DataError(f"synthetic `relations` must give each relation once (got '{triple}' twice): give one "
+                            "item with the sum of the K's")
         out.append((ends[0], ends[1], ends[2], int(k)))
     if not out:
         raise DataError("synthetic `hetero=custom` needs `relations` (SRC-NAME-DST:K+...)")

@@ -12,6 +12,7 @@ the destination type. Labels live on the ``targets`` types only.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,25 @@ from gnnpart.errors import DataError
 
 Relation = tuple[str, str, str]
 _CHUNK_EDGES = 1 << 22  # edges checked against their relation's types at a time
+
+
+NAME_RULE = ("1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit, without '__' (so never a "
+             "path: no '/', no '..')")
+"""The rule every node type and relation name follows, wherever it comes from (a dataset's files, a spec, a
+``HeteroData``, a partition's ``meta.json``): names are joined into file paths (OGB's folders) and into words."""
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+
+
+def check_name(what: str, name, where: str = "") -> str:
+    """``name``, if it follows :data:`NAME_RULE`; else ``DataError`` naming ``what`` (``"node type"``,
+    ``"relation"``), ``where`` it was read (a file, optional), the rule and the name (shortened).
+
+    Check a name read from a file with this *before* it is joined into a path.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or "__" in name or ".." in name:
+        shown = repr(name)[:40] + ("..." if len(repr(name)) > 40 else "")
+        raise DataError(f"{where + ': ' if where else ''}{what} names must be {NAME_RULE} (got {shown})")
+    return name
 
 
 def relation_name(relation: Relation) -> str:
@@ -55,8 +75,7 @@ class GraphTypes:
         if not self.node_types:
             raise DataError("`node_types` must name at least one node type (got none)")
         for name in self.node_types:
-            if not name or "__" in name or "/" in name:
-                raise DataError(f"node type names must be non-empty, without '__' or '/' (got {name!r})")
+            check_name("node type", name)
         if len(set(self.node_types)) != len(self.node_types):
             raise DataError(f"`node_types` must be distinct (got {list(self.node_types)})")
         if len(self.widths) != len(self.node_types):
@@ -74,8 +93,7 @@ class GraphTypes:
                 if end not in known:
                     raise DataError(f"relation {relation} names the unknown node type '{end}' (node types: "
                                     f"{', '.join(self.node_types)})")
-            if not rel or "__" in rel or "/" in rel:
-                raise DataError(f"relation names must be non-empty, without '__' or '/' (got {rel!r} in {relation})")
+            check_name("relation", rel)
         if len(set(self.relations)) != len(self.relations):
             raise DataError(f"`relations` must be distinct (got {[list(r) for r in self.relations]})")
         for name in self.targets:

@@ -21,9 +21,10 @@ import torch
 from gnnpart.checkpoint.checkpoint_file import CHECKPOINT_FILE, WEIGHTS, load_checkpoint
 from gnnpart.checkpoint.compatibility import check_has_settings, check_inference, load_weights
 from gnnpart.checkpoint.shards import local_weights, shard_modules
-from gnnpart.comm.policy.spec import parse_halo
+from gnnpart.comm.policy.spec import needs_sums_check, parse_halo
 from gnnpart.nn.contract import halo_layers
 from gnnpart.nn.gates import attach_halo_gates
+from gnnpart.nn.local_graph import check_sums_compose
 from gnnpart.nn.models import build_model
 from gnnpart.tasks import Task, task_named
 
@@ -76,6 +77,28 @@ class TrainedModel:
         trained on: ``dtype`` and ``normalize_features``."""
         return {"dtype": self.dtype, "normalize_features": self.inference["normalize_features"]}
 
+    def _skeleton(self, meta: dict, graph=None):
+        """``(model, its halo policies, its learned gates)`` as the checkpoint's settings make them, weights not
+        loaded (``graph``: the rank's graph, which ``rgcn`` needs)."""
+        s = self.settings
+        model = build_model(s["model"], self.inference["num_features"], s["hidden"], self.inference["num_outputs"],
+                            s["layers"], 0.0, 0.0, s.get("heads", 8), edge_dim=meta["num_edge_features"],
+                            norm=s.get("norm"), jk=s.get("jk"), residual=s.get("residual", False), graph=graph,
+                            num_bases=s.get("num_bases"))
+        policies = parse_halo(self.inference["halo"], len(halo_layers(model)))
+        return model, policies, attach_halo_gates(model, policies)
+
+    def check_aggregate_at(self, aggregate_at: str, meta: dict) -> None:
+        """Refuse ``aggregate_at`` (``sender``, ``auto``) where the model's learned halo gates, which evaluation
+        keeps, would multiply partial sums (:func:`~gnnpart.nn.local_graph.check_sums_compose`); what
+        :meth:`build`'s model would refuse at its first exchange, said before any rank opens (``meta``: the
+        partition's ``meta.json``)."""
+        policies = parse_halo(self.inference["halo"], max(1, len(self.inference["halo"])))
+        if self.settings["model"] == "rgcn" or not needs_sums_check(policies, aggregate_at):
+            return
+        model, policies, gates = self._skeleton(meta)
+        check_sums_compose(halo_layers(model), policies, gates, aggregate_at, evaluation=True)
+
     def build(self, rank, given: dict | None = None, weights: str = "best"):
         """The model, on ``rank``'s device and dtype, with the checkpoint's weights, in evaluation mode; the rank's
         graph then exchanges as the model was trained (its learned halo gates, part of the model, apply).
@@ -100,18 +123,13 @@ class TrainedModel:
                              f"normalize_features = {self.inference['normalize_features']}; the rank has "
                              f"{str(rank.dtype).replace('torch.', '')} and {rank.normalize_features}: open it with "
                              "TrainedModel.rank_options()")
-        s, meta = self.settings, rank.meta
-        model = build_model(s["model"], self.inference["num_features"], s["hidden"], self.inference["num_outputs"],
-                            s["layers"], 0.0, 0.0, s.get("heads", 8), edge_dim=meta["num_edge_features"],
-                            norm=s.get("norm"), jk=s.get("jk"), residual=s.get("residual", False), graph=rank.graph,
-                            num_bases=s.get("num_bases"))
-        policies = parse_halo(self.inference["halo"], len(halo_layers(model)))
-        gates = attach_halo_gates(model, policies)
+        model, policies, gates = self._skeleton(rank.meta, rank.graph)
         model.to(device=rank.device, dtype=rank.dtype)
         best = self.state["best"].get("state") if isinstance(self.state.get("best"), dict) else None
         chosen = best if weights == "best" and best is not None else self.state["model"]
         if shard_modules(model):  # embedding rows by global id: this rank's (any partition of the graph)
-            chosen = local_weights(model, chosen, f"checkpoint {path} does not fit this graph")
+            chosen = local_weights(model, chosen, f"checkpoint {path} does not fit this graph",
+                                   sizes=self.state.get("shards"), num_nodes=rank.graph_identity()["num_nodes"])
         load_weights(model, chosen, f"checkpoint {path} does not fit its own settings")
         rank.graph.reset()  # the rank's graph now serves this model
         rank.graph.use_policies(policies, gates)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gnnpart.errors import GnnpartError
+from gnnpart.errors import AgreedFailure
 from gnnpart.limits import format_bytes
 from gnnpart.processes import failures_of_step, pid_alive
 
@@ -52,7 +52,7 @@ def check_output(out, overwrite: bool = False) -> Path:
     return path
 
 
-class RowsNotWritten(GnnpartError, OSError):
+class RowsNotWritten(AgreedFailure, OSError):
     """A step of :func:`write_rows` failed on some rank; raised on every rank alike, naming the ranks and their
     errors (the temporary file is gone by then, and no output was written)."""
 

@@ -12,21 +12,13 @@ import torch
 
 from gnnpart.comm.exchange_pipeline import PolicyExchange
 from gnnpart.comm.halo import HaloExchange
-from gnnpart.comm.policy.spec import TERMS, HaloPolicy
+from gnnpart.comm.policy.spec import SUMS_REFUSE, TERMS, HaloPolicy
 from gnnpart.comm.sum_plan import SumPlan
 from gnnpart.data.csr import coo_to_csr, csr_rows
 from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.kernels import spmm_sum
 from gnnpart.nn.overlap import OverlappedAggregate, inner_first
 from gnnpart.nn.pre_aggregate import pre_aggregate
-
-
-SUMS_REFUSE = {
-    "sample": "it drops single boundary nodes' rows and rescales them, and a partial sum is not one node's row",
-    "topk": "it picks each row's largest channels and their positions, which a partial sum of several rows mixes",
-    "learned": "its gate multiplies each halo node's row at the receiver, and a partial sum has already added several",
-}
-"""The policy terms that do not compose with partial sums, and why (the others do: codecs, ``delta``, ``stale``)."""
 
 
 def refuse_with_sums(policy: HaloPolicy, layer_id, aggregate_at: str) -> None:
@@ -36,6 +28,29 @@ def refuse_with_sums(policy: HaloPolicy, layer_id, aggregate_at: str) -> None:
             raise ValueError(f"aggregate_at={aggregate_at!r} does not compose with `{term.name}` (the halo policy "
                              f"`{policy}` of layer {layer_id}): {SUMS_REFUSE[term.name]}; use aggregate_at='receiver' "
                              f"(--aggregate-at receiver) or another policy")
+
+
+def check_sums_compose(layers, policies, gates, aggregate_at: str, evaluation: bool = False) -> None:
+    """Refuse, in one line, a layer that pre-aggregates (``sums_halo``, exchanging each epoch) under a policy that
+    cannot compose with partial sums (:func:`refuse_with_sums`): the rank's own check, also made by a launcher
+    before any rank starts.
+
+    Args:
+        layers (list[HaloLayer]): the model's layers, by ``layer_id``.
+        policies (list[HaloPolicy]): one per layer.
+        gates (HaloGates | None): the model's learned gates (a ``learned`` term without a gate is inactive).
+        aggregate_at (str): ``sender`` or ``auto`` (``receiver`` refuses nothing).
+        evaluation (bool): check the policies as evaluation applies them (only learned gates remain).
+    """
+    if aggregate_at == "receiver":
+        return
+    for layer in layers:
+        if not (layer.sums_halo and layer.exchanges_each_epoch):
+            continue
+        policy = policies[layer.layer_id]
+        if gates is None or not gates.has(layer.layer_id):
+            policy = policy.without("learned")
+        refuse_with_sums(policy.for_evaluation() if evaluation else policy, layer.layer_id, aggregate_at)
 
 
 class LocalGraph:
@@ -200,13 +215,7 @@ class LocalGraph:
             ValueError: such a layer and policy, naming both and the reason.
         """
         if self.sums is not None:
-            for layer in layers or ():
-                if not (layer.sums_halo and layer.exchanges_each_epoch):
-                    continue
-                policy = policies[layer.layer_id]
-                if gates is None or not gates.has(layer.layer_id):
-                    policy = policy.without("learned")
-                refuse_with_sums(policy, layer.layer_id, self.aggregate_at)
+            check_sums_compose(layers or (), policies, gates, self.aggregate_at)
         self.exchange.drain()
         self.policies, self.gates, self._exchanges = dict(enumerate(policies)), gates, {}
 

@@ -353,6 +353,8 @@ def build_model(name: str, in_channels: int, hidden_channels: int, out_channels:
         if unused or input_dropout:
             raise ValueError(f"`model` rgcn takes no {', '.join(sorted(unused) + (['input_dropout'] if input_dropout else []))}")
         return RGCN(graph, hidden_channels, num_layers, out_channels, num_bases=num_bases, dropout=dropout, seed=seed)
+    if num_bases is not None:
+        raise ValueError(f"`num_bases` applies to model rgcn only (got num_bases={num_bases!r} with model '{name}')")
     classes = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN, "gine": GINE}
     if name not in classes:
         raise ValueError(f"`model` must be one of {', '.join(MODELS)} (got '{name}')")

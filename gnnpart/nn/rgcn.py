@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from gnnpart.data.csr import coo_to_csr
+from gnnpart.limits import require_memory
 from gnnpart.nn.contract import HaloLayer
 from gnnpart.nn.dropout import HashDropout
 from gnnpart.nn.embedding import ShardedEmbedding
@@ -164,6 +165,10 @@ class DistRGCNConv(HaloLayer):
             raise ValueError(f"`num_bases` must be a positive integer or None (got {num_bases!r})")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_relations, self.num_bases = num_relations, num_bases
+        maps = num_relations if num_bases is None else num_bases
+        require_memory(4 * ((maps + 1) * in_channels * out_channels + num_relations * (num_bases or 0)),
+                       f"DistRGCNConv({in_channels}, {out_channels}, num_relations={num_relations}, "
+                       f"num_bases={num_bases})'s weights", "lower `num_bases` or the widths")
         if num_bases is not None:
             self.weight = nn.Parameter(torch.empty(num_bases, in_channels, out_channels))
             self.comp = nn.Parameter(torch.empty(num_relations, num_bases))

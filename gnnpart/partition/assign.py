@@ -101,6 +101,7 @@ def combine_weights(cols: np.ndarray, totals: np.ndarray, num_nodes: int, names:
 
 
 _CHUNK_EDGES = 1 << 22
+KAMINPAR_EPSILON_CAP = 1.03  # KaMinPar's allowance: every part at most this times the mean weight
 
 
 def _drop_self_loops(indptr: np.ndarray, indices: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -177,10 +178,16 @@ def kaminpar_assignment(graph: Graph, num_parts: int, balance: tuple[str, ...], 
     timings["kaminpar_s"] = time.perf_counter() - start
     log.info("KaMinPar: %d parts, %d threads, %.2f s", num_parts, threads, timings["kaminpar_s"])
     loads = np.bincount(part, weights=weights, minlength=num_parts)
-    if loads.min() == 0:  # a node heavier than a part may be (a constraint few nodes carry): KaMinPar gives up
-        log.warning("KaMinPar left %d of %d parts empty: the heaviest node weighs %d of %d in all (a part may hold "
-                    "1.03x %d); balance fewer constraints, or use method='metis'", int((loads == 0).sum()), num_parts,
-                    int(weights.max()), int(weights.sum()), -(-int(weights.sum()) // num_parts))
+    total, heaviest = int(weights.sum()), int(weights.max())
+    mean = -(-total // num_parts)
+    if heaviest > KAMINPAR_EPSILON_CAP * mean or loads.min() == 0:
+        # a node heavier than a part may be (a hub, or a constraint few nodes carry): no partition is balanced, and
+        # KaMinPar may give up altogether (parts left empty)
+        log.warning("KaMinPar cannot balance %s: node %d weighs %d of %d in all, more than a part may hold (1.03x "
+                    "%d); the parts' imbalance is %.2f%s; balance fewer constraints (--balance nodes), or use "
+                    "method='metis'", ",".join(balance), int(np.argmax(weights)), heaviest, total, mean,
+                    float(loads.max() / max(loads.mean(), 1)),
+                    f", and {int((loads == 0).sum())} of {num_parts} parts are empty" if loads.min() == 0 else "")
     return part
 
 

@@ -23,7 +23,7 @@ from contextlib import ExitStack
 
 import numpy as np
 
-from gnnpart.errors import GnnpartError
+from gnnpart.errors import AgreedFailure
 from gnnpart.processes import abort_job, attempt
 from gnnpart.atomic import atomic_directory, check_output_dir
 from gnnpart.partition.assign import num_constraints
@@ -33,7 +33,7 @@ from gnnpart.partition.steps import assign_parts, finish, write_share
 log = logging.getLogger(__name__)
 
 
-class WritersFailed(GnnpartError, RuntimeError):
+class WritersFailed(AgreedFailure, RuntimeError):
     """A step of a parallel partitioning failed on some rank; raised on every rank, with every rank's error."""
 
 

@@ -116,10 +116,18 @@ def read_meta(path) -> dict:
     check_meta_schema(meta, root / META_FILE)
     if meta.get("node_types"):
         try:
-            GraphTypes.from_json(meta)
-        except (DataError, KeyError, TypeError) as exc:
+            types = GraphTypes.from_json(meta)
+        except (DataError, KeyError, TypeError, ValueError) as exc:
             raise PartitionFormatError(f"{root / META_FILE}: the node types and relations are not valid: "
                                        f"{exc}") from None
+        if max(types.widths) > meta["num_features"]:
+            raise PartitionFormatError(f"{root / META_FILE}: `type_widths` {list(types.widths)} must be at most "
+                                       f"`num_features` ({meta['num_features']}), the columns of x.npy")
+        counts = meta.get("num_nodes_by_type")
+        if (not isinstance(counts, list) or len(counts) != types.num_node_types
+                or not all(_count(c) for c in counts) or sum(counts) != meta["num_nodes"]):
+            raise PartitionFormatError(f"{root / META_FILE}: `num_nodes_by_type` must give one count >= 0 per node "
+                                       f"type ({types.num_node_types}), summing to `num_nodes` ({meta['num_nodes']})")
     return meta
 
 

@@ -16,6 +16,9 @@ from gnnpart.errors import PartitionFormatError
 from gnnpart.partition.store import META_FILE, load_partition, part_arrays, part_dir_name, read_meta
 
 
+_BLOCK_ENTRIES = 1 << 24  # feature entries checked at a time
+
+
 def _fail(where: Path, rule: str) -> None:
     raise PartitionFormatError(f"{where}: {rule}")
 
@@ -66,6 +69,18 @@ def _check_types(where: Path, part, meta: dict) -> None:
     block = np.searchsorted(first, part.global_ids, side="right") - 1
     if np.any(part.node_type != block):
         _fail(where / "node_type.npy", "each node's type must be the type whose block of global ids holds it")
+    widths = np.asarray(meta["type_widths"], dtype=np.int64)
+    columns = np.arange(part.x.shape[1])
+    step = max(1, _BLOCK_ENTRIES // max(1, len(columns)))
+    for start in range(0, part.num_inner, step):  # x holds the inner rows; in blocks: it may be mapped and large
+        rows = slice(start, min(start + step, part.num_inner))
+        beyond = (columns[None, :] >= widths[part.node_type[rows]][:, None]) & (np.asarray(part.x[rows]) != 0)
+        if beyond.any():  # a row of type t holds features past its width: meta.json's type_widths are wrong
+            row, col = (int(v[0]) for v in np.nonzero(beyond))
+            t = int(part.node_type[start + row])
+            _fail(where / "x.npy", f"a node of type '{meta['node_types'][t]}' must have zeros past its type's "
+                                   f"{int(widths[t])} features (`type_widths` of meta.json), but local node "
+                                   f"{start + row} has feature {col} set")
     ends = GraphTypes.from_json(meta).relation_ends()
     dst = np.repeat(np.arange(part.num_inner), np.diff(part.indptr))
     if len(dst) and (np.any(part.node_type[part.indices] != ends[part.edge_type, 0])

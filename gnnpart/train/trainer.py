@@ -306,14 +306,17 @@ class Trainer:
         partition: every rank then calls this, and rank 0's result holds every row (the others' hold None there).
         """
         model, optimizer, best = self.model.state_dict(), self.optimizer.state_dict(), self.best.as_dict()
+        sizes = {}
         if self.embedding_shards:
             model = shards.gather_weights(self.comm, self.model, model)
             optimizer = shards.gather_optimizer(self.comm, self.model, self.optimizer, optimizer)
             if best["state"] is not None:
                 best["state"] = shards.gather_weights(self.comm, self.model, best["state"])
+            sizes = shards.shard_sizes(self.comm, self.model)
         return {"model": model, "optimizer": optimizer, "epoch": self.epoch,
                 "best": best, "losses": [r.loss for r in self.history], "rng": torch.get_rng_state(),
-                "graph": self.graph_identity(), "settings": self.settings, "inference": self.inference_settings()}
+                "graph": self.graph_identity(), "settings": self.settings, "inference": self.inference_settings(),
+                **({"shards": sizes} if sizes else {})}
 
     def inference_settings(self) -> dict:
         """What running the model again needs besides its settings: the task, the input and output widths, the
@@ -350,10 +353,12 @@ class Trainer:
         check_resume(state, directory, self.graph_identity(), self.inference_settings(), self.settings)
         what = f"checkpoint {Path(directory) / CHECKPOINT_FILE} does not fit this model"
         if self.embedding_shards:  # this rank's rows, by global id: the checkpoint may come from another partition
-            state["model"] = shards.local_weights(self.model, state["model"], what)
-            state["optimizer"] = shards.local_optimizer(self.model, self.optimizer, state["optimizer"], what)
+            record = {"sizes": state.get("shards"), "num_nodes": self.graph_identity()["num_nodes"]}
+            state["model"] = shards.local_weights(self.model, state["model"], what, **record)
+            state["optimizer"] = shards.local_optimizer(self.model, self.optimizer, state["optimizer"], what,
+                                                        **record)
             if state["best"].get("state") is not None:
-                state["best"]["state"] = shards.local_weights(self.model, state["best"]["state"], what)
+                state["best"]["state"] = shards.local_weights(self.model, state["best"]["state"], what, **record)
         load_weights(self.model, state["model"], what)
         load_weights(self.optimizer, state["optimizer"], what)
         self.reducer.zero_grad()

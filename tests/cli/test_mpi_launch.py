@@ -75,8 +75,14 @@ def test_mpiexec_beside_this_python_comes_first(no_job, tmp_path):
     (beside / "mpiexec").write_text("#!/bin/sh\n")
     no_job.setattr(launcher.sysconfig, "get_path", lambda name: str(beside))
     assert launcher.find_mpiexec() == str(beside / "mpiexec")
-    no_job.setenv("GNNPART_MPIEXEC", "/opt/mpi/bin/mpirun")
-    assert launcher.find_mpiexec() == "/opt/mpi/bin/mpirun"
+    chosen = tmp_path / "mpirun"
+    chosen.write_text("#!/bin/sh\n")
+    chosen.chmod(0o755)
+    no_job.setenv("GNNPART_MPIEXEC", str(chosen))
+    assert launcher.find_mpiexec() == str(chosen)
+    no_job.setenv("GNNPART_MPIEXEC", "/opt/mpi/bin/mpirun")  # a path that is not there: named, with the variable
+    with pytest.raises(ConfigError, match="GNNPART_MPIEXEC names /opt/mpi/bin/mpirun, which does not exist"):
+        launcher.find_mpiexec()
 
 
 def test_gnnpart_mpi_shows_the_mpi_and_checks_a_job():

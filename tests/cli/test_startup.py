@@ -36,9 +36,9 @@ def test_the_launcher_of_train_imports_no_torch(tmp_path, odd):
 
     partition_graph(odd, 2, tmp_path / "p")
     code = (
-        "from gnnpart.cli import rank_job\n"
+        "from gnnpart.cli import launcher\n"
         "started = []\n"
-        "rank_job.run_job = lambda cmd, env=None: started.append(cmd) or 0  # mpiexec itself is not the point here\n"
+        "launcher.run_job = lambda cmd, env=None: started.append(cmd) or 0  # mpiexec itself is not the point here\n"
         "from gnnpart.cli.main import main\n"
         f"assert main(['train', {str(tmp_path / 'p')!r}, '-n', '2', '--epochs', '1', '--halo', 'int8']) == 0\n"
         "cmd = started[0]\n"

@@ -259,3 +259,18 @@ def parse_halo(spec, num_layers: int) -> list[HaloPolicy]:
         raise ValueError(f"halo spec '{spec}' has {len(policies)} layer specs; it needs one for all layers or one "
                          f"per layer ({num_layers})")
     return policies
+
+
+SUMS_REFUSE = {
+    "sample": "it drops single boundary nodes' rows and rescales them, and a partial sum is not one node's row",
+    "topk": "it picks each row's largest channels and their positions, which a partial sum of several rows mixes",
+    "learned": "its gate multiplies each halo node's row at the receiver, and a partial sum has already added several",
+}
+"""The policy terms that do not compose with partial sums, and why (the others do: codecs, ``delta``, ``stale``)."""
+
+
+def needs_sums_check(policies, aggregate_at: str) -> bool:
+    """Whether :func:`gnnpart.nn.local_graph.check_sums_compose` can refuse anything: ``aggregate_at`` is not ``receiver`` and a policy of
+    ``policies`` has a term of :data:`SUMS_REFUSE` (no model is needed to say no)."""
+    return aggregate_at != "receiver" and any(term.name in SUMS_REFUSE and term.active(p)
+                                              for p in policies for term in TERMS)
