@@ -31,12 +31,13 @@ def pytest_configure(config):
             raise pytest.UsageError("GNNPART_REQUIRE_CUDA=1 but torch sees no CUDA device: the CUDA tests would skip")
 
 
-def mpich_segments() -> set[str]:
+def mpich_segments(mapped_too: bool = False) -> set[str]:
     """MPICH's shared-memory segments (``/dev/shm/mpich_shm_*``) that no live process maps (``MPI_Abort`` leaves
-    one behind; this process's own MPI, started by a test that runs a command in-process, maps its own)."""
+    one behind; this process's own MPI, started by a test that runs a command in-process, maps its own), or every
+    one of them (``mapped_too``)."""
     shm = Path("/dev/shm")
     names = {p.name for p in shm.glob("mpich_shm_*")} if shm.is_dir() else set()
-    if not names:
+    if not names or mapped_too:
         return names
     for maps in Path("/proc").glob("[0-9]*/maps"):
         try:

@@ -19,11 +19,12 @@ def run_mpi(n: int, worker: str, *args: str, timeout: float = 240, expect_ok: bo
 
     cmd = mpiexec_command(n, [str(WORKERS / worker), *map(str, args)])
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    before = mpich_segments()
+    before = mpich_segments(mapped_too=True)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
-    finally:  # the harness is these workers' launcher: it removes what an aborting worker leaves, as gnnpart's does
-        for name in mpich_segments() - before:
+    finally:  # the harness is these workers' launcher (they are not gnnpart's ranks, which remove MPICH's segment
+        # themselves): it removes what the job made, mapped still or not (its ranks may be exiting yet)
+        for name in mpich_segments(mapped_too=True) - before:
             Path("/dev/shm", name).unlink(missing_ok=True)
     if expect_ok and proc.returncode != 0:
         raise AssertionError(f"{worker} on {n} ranks exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
