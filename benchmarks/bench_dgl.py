@@ -33,22 +33,31 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_ENV = Path.home() / ".cache" / "gnnpart-dgl-env"
 
 
-def dgl_child(graph_file: str, model: str, hidden: int, epochs: int, threads: int) -> dict:
-    """DGL's GraphConv / SAGEConv on the whole graph, in DGL's environment (no gnnpart there): median epoch."""
+def dgl_graph(graph_file: str):
+    """``(graph, arrays)``: the ``.npz`` a benchmark saved, as a DGL graph (in DGL's environment: no gnnpart there)
+    and its arrays (``x``, ``y``, masks) as tensors."""
     import dgl
     import numpy as np
     import torch
-    from bench_train import two_layer_epochs  # stdlib at import: it runs in DGL's environment
-    from dgl.nn import GraphConv, SAGEConv
 
-    torch.set_num_threads(threads)
     z = np.load(graph_file)
     indptr, indices = z["indptr"], z["indices"]
     n = len(indptr) - 1
     dst = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))  # gnnpart's CSR lists each node's in-edges
     g = dgl.graph((torch.from_numpy(indices), torch.from_numpy(dst)), num_nodes=n)
-    x, y = torch.from_numpy(z["x"]), torch.from_numpy(z["y"])
-    train = torch.from_numpy(z["train_mask"])
+    return g, {key: torch.from_numpy(z[key]) for key in z.files if key not in ("indptr", "indices")}
+
+
+def dgl_child(graph_file: str, model: str, hidden: int, epochs: int, threads: int) -> dict:
+    """DGL's GraphConv / SAGEConv on the whole graph, in DGL's environment (no gnnpart there): median epoch."""
+    import dgl
+    import torch
+    from bench_train import two_layer_epochs  # stdlib at import: it runs in DGL's environment
+    from dgl.nn import GraphConv, SAGEConv
+
+    torch.set_num_threads(threads)
+    g, arrays = dgl_graph(graph_file)
+    x, y, train = arrays["x"], arrays["y"], arrays["train_mask"]
     classes = int(y.max()) + 1
     torch.manual_seed(0)
     if model == "gcn":

@@ -5,7 +5,9 @@ gradients flowing back). glibc hands out each block above 32 MiB with a fresh ``
 tensor dies, so every epoch faults all of their pages in again and the kernel zeroes them: on the 1M-node graph
 of width 256 this was half of a GraphSAGE epoch on 2 cores (``benchmarks/RESULTS.md``). The cache sits in front of
 PyTorch's CPU allocator, as PyTorch's caching allocator does on a GPU: a freed block of at least ``min_bytes`` waits
-for the next request of its exact size, and smaller requests go to the allocator it replaced. What it holds (live
+for the next request of its size class (the size rounded up to one of 16 steps an octave, at most 1/16 more, so
+that a mini-batch's tensors, whose sizes vary a little from step to step, reuse each other's blocks: measured,
+``relu_dropout_grad`` of a batch 2.5x faster), and smaller requests go to the allocator it replaced. What it holds (live
 and cached blocks) stays within ``1 + headroom`` times the most its live blocks ever needed; a request that finds
 no block of its size first frees cached blocks of other sizes as far as that bound asks.
 

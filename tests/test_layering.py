@@ -1,4 +1,4 @@
-"""Data flows one way: raw files -> Graph (data) -> partition -> comm -> nn -> tasks -> rank -> checkpoint ->
+"""Data flows one way: raw files -> Graph (data) -> partition -> comm -> nn -> tasks -> rank -> sample -> checkpoint ->
 infer -> train -> cli. No module imports from a floor after its own; the communication layer knows neither models,
 nor training, nor the partition format, and the layers know no partition format either (a rank passes them
 arrays). Imports are read with `ast` (nothing is executed)."""
@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gnnpart"
 
-FLOORS = ("data", "partition", "comm", "nn", "tasks", "rank", "checkpoint", "infer", "train", "cli")
+FLOORS = ("data", "partition", "comm", "nn", "tasks", "rank", "sample", "checkpoint", "infer", "train", "cli")
 """The floors, bottom first: each may import the floors below it, never one above."""
 UTILITIES = ("hashing", "limits", "processes", "atomic", "lazy", "meta_file", "errors", "capabilities", "block_cache",
              "shuffle")

@@ -5,8 +5,9 @@
 // mmap and returns it with munmap when the tensor dies, so every epoch faults every page of every such tensor in
 // again, and the kernel zeroes it: on a 1M-node graph of width 256 that is several GB of page faults an epoch.
 // Like the CUDA caching allocator, this one keeps a freed block of at least `min_bytes` for the next request of
-// the same size; smaller requests go to the allocator it replaced. Blocks are matched by exact size: the tensors
-// of one epoch repeat the shapes of the last, so they match. What it holds (live blocks and cached ones) stays
+// the same size; smaller requests go to the allocator it replaced. Blocks are matched by size class (the size
+// rounded up to one of 16 steps an octave, at most 1/16 more): the tensors of one epoch repeat the shapes of the
+// last, and a mini-batch's vary a little from step to step, so they match. What it holds (live blocks and cached ones) stays
 // within (1 + `headroom`) x the most its live blocks ever needed: a request that finds no block of its size
 // first frees cached blocks of other sizes as far as that bound asks (headroom 0: the peak is the one without
 // the cache).
@@ -36,12 +37,23 @@ struct BlockCache final : c10::Allocator {
   std::unordered_map<size_t, std::vector<void*>> free_blocks;  // size -> blocks ready for reuse
   std::unordered_map<void*, size_t> sizes;                     // every block this cache handed out
 
-  c10::DataPtr allocate(size_t n) override {
+  // The size a block of `n` bytes is kept at: `n` rounded up to the next of 16 steps an octave (at most 1/16 more),
+  // so that tensors whose sizes vary a little from step to step (a mini-batch's blocks) reuse each other's blocks.
+  // A power of two, or a multiple of a sixteenth of its octave, is its own size.
+  static size_t size_class(size_t n) {
+    if (n < 64) return n;
+    int octave = 63 - __builtin_clzll(static_cast<unsigned long long>(n));
+    const size_t step = static_cast<size_t>(1) << (octave - 4);
+    return (n + step - 1) / step * step;
+  }
+
+  c10::DataPtr allocate(size_t requested) override {
     c10::Allocator* fallback = nullptr;
     void* p = nullptr;
+    const size_t n = size_class(requested);
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (!enabled || static_cast<int64_t>(n) < min_bytes) {
+      if (!enabled || static_cast<int64_t>(requested) < min_bytes) {
         fallback = previous;
       } else {
         auto it = free_blocks.find(n);
@@ -58,7 +70,7 @@ struct BlockCache final : c10::Allocator {
         }
       }
     }
-    if (fallback != nullptr) return fallback->allocate(n);
+    if (fallback != nullptr) return fallback->allocate(requested);
     if (p == nullptr) p = c10::alloc_cpu(n);  // outside the lock: the first touch is the caller's
     {
       std::lock_guard<std::mutex> lock(mu);

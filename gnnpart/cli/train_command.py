@@ -79,6 +79,11 @@ class TrainConfig:
                                    "(a CUDA-aware MPI) or nccl (one GPU per rank)", choices=TRANSPORTS)
     task: str | None = option(None, "multiclass, multilabel or regression (default: what the labels are; regression "
                                     "also trains on 0/1 targets)", choices=TASKS)
+    batch_size: int | None = option(None, "train mini-batch: global batches of B training nodes, neighbours sampled "
+                                          "across ranks (needs --fanouts; default: full-graph)", metavar="B")
+    fanouts: str | None = option(None, "in-edges sampled per target at each hop, one per layer, comma-separated, from "
+                                       "the seeds outwards as PyG's num_neighbors (15,10: 15 of each seed's, then 10 "
+                                       "of each of theirs); DGL lists them the other way round", metavar="K,K,...")
     nprocs: int | None = option(None, "start NPROCS ranks with mpiexec (omit when already started by mpiexec)",
                                 flags=("-n",), metavar="NPROCS")
 
@@ -101,6 +106,7 @@ class TrainJob:
     config: TrainConfig
     placement: Placement
     halo: list
+    fanouts: tuple | None = None
 
 
 def config_from_args(args: argparse.Namespace) -> TrainJob:
@@ -142,7 +148,42 @@ def config_from_args(args: argparse.Namespace) -> TrainJob:
         halo = parse_halo(cfg.halo, cfg.layers)
     except ValueError as exc:
         raise ValueError(f"--halo: {exc}") from None
-    return TrainJob(cfg, placement, halo)
+    return TrainJob(cfg, placement, halo, check_minibatch_flags(cfg, halo))
+
+
+def check_minibatch_flags(cfg: TrainConfig, halo: list) -> tuple[int, ...] | None:
+    """The fanouts of ``--batch-size B --fanouts K,...`` (None for full-graph training), after refusing, in one line
+    each, what mini-batch training cannot do (before any rank starts; the trainer checks the model itself)."""
+    if cfg.batch_size is None and cfg.fanouts is None:
+        return None
+    if cfg.batch_size is None or cfg.fanouts is None:
+        given, missing = ("--batch-size", "--fanouts") if cfg.fanouts is None else ("--fanouts", "--batch-size")
+        raise ValueError(f"{given} needs {missing}: mini-batch training takes both (e.g. --batch-size 1024 "
+                         "--fanouts 15,10)")
+    if cfg.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1 (got {cfg.batch_size})")
+    try:
+        fanouts = tuple(int(k) for k in cfg.fanouts.split(","))
+    except ValueError:
+        fanouts = ()
+    if not fanouts or any(k < 1 for k in fanouts):
+        raise ValueError(f"--fanouts must be integers >= 1, comma-separated, one per layer (got {cfg.fanouts!r})")
+    if len(fanouts) != cfg.layers:
+        raise ValueError(f"--fanouts must give one fanout per layer (--layers {cfg.layers}) (got {len(fanouts)}: "
+                         f"{cfg.fanouts})")
+    refused = [("--halo", cfg.halo, any(not p.is_exact for p in halo),
+                "halo policies act on the rows exchanged between layers, and a mini-batch exchanges none: use exact"),
+               ("--aggregate-at", cfg.aggregate_at, cfg.aggregate_at != "receiver",
+                "pre-aggregation sums exchanged rows, and a mini-batch exchanges none: use receiver"),
+               ("--model", cfg.model, cfg.model == "rgcn", "typed graphs train full-graph"),
+               ("--norm", cfg.norm, cfg.norm == "batch",
+                "batch norm averages over a batch's rows, which differ by rank: use layer, or none"),
+               ("--jk", cfg.jk, cfg.jk is not None,
+                "jumping knowledge combines every layer's rows, of other nodes at each layer on sampled blocks")]
+    for flag, value, bad, why in refused:
+        if bad:
+            raise ValueError(f"{flag} {value} cannot train mini-batch (--batch-size): {why}")
+    return fanouts
 
 
 MODEL_SETTINGS = ("model", "hidden", "layers", "heads", "norm", "jk", "residual", "num_bases")
@@ -303,7 +344,8 @@ def run(job: TrainJob, comm=None, printer=print) -> dict:
     if cfg.metrics and comm.rank == 0 and not cfg.resume and os.path.exists(cfg.metrics):
         os.remove(cfg.metrics)
     options = TrainOptions(lr=cfg.lr, weight_decay=cfg.weight_decay, seed=cfg.seed, eval_every=cfg.eval_every,
-                           watchdog=cfg.watchdog or None, block_cache=None if cfg.no_block_cache else cfg.block_cache)
+                           watchdog=cfg.watchdog or None, block_cache=None if cfg.no_block_cache else cfg.block_cache,
+                           batch_size=cfg.batch_size, fanouts=job.fanouts)
     trainer = Trainer(model, rank, options=options, halo=job.halo, callbacks=callbacks_of(cfg, printer),
                       settings={k: getattr(cfg, k) for k in MODEL_SETTINGS})
     if cfg.resume:

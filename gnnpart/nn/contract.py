@@ -21,6 +21,14 @@ A model may hold any modules; the ones that exchange halo rows are :class:`HaloL
     model's input: they fill their caches there (so the one-time exchange is counted apart from the epochs).
     Without it (inference, a model run outside the Trainer) such a layer fills its cache on its first forward.
 
+``runs_on_blocks`` (bool)
+    Whether the layer runs on the sampled blocks of mini-batch training (:mod:`gnnpart.sample`): its input then
+    has one row per *source* of its block (the targets first) instead of one per inner node, ``graph.halo(h)``
+    returns it as it is, and the layer reads its targets' own rows with ``graph.targets(h)`` (on a ``LocalGraph``,
+    ``h`` itself). A layer that needs only its targets' in-edges, their rows and whole-graph per-node quantities
+    (degrees) may set it; default False (refused in mini-batch training, with ``blocks_refusal`` as the reason
+    where the layer gives one).
+
 A layer fetches its halo rows with ``graph.halo(h_inner, self)``: the exchange follows the layer's mode
 (``self.training``, set by ``model.train()`` / ``model.eval()``): the layer's policy in training, exact (but for
 learned gates) in evaluation. There is no other mode flag.
@@ -42,10 +50,12 @@ class HaloLayer(nn.Module):
             that calls ``aggregate_halo`` gets partial sums when the graph has a plan (``aggregate_at``); this flag
             only lets a policy that does not compose with them be refused when the Trainer sets the policies
             instead of at the layer's first step (default False; True for GCN, GraphSAGE and GIN).
+        runs_on_blocks (bool): the layer runs on sampled blocks (see the module docstring; default False).
     """
 
     layer_id: int | None = None
     sums_halo: bool = False
+    runs_on_blocks: bool = False
 
     def __init__(self):
         super().__init__()

@@ -134,6 +134,27 @@ class HaloConv(HaloLayer):
         return self._exchange_width
 
     @property
+    def runs_on_blocks(self) -> bool:
+        """Whether the conv runs on sampled blocks: in its pair form, without per-node inputs or edge relations
+        (see :attr:`blocks_refusal`)."""
+        return self.blocks_refusal is None
+
+    @property
+    def blocks_refusal(self) -> str | None:
+        """Why the conv cannot run on sampled blocks (None when it can)."""
+        if self.form != "pair":
+            return (f"HaloConv({self._name}) runs in the {self.form!r} form, which needs each node's whole "
+                    "neighbourhood (its edges or the whole graph's degrees), and a sampled batch holds a few in-edges "
+                    "per target: use a conv with a pair form (SAGEConv, GATConv, GATv2Conv, GINConv, ...), or train "
+                    "full-graph")
+        if self.node_inputs:
+            return (f"HaloConv({self._name}) takes per-node inputs ({', '.join(self.node_inputs)}) by inner node, "
+                    "and a sampled batch's rows are its sources")
+        if self.edge_type:
+            return "typed graphs train full-graph"
+        return None
+
+    @property
     def form(self) -> str:
         """How the conv runs on a part: ``"pair"``, ``"square"`` (the local square graph, inner rows kept),
         ``"square, whole-graph degrees"`` (given the whole graph's normalisation) or ``"hop by hop"``."""
@@ -153,6 +174,8 @@ class HaloConv(HaloLayer):
             graph (LocalGraph): this rank's graph.
             *args, **kwargs: passed on to the conv after ``edge_index``; the ``node_inputs`` by name, ``[I, ...]``.
         """
+        if getattr(graph, "sampled", False) and self.blocks_refusal is not None:
+            raise ValueError(self.blocks_refusal)
         inputs = self._take_inputs(kwargs, graph)
         num_inner, conv = graph.num_inner, self.conv
         if x.dim() > 2:  # DNAConv's stack of earlier layers' rows: exchanged as one flat row per node
@@ -217,7 +240,8 @@ class HaloConv(HaloLayer):
     def _call(self, x_local, x, graph, inputs: dict, edge_index, *args, square: bool, **kwargs):
         positional = [self._input_form(n, inputs[n], graph, square) for n in self._positional]
         kwargs.update({n: self._input_form(n, inputs[n], graph, square) for n in self._keyword})
-        return self.conv(x_local if square else (x_local, x), *positional, edge_index, *args, **kwargs)
+        return self.conv(x_local if square else (x_local, graph.targets(x)), *positional, edge_index, *args,
+                         **kwargs)
 
     def _hop_by_hop(self, x_local: torch.Tensor, graph, *args, **kwargs) -> torch.Tensor:
         """A multi-hop conv on the local square graph, the halo rows refreshed from their owners before every hop

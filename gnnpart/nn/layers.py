@@ -29,6 +29,7 @@ class _Dist(HaloLayer):
     """Shared logic: ``sparse(x) @ W`` or ``sparse(x @ W)``, with the constant-input cache."""
 
     sums_halo = True  # aggregates through graph.aggregate_halo
+    runs_on_blocks = True  # reads its targets' rows through graph.targets
 
     def __init__(self, in_channels: int, out_channels: int, constant_input: bool = False):
         super().__init__()
@@ -106,7 +107,7 @@ class DistGCNConv(_Dist):
             graph.cache[key] = (graph.in_degree + 1.0).rsqrt().unsqueeze(1)
         dinv = graph.cache[key]
         inner = dinv[: graph.num_inner]
-        return inner * (graph.aggregate_halo(h, self, scale=dinv) + inner * h)
+        return inner * (graph.aggregate_halo(h, self, scale=dinv) + inner * graph.targets(h))
 
     @property
     def _ones_column(self) -> bool:
@@ -161,11 +162,12 @@ class DistSAGEConv(_Dist):
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         if self.aggregate_first:  # both products accumulate into one output
-            return dual_linear(self.sparse_input(h, graph), h, self.lin_l.weight, self.lin_r.weight, self.lin_l.bias)
+            return dual_linear(self.sparse_input(h, graph), graph.targets(h), self.lin_l.weight, self.lin_r.weight,
+                               self.lin_l.bias)
         # one product against the stacked weights: [W_l h | W_r h], so backward's input gradient is one product too
         both = F.linear(h, torch.cat([self.lin_l.weight, self.lin_r.weight]))
         width = self.out_channels
-        return self.propagate(both[:, :width].contiguous(), graph) + self.lin_l.bias + both[:, width:]
+        return self.propagate(both[:, :width].contiguous(), graph) + self.lin_l.bias + graph.targets(both[:, width:])
 
 
 class DistGINConv(_Dist):
@@ -199,7 +201,7 @@ class DistGINConv(_Dist):
         self.lin2.reset_parameters()
 
     def propagate(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
-        return graph.aggregate_halo(h, self) + (1.0 + self.eps) * h
+        return graph.aggregate_halo(h, self) + (1.0 + self.eps) * graph.targets(h)
 
     def forward(self, h: torch.Tensor, graph: LocalGraph) -> torch.Tensor:
         if self.aggregate_first:
@@ -232,6 +234,8 @@ class DistGATConv(HaloLayer):
         ``[I, in_channels]`` -> ``[I, heads * out_channels]`` (``[I, out_channels]`` without ``concat``); it exchanges
         ``[I, heads * out_channels]`` -> ``[L, heads * out_channels]``.
     """
+
+    runs_on_blocks = True  # attends over a target's in-edges only (its own row is the first of the sources)
 
     def __init__(self, in_channels: int, out_channels: int, heads: int = 1, concat: bool = True, negative_slope: float = 0.2):
         super().__init__()

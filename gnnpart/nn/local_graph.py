@@ -241,6 +241,16 @@ class LocalGraph:
             self._exchanges[key] = made
         return made
 
+    def targets(self, h: torch.Tensor) -> torch.Tensor:
+        """The targets' own rows of a layer's input: on a ``LocalGraph`` the input is one row per inner node, the
+        targets, so ``h`` itself (a sampled block's input has a row per source, the targets first:
+        :class:`gnnpart.sample.Blocks`).
+
+        Shapes:
+            ``[I, F]`` -> ``[I, F]``.
+        """
+        return h
+
     def halo(self, h_inner: torch.Tensor, layer: HaloLayer) -> torch.Tensor:
         """``[I, F]`` -> ``[L, F]``: inner rows followed by the halo rows fetched from their owners.
 

@@ -200,8 +200,8 @@ class BasicGNN(nn.Module):
         xs = []
         for i, conv in enumerate(self.convs):
             out = conv(h, graph)
-            if self.residual and out.shape == h.shape:
-                out = out + h
+            if self.residual and out.shape[1:] == h.shape[1:]:
+                out = out + h[: out.shape[0]]  # a layer's targets are its first rows (on a sampled block too)
             h = out
             if i < self.num_layers - 1 or self.jk_mode is not None:
                 if self.norms is not None:

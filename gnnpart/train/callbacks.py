@@ -104,6 +104,13 @@ class EpochPrinter(Callback):
             return
         acc = "" if not r.metrics else (f"  {r.metric}: train {_fmt(r.train_score)}  val {_fmt(r.val_score)}  "
                                         f"test {_fmt(r.test_score)}")
+        if r.step_losses:  # mini-batch
+            self.printer(f"epoch {r.epoch:4d}  loss {r.loss:.4f}{acc}  {r.epoch_s * 1000:.0f} ms, {r.steps} steps "
+                         f"(sampling {r.sample_s * 1000:.0f} ms, fetch {r.fetch_s * 1000:.0f} ms, "
+                         f"{r.sample_wait_s * 1000:.0f} ms of them waited for, compute "
+                         f"{r.compute_s * 1000:.0f} ms, allreduce {r.allreduce_s * 1000:.0f} ms; fetch_bytes "
+                         f"{r.fetch_bytes / 2**20:.2f} MiB, sampling {r.sample_bytes / 2**20:.2f} MiB)")
+            return
         ratio = f", {r.halo_bytes / r.halo_bytes_exact:.3f}x exact" if r.halo_bytes_exact else ""
         self.printer(f"epoch {r.epoch:4d}  loss {r.loss:.4f}{acc}  {r.epoch_s * 1000:.0f} ms "
                      f"(halo {r.halo_s * 1000:.0f} ms, {r.halo_wait_s * 1000:.0f} ms exposed, "

@@ -30,6 +30,10 @@ class TrainOptions:
             the process once a Trainer turned it on. See :mod:`gnnpart.block_cache`.
         sparse_optimizer (str): the default optimizer of sharded embedding rows (:mod:`gnnpart.nn.embedding`):
             ``adam`` (``torch.optim.SparseAdam``, default) or ``adagrad``; at ``lr``, without weight decay.
+        batch_size (int, optional): train mini-batch, on global batches of this many training nodes
+            (:mod:`gnnpart.train.minibatch`); None (default): full-graph. Give ``fanouts`` with it.
+        fanouts (tuple[int], optional): in-edges sampled per target at each hop, one per layer, from the seeds
+            outwards (PyG's ``num_neighbors`` order; DGL lists them the other way round).
 
     Raises:
         ValueError: naming the field, the rule and the value.
@@ -42,6 +46,8 @@ class TrainOptions:
     watchdog: float | None = 600.0
     block_cache: float | None = HEADROOM
     sparse_optimizer: str = "adam"
+    batch_size: int | None = None
+    fanouts: tuple | None = None
 
     def __post_init__(self) -> None:
         _number("lr", self.lr, 0.0, True)
@@ -55,3 +61,14 @@ class TrainOptions:
             raise ValueError(f"`sparse_optimizer` must be adam or adagrad (got {self.sparse_optimizer!r})")
         if self.watchdog is not None:
             _number("watchdog", self.watchdog, 0.0, False)
+        if (self.batch_size is None) != (self.fanouts is None):
+            given, missing = ("batch_size", "fanouts") if self.fanouts is None else ("fanouts", "batch_size")
+            raise ValueError(f"`{given}` needs `{missing}`: mini-batch training takes both (got {given}="
+                             f"{getattr(self, given)!r} without {missing})")
+        if self.batch_size is not None:
+            if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+                raise ValueError(f"`batch_size` must be an integer >= 1 (got {self.batch_size!r})")
+            fanouts = tuple(self.fanouts) if isinstance(self.fanouts, (tuple, list)) else None
+            if not fanouts or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in fanouts):
+                raise ValueError(f"`fanouts` must be integers >= 1, one per layer (got {self.fanouts!r})")
+            object.__setattr__(self, "fanouts", fanouts)

@@ -1,4 +1,6 @@
-"""The Trainer: full-graph training of a distributed model on one :class:`~gnnpart.rank.Rank` per part.
+"""The Trainer: training of a distributed model on one :class:`~gnnpart.rank.Rank` per part, full-graph, or
+mini-batch on sampled blocks with ``TrainOptions(batch_size=..., fanouts=...)`` (:mod:`gnnpart.train.minibatch`:
+an epoch is then every global batch; evaluation, prediction and checkpoints stay full-graph).
 
 It trains and does nothing else. The rank (its part, exchange plan, local graph, features, labels and task) comes
 built (:class:`gnnpart.rank.Rank`); callbacks (metrics file, printer, checkpoints, early stopping) are built by whoever
@@ -28,6 +30,7 @@ from gnnpart.nn.embedding import dense_parameters, sharded_parameters
 from gnnpart.nn.gates import HaloGates, attach_halo_gates, attached_halo_gates
 from gnnpart.nn.row_norms import bind_sync_norms, check_row_norms
 from gnnpart.train.callbacks import BestEpoch, Callback
+from gnnpart.train.minibatch import MiniBatchLoop, check_minibatch
 from gnnpart.train.optimizers import check_sparse_holders, default_optimizer
 from gnnpart.train.options import TrainOptions
 from gnnpart.train.records import BestRecord, EpochRecord, FitSummary
@@ -95,6 +98,8 @@ class Trainer:
         bind_sync_norms(model, self.comm)
         self.layers = halo_layers(model)
         self.halo_policies = parse_halo(halo, len(self.layers))
+        if self.options.batch_size is not None:  # what cannot run on sampled blocks is refused before any work
+            check_minibatch(model, rank, self.halo_policies, self.options.fanouts)
         self.num_train = int(self.comm.sum_scalars([self.task.count(self.train_y)])[0])
         if self.num_train == 0:
             raise ValueError("the partition has no labelled training nodes on any rank: nothing to train on")
@@ -126,6 +131,8 @@ class Trainer:
         self.summary: FitSummary | None = None
         start = time.perf_counter()
         self.setup_halo_bytes = self._prepare()
+        self.minibatch = None if self.options.batch_size is None else MiniBatchLoop(
+            self, self.options.batch_size, self.options.fanouts, overlap=self.graph.overlap)
         self.setup_s = time.perf_counter() - start
 
     def _take_graph(self) -> None:
@@ -175,6 +182,8 @@ class Trainer:
         all-reduce; the step's numbers are kept in ``self.last_step`` (seconds are this rank's).
         """
         self._own_graph()
+        if self.minibatch is not None:
+            return self._minibatch_epoch()
         self.model.train()
         self.graph.epoch = self.epoch
         self.progress.enter("forward")
@@ -216,6 +225,23 @@ class Trainer:
             "halo_channels_kept": {} if gates is None else {str(k): v for k, v in gates.kept_fraction().items()},
         }
         return total_loss
+
+    def _minibatch_epoch(self) -> float:
+        """One epoch of sampled batches (:class:`~gnnpart.train.minibatch.MiniBatchLoop`); its counts summed over
+        the ranks into :attr:`last_step`, as :meth:`train_step` does for a full-graph epoch."""
+        start = time.perf_counter()
+        loss, c = self.minibatch.epoch(self.epoch)
+        seconds = time.perf_counter() - start
+        self.progress.enter("all-reduce of the epoch's counts")
+        sample_bytes, fetch_bytes, ar_bytes = self.comm.sum_scalars([c.sample_bytes, c.fetch_bytes, c.allreduce_bytes])
+        self.last_step = {
+            "epoch_s": seconds, "halo_s": 0.0, "halo_wait_s": 0.0, "allreduce_s": c.allreduce_s,
+            "compute_s": c.compute_s, "halo_bytes": 0, "allreduce_bytes": int(ar_bytes), "halo_bytes_by_layer": {},
+            "halo_bytes_exact": 0, "halo_bytes_detail": {}, "halo_channels_kept": {}, "steps": c.steps,
+            "sample_s": c.sample_s, "fetch_s": c.fetch_s, "sample_wait_s": c.wait_s, "sample_bytes": int(sample_bytes),
+            "fetch_bytes": int(fetch_bytes), "step_losses": list(self.minibatch.step_losses),
+        }
+        return loss
 
     @torch.no_grad()
     def evaluate(self) -> dict:

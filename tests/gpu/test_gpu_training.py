@@ -240,3 +240,21 @@ def test_overlap_on_and_off_give_the_same_bits_on_the_gpu(tmp_path):
             assert np.array_equal(got[f"{on}/loss"], got[f"{off}/loss"]), (model, spec)
             names = [k[len(on) + len("/weight/"):] for k in got if k.startswith(f"{on}/weight/")]
             assert names and all(np.array_equal(got[f"{on}/weight/{n}"], got[f"{off}/weight/{n}"]) for n in names)
+
+
+@needs_cuda
+def test_minibatch_on_the_gpu_equals_one_cpu_rank(parts, tmp_path):
+    """Mini-batch training (blocks moved to the device through pinned memory, input rows too) on 2 ranks sharing the
+    GPU takes the steps of one CPU rank: every step's loss and the final weights, float64."""
+    specs = ["sage:16:2:0.5:0.2", "gat:16:2:0.5:0.2"]
+    runs = {}
+    for n, device in ((1, "cpu"), (2, DEVICE)):
+        out = tmp_path / f"mb-{n}-{device}.npz"
+        with environment(GNNPART_TEST_DEVICE=device):
+            run_mpi(n, "minibatch_worker.py", parts[n], out, 2, 400, "5,3", *specs, timeout=400)
+        runs[n] = dict(np.load(out))
+    for spec in specs:
+        assert str(runs[2][f"{spec}/device"]).startswith(DEVICE)
+        assert len(runs[1][f"{spec}/loss"]) >= 4
+    assert_same_training({k: v for k, v in runs[2].items() if not k.endswith(("/device", "/epoch_loss"))},
+                         {k: v for k, v in runs[1].items() if not k.endswith(("/device", "/epoch_loss"))}, tol=1e-9)

@@ -173,6 +173,8 @@ TESTED_APART = {
     "block_cache_disable": "tests/test_block_cache.py",
     "block_cache_empty": "tests/test_block_cache.py",
     "block_cache_stats": "tests/test_block_cache.py",
+    "sample_neighbors": "the sampler's CPU kernel (data-dependent sizes): tests/sample/test_kernels.py",
+    "block_sources": "the sampler's CPU kernel (data-dependent sizes): tests/sample/test_kernels.py",
 }
 """Ops without samples here, and where they are tested."""
 
