@@ -43,9 +43,12 @@ def failures_of_step(comm, error: BaseException | None) -> list[tuple[int, str]]
 
 ABORT_GRACE_S = 0.5
 """Seconds a failing rank waits between writing its error line and aborting the job."""
+ABORT_BOUND_S = 5.0
+"""Seconds a rank that asked MPI to abort the job waits for it before it exits by itself: ``MPI_Abort`` may not
+return, nor end the process, when it cannot reach the launcher or another host (a link down)."""
 
 
-def abort_job(line: str, abort, grace: float = ABORT_GRACE_S) -> None:
+def abort_job(line: str, abort, grace: float = ABORT_GRACE_S, bound: float = ABORT_BOUND_S) -> None:
     """End an MPI job from one failing rank: write ``line`` to stderr in one write (the lines of several ranks never
     run together), give it ``grace`` seconds to reach the terminal, then ``abort(1)``.
 
@@ -56,10 +59,19 @@ def abort_job(line: str, abort, grace: float = ABORT_GRACE_S) -> None:
         line (str): the one-line error (without the newline).
         abort (callable): ``abort(code)``, e.g. ``Communicator.abort`` or an mpi4py communicator's ``Abort``.
         grace (float): seconds to wait before aborting.
+        bound (float): seconds after which this process exits (status 1) by itself if the abort has not ended it.
     """
+    import threading
+
     os.write(2, (line + "\n").encode())
     time.sleep(grace)
+    threading.Thread(target=_exit_after, args=(bound,), name="gnnpart-abort-bound", daemon=True).start()
     abort(1)
+
+
+def _exit_after(seconds: float) -> None:
+    time.sleep(seconds)
+    os._exit(1)
 
 
 # ------------------------------------------------------------------------------------------ MPICH's segment

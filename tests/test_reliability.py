@@ -460,8 +460,8 @@ def test_a_silent_rank_is_gone_long_before_the_epoch_limit(cora3):
     proc = run_mpi(3, "stall_worker.py", cora3, 1, 60, "stop", 1.5, timeout=120, expect_ok=False)
     assert proc.returncode != 0 and time.time() - start < 40
     verdict = [line for line in proc.stderr.splitlines() if line.startswith("gnnpart watchdog:")]
-    assert verdict and "rank 1 (last heard" in verdict[0] and "is gone: no word for more than" in verdict[0], \
-        proc.stderr
+    assert verdict and "rank 1 on " in verdict[0] and "(last heard" in verdict[0], proc.stderr
+    assert "is gone: no word for more than" in verdict[0], proc.stderr
 
 
 def test_a_slow_rank_is_not_taken_for_gone(cora3):

@@ -12,6 +12,7 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -38,6 +39,17 @@ def _state_bytes(state) -> int:
     return 0
 
 
+PAUSE_VARIABLE = "GNNPART_TEST_CHECKPOINT_PAUSE_S"
+"""A fault-injection point for tests: seconds that a checkpoint write waits with its temporary file written but not yet
+renamed, so that a test can cut a host's link or kill a rank while a checkpoint is being written."""
+
+
+def _pause_for_a_test() -> None:
+    seconds = os.environ.get(PAUSE_VARIABLE)
+    if seconds:
+        time.sleep(float(seconds))
+
+
 def save_checkpoint(directory, state: dict) -> Path:
     """Write ``state`` (tensors, numbers, strings, lists, dicts) to ``directory/checkpoint.pt`` atomically.
 
@@ -55,6 +67,7 @@ def save_checkpoint(directory, state: dict) -> Path:
         with os.fdopen(fd, "wb") as fh:
             torch.save(state, fh)
             fh.flush()
+            _pause_for_a_test()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:

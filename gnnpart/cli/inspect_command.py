@@ -20,6 +20,12 @@ def add_parser(sub) -> None:
     p.add_argument("--pairs", action="store_true",
                    help="also report, per pair of parts, the cut edges, the rows today's exact exchange sends and the "
                         "rows of a minimum cover (rows and partial sums: the least a sum-like layer needs)")
+    hosts = p.add_mutually_exclusive_group()
+    hosts.add_argument("--ranks-per-host", type=int, metavar="R",
+                       help="also estimate what crosses the network with R consecutive parts (ranks) on each host, "
+                            "as mpiexec and srun place them: the halo rows between hosts, and once per destination host")
+    hosts.add_argument("--hosts", type=int, metavar="H",
+                       help="the same with the parts spread over H hosts (ceil(P / H) consecutive parts a host)")
     p.set_defaults(handler=run_cli)
 
 
@@ -108,6 +114,28 @@ def format_pairs(pairs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def format_hosts(traffic: dict) -> str:
+    """The ``--ranks-per-host`` lines."""
+    rows, cross, once = traffic["rows"], traffic["rows_internode"], traffic["rows_internode_once"]
+    return (f"{traffic['hosts']} hosts, {traffic['ranks_per_host']} ranks each (consecutive parts): of the "
+            f"{rows:,} halo rows of an exchange, {cross:,} cross hosts ({cross / max(rows, 1):.1%}; "
+            f"{cross * FLOAT_BYTES:,} B x W at width W); sent once per (row, destination host): {once:,} "
+            f"({once / max(cross, 1):.3f}x)")
+
+
+def ranks_per_host(args, num_parts: int) -> int | None:
+    """``--ranks-per-host``, or what ``--hosts`` makes of it; checked against the parts."""
+    if args.ranks_per_host is None and args.hosts is None:
+        return None
+    if args.hosts is not None:
+        if not 1 <= args.hosts <= num_parts:
+            raise ValueError(f"--hosts must be between 1 and the number of parts ({num_parts}) (got {args.hosts})")
+        return -(-num_parts // args.hosts)
+    if args.ranks_per_host < 1:
+        raise ValueError(f"--ranks-per-host must be >= 1 (got {args.ranks_per_host})")
+    return args.ranks_per_host
+
+
 def _progress(part: int, num_parts: int) -> None:
     print(f"gnnpart inspect: covering the cut edges into part {part + 1} of {num_parts}", file=sys.stderr, flush=True)
 
@@ -123,13 +151,21 @@ def run_cli(args: argparse.Namespace) -> int:
         from gnnpart.partition.cover import cover_report
 
         pairs = cover_report(args.dir, progress=_progress if meta["num_parts"] > 4 else None)
+    per_host, traffic = ranks_per_host(args, meta["num_parts"]), None
+    if per_host is not None:
+        from gnnpart.partition.hosts import host_traffic
+
+        traffic = host_traffic(args.dir, per_host)
     if args.json:
-        extra = {**({"verify": report} if report else {}), **({"pairs": pairs} if pairs is not None else {})}
+        extra = {**({"verify": report} if report else {}), **({"pairs": pairs} if pairs is not None else {}),
+                 **({"hosts": traffic} if traffic is not None else {})}
         print(json.dumps({**summary(meta), **extra}, indent=2))
     else:
         print(format_summary(meta, args.dir))
         if pairs is not None:
             print(format_pairs(pairs))
+        if traffic is not None:
+            print(format_hosts(traffic))
         if report:
             print(f"verified: {report['files']} files match their sizes and checksums; the contents are consistent "
                   "(indices in range, every node owned once, send and receive lists agree)")

@@ -17,12 +17,78 @@ def add_parser(sub) -> None:
                       help="print only the srun --mpi= value (for scripts: srun --mpi=$(gnnpart mpi --srun-plugin))")
     what.add_argument("--mpiexec", action="store_true", help="print only the mpiexec that `train -n` starts")
     what.add_argument("--check", action="store_true",
-                      help="start 2 ranks through that mpiexec and check that they form one job")
+                      help="start 2 ranks through that mpiexec and check that they form one job (with --hostfile: "
+                           "one rank per slot of the file's hosts, and which hosts they ran on)")
+    p.add_argument("--hostfile", metavar="FILE",
+                   help="with --check: the machines, as mpiexec takes them (MPICH: `host[:slots]` a line; Open MPI: "
+                        "`host slots=N`)")
     p.set_defaults(handler=run_cli)
 
 
 CHECK = ("from mpi4py import MPI; w = MPI.COMM_WORLD; "
          "print(w.Get_size(), MPI.Get_library_version().splitlines()[0].strip()) if w.Get_rank() == 0 else None")
+CHECK_HOSTS = ("import socket; from mpi4py import MPI; w = MPI.COMM_WORLD; n = w.gather(socket.gethostname()); "
+               "print(w.Get_size(), ','.join(dict.fromkeys(n)), MPI.Get_library_version().splitlines()[0].strip()) "
+               "if w.Get_rank() == 0 else None")
+
+
+def hostfile_slots(path) -> int:
+    """The ranks a hostfile has room for: the slots of every line (MPICH's ``host:slots``, Open MPI's ``host
+    slots=N``; a host alone is one), comments and blank lines left out.
+
+    Raises:
+        ConfigError: the file cannot be read, holds no host, or a slot count that is not a whole number >= 1.
+    """
+    import re
+
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"--hostfile {path}: {exc.strerror or exc}") from None
+    total = 0
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        match = re.fullmatch(r"[^\s:]+(?::(\S+)|\s+slots=(\S+)(?:\s.*)?)?", text)
+        slots = match and (match.group(1) or match.group(2) or "1")
+        if not match or not slots.isdigit() or int(slots) < 1:
+            raise ConfigError(f"--hostfile {path}, line {number}: expected `host`, `host:slots` or `host slots=N` "
+                              f"with slots >= 1 (got {text[:60]!r})")
+        total += int(slots)
+    if not total:
+        raise ConfigError(f"--hostfile {path} names no host")
+    return total
+
+
+def check_hosts(hostfile, timeout: float = 180) -> str:
+    """Start one rank per slot of ``hostfile`` through the mpiexec of ``train -n``; they must form one job.
+
+    Returns:
+        the line to print: the ranks, the hosts they ran on, the MPI library.
+
+    Raises:
+        ConfigError: the file is bad, or the ranks did not start or did not form one job.
+    """
+    from gnnpart.cli.launcher import mpiexec_command, mpiexec_library
+
+    n = hostfile_slots(hostfile)
+    cmd = mpiexec_command(n, ["-c", CHECK_HOSTS])
+    where = ["--hostfile", str(hostfile)] if mpiexec_library(cmd[0]) == "Open MPI" else ["-f", str(hostfile)]
+    cmd = [cmd[0], *where, *cmd[1:]]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"`--check --hostfile {hostfile}`: {n} ranks through {cmd[0]} did not end within "
+                          f"{timeout:g} s: can every host reach the others (mpiexec's ssh, the firewall)?") from None
+    first = proc.stdout.split("\n")[0].split(" ", 2)
+    if proc.returncode != 0 or len(first) < 3 or first[0] != str(n):
+        said = " ".join((proc.stderr or proc.stdout).split())[-300:]
+        raise ConfigError(f"`--check --hostfile {hostfile}`: {n} ranks through {cmd[0]} did not form one job (exit "
+                          f"status {proc.returncode}){'; it said: ' + said if said else ''}")
+    names = first[1].split(",")
+    return (f"{n} ranks on {len(names)} host{'s' if len(names) > 1 else ''} ({', '.join(names)}) formed one job, "
+            f"on {first[2]}")
 
 
 def check_job(timeout: float = 120) -> str:
@@ -54,8 +120,10 @@ def check_job(timeout: float = 120) -> str:
 def run_cli(args: argparse.Namespace) -> int:
     from gnnpart.cli.launcher import find_mpiexec, mpi_library, mpiexec_library, srun_plugin
 
+    if args.hostfile is not None and not args.check:
+        raise ConfigError("--hostfile goes with --check (gnnpart mpi --check --hostfile FILE)")
     if args.check:
-        print(check_job())
+        print(check_hosts(args.hostfile) if args.hostfile is not None else check_job())
         return 0
     if args.mpiexec:
         print(find_mpiexec())

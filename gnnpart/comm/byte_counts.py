@@ -23,6 +23,9 @@ class ExchangeStats:
         bytes_by_layer (dict): ``{key: bytes}``, both directions, for the exchanges made with a key (a layer).
         detail (dict): ``{key: {direction: {kind: bytes}}}`` with the kinds of :data:`KINDS`.
         bytes_exact (int): what exact exchanges of the same calls would have sent (every row, full width, float).
+        bytes_internode (int): the part of the bytes sent that went to ranks on other hosts (see :attr:`internode`).
+        internode (np.ndarray | None): bool ``[size]``, the ranks on another host than this one's (set by the
+            exchange, from MPI's shared-memory split; None: all on one host).
     """
 
     bytes_forward: int = 0
@@ -32,6 +35,14 @@ class ExchangeStats:
     bytes_by_layer: dict = field(default_factory=dict)
     detail: dict = field(default_factory=dict)
     bytes_exact: int = 0
+    bytes_internode: int = 0
+    internode: object = None
+
+    def add_internode(self, send_counts, row_bytes: int) -> None:
+        """Count the bytes of a message part (``send_counts[r]`` rows of ``row_bytes`` to rank ``r``) that go to ranks
+        on other hosts."""
+        if self.internode is not None:
+            self.bytes_internode += int(send_counts[self.internode].sum()) * int(row_bytes)
 
     @property
     def bytes(self) -> int:
@@ -68,7 +79,7 @@ class ExchangeStats:
 
     def reset(self) -> None:
         """Zero every count."""
-        self.bytes_forward = self.bytes_backward = self.bytes_exact = 0
+        self.bytes_forward = self.bytes_backward = self.bytes_exact = self.bytes_internode = 0
         self.seconds = self.wait_seconds = 0.0
         self.bytes_by_layer = {}
         self.detail = {}

@@ -31,6 +31,7 @@ class Communicator:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self.transport = MPITransport(self.comm)
+        self._hosts = None
 
     def __repr__(self) -> str:
         return f"Communicator(rank={self.rank}, size={self.size}, transport={self.transport.name})"
@@ -51,6 +52,29 @@ class Communicator:
         communicator does; every rank calls it."""
         self.transport.close()
         self.transport = MPITransport(self.comm)
+
+    def hosts(self) -> tuple[np.ndarray, list[str]]:
+        """Which ranks share a host: ``(host [size], names)``, each rank's host as an index into ``names`` (the
+        hosts' names, in the order of their first rank), from MPI's shared-memory split (``COMM_TYPE_SHARED``:
+        the ranks that can share memory are one host, whatever their names say). Collective the first time
+        (every rank calls it then), kept after."""
+        if self._hosts is None:
+            import socket
+
+            if self.size == 1:
+                self._hosts = (np.zeros(1, dtype=np.int64), [socket.gethostname()])
+            else:
+                local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED, key=self.rank)
+                try:
+                    leader = local.bcast(self.rank, root=0)  # the host's first rank names it
+                finally:
+                    local.Free()
+                leaders = np.array(self.comm.allgather(leader), dtype=np.int64)
+                names = self.comm.allgather(socket.gethostname())
+                firsts = sorted(set(leaders.tolist()))
+                host = np.searchsorted(np.array(firsts), leaders).astype(np.int64)
+                self._hosts = (host, [names[r] for r in firsts])
+        return self._hosts
 
     def local_rank(self) -> int:
         """This rank's index among the ranks of its node (``COMM_TYPE_SHARED``)."""

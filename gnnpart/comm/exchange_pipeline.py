@@ -320,6 +320,7 @@ class PolicyExchange:
             else:
                 recv = lending.take((self.link.key, direction, "recv", i - len(head)), total * row_bytes, t.device)
             requests.append(comm.ialltoallv(send, send_counts * row_bytes, recv, recv_counts * row_bytes))
+            self.link.stats.add_internode(send_counts, row_bytes)
             buffers += [send, recv]
             if kind == "payload" and sums:
                 self.link.count(direction, "partial_sums", sums * row_bytes)

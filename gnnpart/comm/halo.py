@@ -40,6 +40,9 @@ class HaloExchange:
         self.plan = plan
         self.global_ids = global_ids
         self.stats = ExchangeStats()
+        host, _ = comm.hosts()  # collective: every rank makes its exchange at once
+        if len(set(host.tolist())) > 1:
+            self.stats.internode = host != host[comm.rank]
         self.pool = BufferPool()
         self._made: list[PolicyExchange] = []
         self._exact = self.policy_exchange()

@@ -63,7 +63,8 @@ def partition_graph(
             untyped graph). Default ``"nodes,train"`` for METIS (each within 3%; ``"types,edges,train"`` on a typed
             graph), ``"nodes,edges"`` for KaMinPar and PT-Scotch, which balance one weight combined from them
             within 3% (:func:`gnnpart.partition.assign.single_weight`). Ignored by ``random``.
-        seed (int): seed of the partitioner; same seed, same files (for KaMinPar: on one thread).
+        seed (int): seed of the partitioner; same seed, same files (for KaMinPar: on one thread; not for
+            PT-Scotch, whose result depends on the order in which its ranks' messages arrive).
         overwrite (bool): replace an existing ``out_dir`` (atomically).
         dataset (str, optional): the dataset spec, recorded in ``meta.json`` (default ``graph.name``).
         max_memory (float, optional): bytes partitioning may use (default: the memory available). Refused up

@@ -112,6 +112,8 @@ class EpochPrinter(Callback):
                          f"{r.fetch_bytes / 2**20:.2f} MiB, sampling {r.sample_bytes / 2**20:.2f} MiB)")
             return
         ratio = f", {r.halo_bytes / r.halo_bytes_exact:.3f}x exact" if r.halo_bytes_exact else ""
+        if r.halo_bytes_internode:
+            ratio += f", {r.halo_bytes_internode / 2**20:.2f} MiB between hosts"
         self.printer(f"epoch {r.epoch:4d}  loss {r.loss:.4f}{acc}  {r.epoch_s * 1000:.0f} ms "
                      f"(halo {r.halo_s * 1000:.0f} ms, {r.halo_wait_s * 1000:.0f} ms exposed, "
                      f"{r.halo_bytes / 2**20:.2f} MiB{ratio}; "

@@ -14,7 +14,9 @@ class EpochRecord:
     its values, and ``metrics`` holds every metric of every split (``{split: {metric: value}}``, empty in epochs
     without evaluation). Seconds are this rank's: ``halo_s`` is the halo exchanges' span from posting to decoding,
     ``halo_wait_s`` the part of it not overlapped with computation, and ``compute_s`` is ``epoch_s`` less
-    ``halo_wait_s`` and ``allreduce_s``. A mini-batch epoch (:mod:`gnnpart.train.minibatch`) also counts its
+    ``halo_wait_s`` and ``allreduce_s``. ``halo_bytes_internode`` is the part of ``halo_bytes`` that went between
+    ranks on different hosts (MPI's shared-memory split tells which share one). A mini-batch epoch
+    (:mod:`gnnpart.train.minibatch`) also counts its
     ``steps``, the seconds spent sampling (``sample_s``) and fetching features (``fetch_s``; ``compute_s`` is then
     the rest less ``allreduce_s``; with the next batch prepared during each step, ``sample_s`` and ``fetch_s``
     overlap the steps, and ``sample_wait_s`` is what the steps waited for their batches), the bytes they received over all ranks (``sample_bytes``, ``fetch_bytes``) and
@@ -44,6 +46,7 @@ class EpochRecord:
     test_score: float | None = None
     metrics: dict = field(default_factory=dict)
     halo_wait_s: float = 0.0
+    halo_bytes_internode: int = 0
     steps: int = 1
     sample_s: float = 0.0
     fetch_s: float = 0.0

@@ -210,18 +210,18 @@ class Trainer:
         self.progress.enter("all-reduce of the epoch's counts")
         ids = [layer.layer_id for layer in self.layers]
         zero = {d: dict.fromkeys(KINDS, 0) for d in DIRECTIONS}
-        local = [loss.item(), stats.bytes, self.reducer.bytes, stats.bytes_exact]
+        local = [loss.item(), stats.bytes, self.reducer.bytes, stats.bytes_exact, stats.bytes_internode]
         local += [stats.bytes_by_layer.get(i, 0) for i in ids]
         local += [stats.detail.get(i, zero)[d][k] for i in ids for d in DIRECTIONS for k in KINDS]
         totals = iter(self.comm.sum_scalars(local))
-        total_loss, halo_bytes, ar_bytes, exact_bytes = (next(totals) for _ in range(4))
+        total_loss, halo_bytes, ar_bytes, exact_bytes, internode = (next(totals) for _ in range(5))
         by_layer = {str(i): int(next(totals)) for i in ids}
         detail = {str(i): {d: {k: int(next(totals)) for k in KINDS} for d in DIRECTIONS} for i in ids}
         self.last_step = {
             "epoch_s": seconds, "halo_s": stats.seconds, "halo_wait_s": stats.wait_seconds,
             "allreduce_s": self.reducer.seconds, "compute_s": seconds - stats.wait_seconds - self.reducer.seconds,
             "halo_bytes": int(halo_bytes), "allreduce_bytes": int(ar_bytes), "halo_bytes_by_layer": by_layer,
-            "halo_bytes_exact": int(exact_bytes), "halo_bytes_detail": detail,
+            "halo_bytes_exact": int(exact_bytes), "halo_bytes_detail": detail, "halo_bytes_internode": int(internode),
             "halo_channels_kept": {} if gates is None else {str(k): v for k, v in gates.kept_fraction().items()},
         }
         return total_loss
@@ -285,9 +285,12 @@ class Trainer:
             self.watchdog.start()
         try:
             self._epochs(epochs)
-        finally:
+        except BaseException:
             if self.watchdog is not None:
-                self.watchdog.stop()
+                self.watchdog.stop(drain=False)  # the job ends anyway: no rank waits for the others here
+            raise
+        if self.watchdog is not None:
+            self.watchdog.stop()  # every rank: the reports and heartbeats still in flight are received
         self.exchange.drain()
         self.summary = FitSummary(self.best.val_acc, self.best.epoch, self.best.test_acc, time.perf_counter() - start,
                                   self.epoch, self.setup_halo_bytes, stopped_early=self.should_stop and self.epoch < epochs,

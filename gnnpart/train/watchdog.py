@@ -91,9 +91,16 @@ class Watchdog:
         self.silence = max(PEER_SILENCE_S, 3 * self.interval)
         mpi = comm.MPI
         self.shared = comm.size > 1 and mpi.Query_thread() == mpi.THREAD_MULTIPLE
+        host, names = comm.hosts()  # collective (once a job): messages name each rank's host
+        self.where = {r: names[h] for r, h in enumerate(host.tolist())}
         self.channel = comm.comm.Dup() if self.shared else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # what went over the channel, so that stop() can receive what is still in flight
+        self._sent_reports, self._got_beats = 0, 0
+        self._got_reports: dict = {}
+        self._sent_beats: dict = {}
+        self._sends: dict = {}
 
     def start(self) -> None:
         """Start watching (the clock of the next epoch starts now)."""
@@ -102,12 +109,39 @@ class Watchdog:
         self._thread = threading.Thread(target=self._run, name="gnnpart-watchdog", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop watching (the job is past the epochs)."""
+    def stop(self, drain: bool = True) -> None:
+        """Stop watching (the job is past the epochs).
+
+        Args:
+            drain (bool): receive every report and heartbeat still in flight and complete every send, so that no
+                message is left unreceived at ``MPI_Finalize`` (MPI libraries warn of such: UCX's "unexpected
+                tag-receive descriptor"). Collective over the ranks: every rank stops with it, after its last epoch;
+                a rank that leaves on an error passes False.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if drain and self.shared and self.channel is not None:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Settle the channel: each rank tells rank 0 how many reports it sent and rank 0 tells each how many
+        heartbeats; each receives what is still missing and completes its sends."""
+        channel, rank = self.channel, self.comm.rank
+        sent_reports = channel.gather(self._sent_reports, root=0)
+        if rank == 0:
+            for r in range(1, self.comm.size):
+                for _ in range(sent_reports[r] - self._got_reports.get(r, 0)):
+                    channel.recv(source=r, tag=_TAG)
+        beats = channel.scatter([0] + [self._sent_beats.get(r, 0) for r in range(1, self.comm.size)]
+                                if rank == 0 else None, root=0)
+        for _ in range(beats - self._got_beats if rank != 0 else 0):
+            channel.recv(source=0, tag=_BEAT)
+        for request in self._sends.values():
+            if request is not None:
+                request.Wait()
+        channel.Barrier()  # the channel stays, for the next fit
 
     def _run(self) -> None:
         try:
@@ -123,24 +157,30 @@ class Watchdog:
             first, now = False, time.monotonic()  # as soon as it trains
             if self.shared and rank != 0:
                 if pending is None or pending.Test():
-                    pending = self.channel.isend(self.progress.report(now), dest=0, tag=_TAG)
+                    pending = self._sends[0] = self.channel.isend(self.progress.report(now), dest=0, tag=_TAG)
+                    self._sent_reports += 1
                 while self.channel.iprobe(source=0, tag=_BEAT):
                     self.channel.recv(source=0, tag=_BEAT)
+                    self._got_beats += 1
                     heard = beat = now
             elif self.shared:
                 status = self.comm.MPI.Status()
                 while self.channel.iprobe(source=self.comm.MPI.ANY_SOURCE, tag=_TAG, status=status):
-                    reports[status.Get_source()] = (now, self.channel.recv(source=status.Get_source(), tag=_TAG))
+                    source = status.Get_source()
+                    reports[source] = (now, self.channel.recv(source=source, tag=_TAG))
+                    self._got_reports[source] = self._got_reports.get(source, 0) + 1
                 for r in range(1, self.comm.size):  # a rank that hears nothing from rank 0 knows it is silent
                     if beats.get(r) is None or beats[r].Test():
-                        beats[r] = self.channel.isend(None, dest=r, tag=_BEAT)
+                        beats[r] = self._sends[r] = self.channel.isend(None, dest=r, tag=_BEAT)
+                        self._sent_beats[r] = self._sent_beats.get(r, 0) + 1
                 # a rank never heard from (not yet training) is left to the epoch limit: only silence after a report
                 # means gone
-                gone = [r for r, (at, _) in sorted(reports.items()) if now - at > self.silence]
-                if gone:
-                    self._abort(self._gone(now, gone, reports))
+                if any(now - at > self.silence for at, _ in reports.values()):  # every rank silent by now is
+                    quiet = [r for r, (at, _) in sorted(reports.items()) if now - at > 3 * self.interval]  # named
+                    self._abort(self._gone(now, quiet, reports))
             if self.shared and rank != 0 and beat is not None and now - beat > self.silence:
-                self._abort(f"gnnpart watchdog: rank {rank}: rank 0 is gone: no word from it for {now - beat:.0f} "
+                self._abort(f"gnnpart watchdog: rank {rank}: rank 0 on {self.where.get(0, '?')} is gone: no word "
+                            f"from it for {now - beat:.0f} "
                             f"s (its process ended or stopped, or its node is down); this rank: "
                             f"{_describe(self.progress.report(now))}; ending the job")
             idle = now - self.progress.last_epoch
@@ -159,10 +199,12 @@ class Watchdog:
                             "did not end the job")
 
     def _gone(self, now: float, gone: list, reports: dict) -> str:
-        names = ", ".join(f"rank {r} (last heard {now - reports[r][0]:.0f} s ago, {_describe(reports[r][1])})"
-                          for r in gone)
+        names = ", ".join(f"rank {r} on {self.where.get(r, '?')} (last heard {now - reports[r][0]:.0f} s ago, "
+                          f"{_describe(reports[r][1])})" for r in gone)
+        hosts = sorted({self.where.get(r, "?") for r in gone})
         return (f"gnnpart watchdog: {names} {'is' if len(gone) == 1 else 'are'} gone: no word for more than "
-                f"{self.silence:.0f} s (the process ended or stopped, or its node is down); ending the job")
+                f"{self.silence:.0f} s (the process ended or stopped, or its node is down: "
+                f"{'host' if len(hosts) == 1 else 'hosts'} {', '.join(hosts)} unreachable?); ending the job")
 
     def _verdict(self, now: float, idle: float, reports: dict) -> str:
         states = {0: self.progress.report(now)}
