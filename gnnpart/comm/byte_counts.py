@@ -39,8 +39,12 @@ class ExchangeStats:
     internode: object = None
 
     def add_internode(self, send_counts, row_bytes: int) -> None:
-        """Count the bytes of a message part (``send_counts[r]`` rows of ``row_bytes`` to rank ``r``) that go to ranks
-        on other hosts."""
+        """Count the bytes of a message part that go to ranks on other hosts.
+
+        Args:
+            send_counts (np.ndarray): int ``[size]``, the rows sent to each rank.
+            row_bytes (int): bytes a row.
+        """
         if self.internode is not None:
             self.bytes_internode += int(send_counts[self.internode].sum()) * int(row_bytes)
 

@@ -7,6 +7,7 @@ with those of ``gnnpart train -n 3`` through that MPI's own mpiexec.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -226,7 +227,8 @@ def test_a_rank_killed_under_srun_ends_the_job(mpi, cora3, tmp_path):
         assert took < KILL_AIM_S, f"the job took {took:.1f} s to end\n{err}"
         assert proc.returncode != 0
         # MPICH (PMI-2): gnnpart's watchdog names the rank; Open MPI (PMIx): Slurm's PMIx server ends the step
-        named = "rank 2 (last heard" in err and "is gone" in err if mpi == "mpich" else "task 2: Killed" in err
+        named = (re.search(r"rank 2 on \S+ \(last heard", err) is not None and "is gone" in err if mpi == "mpich"
+                 else "task 2: Killed" in err)
         assert named, err
         assert wait_gone(str(tmp_path), 20) == []
     finally:
