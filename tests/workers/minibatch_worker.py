@@ -20,6 +20,7 @@ from gnnpart.nn.models import BasicGNN
 from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
 from tests.workers.env import placement
+from tests.workers.weights import keep_weights
 
 
 class GATv2(BasicGNN):
@@ -59,13 +60,7 @@ def main(part_dir, out, epochs, batch, fanouts, *specs, comm=None):
         history = trainer.fit(int(epochs), restore_best=False)
         results[f"{spec}/loss"] = np.array([loss for r in history for loss in r.step_losses])
         results[f"{spec}/epoch_loss"] = np.array([r.loss for r in trainer.history])
-        results[f"{spec}/device"] = np.array(str(trainer.device))
-        for key, value in model.state_dict().items():
-            results[f"{spec}/{key}"] = value.cpu().numpy()
-        flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy()
-        gathered = comm.comm.gather(flat, root=0)
-        if comm.rank == 0 and not all(np.array_equal(gathered[0], g) for g in gathered):
-            raise AssertionError(f"{spec}: ranks hold different weights after training")
+        keep_weights(results, spec, comm, model, trainer.device)
     if comm.rank == 0:
         np.savez(out, **results)
 

@@ -22,6 +22,7 @@ from gnnpart.nn import build_model
 from gnnpart.rank import Rank
 from gnnpart.train import Trainer, TrainOptions
 from tests.workers.env import placement
+from tests.workers.weights import keep_weights
 
 
 def main(part_dir, out, steps, dtype, *specs, comm=None):
@@ -45,13 +46,7 @@ def main(part_dir, out, steps, dtype, *specs, comm=None):
         history = trainer.fit(int(steps), restore_best=False)
         results[f"{spec}/loss"] = np.array([r.loss for r in history])
         results[f"{spec}/halo_bytes"] = np.array([r.halo_bytes for r in history])
-        for key, value in model.state_dict().items():
-            results[f"{spec}/{key}"] = value.cpu().numpy()
-        results[f"{spec}/device"] = np.array(str(trainer.device))
-        flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy()
-        gathered = comm.comm.gather(flat, root=0)
-        if comm.rank == 0 and not all(np.array_equal(gathered[0], g) for g in gathered):
-            raise AssertionError(f"{spec}: ranks hold different weights after training")
+        keep_weights(results, spec, comm, model, trainer.device)
     if comm.rank == 0:
         np.savez(out, **results)
 
